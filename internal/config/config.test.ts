@@ -1,0 +1,73 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { ConfigError, defaultConfig, loadConfig } from './config';
+
+function tmp(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cfg-'));
+}
+
+test('defaults validate and name the documented paths', () => {
+  const d = tmp();
+  const f = path.join(d, 'empty.json');
+  fs.writeFileSync(f, '{}');
+  const c = loadConfig(f, {});
+  fs.rmSync(d, { recursive: true });
+  expect(c.socket).toBe('/run/berth/berth.sock');
+  expect(c.root).toBe('/var/lib/berth');
+  expect(c.image.pull_progress_timeout_seconds).toBe(300);
+  expect(c).toEqual(defaultConfig());
+});
+
+test('TOML file, then drop-ins, then flags', () => {
+  const d = tmp();
+  const f = path.join(d, 'config.toml');
+  fs.writeFileSync(
+    f,
+    'log_level = "debug"\n[image]\nmax_concurrent_downloads = 5\n[registry.mirrors]\n"docker.io" = ["http://localhost:5000"]\n',
+  );
+  fs.mkdirSync(path.join(d, 'config.d'));
+  fs.writeFileSync(
+    path.join(d, 'config.d', '10-x.json'),
+    JSON.stringify({ image: { max_concurrent_downloads: 7 } }),
+  );
+  const c = loadConfig(f, { state: '/tmp/st' });
+  expect(c.log_level).toBe('debug');
+  expect(c.image.max_concurrent_downloads).toBe(7);
+  expect(c.registry.mirrors['docker.io']).toEqual(['http://localhost:5000']);
+  expect(c.state).toBe('/tmp/st');
+  expect(c.socket).toBe('/tmp/st/berth.sock');
+  fs.rmSync(d, { recursive: true });
+});
+
+test.each([
+  [{ nope: 1 }, 'nope'],
+  [{ image: { max_concurrent_downloads: 0 } }, 'image.max_concurrent_downloads'],
+  [{ image: { platform: 'amd64' } }, 'image.platform'],
+  [{ root: 'relative' }, 'root'],
+  [{ log_level: 'loud' }, 'log_level'],
+  [{ registry: { mirrors: { 'docker.io': ['ftp://x'] } } }, 'registry.mirrors.docker.io'],
+  [{ runtime: { default_runtime: 'crun' } }, 'runtime.default_runtime'],
+  [{ cni: { bin_dirs: 'x' } }, 'cni.bin_dirs'],
+])('bad config %j names %s', (data, key) => {
+  const d = tmp();
+  const f = path.join(d, 'c.json');
+  fs.writeFileSync(f, JSON.stringify(data));
+  let err: unknown;
+  try {
+    loadConfig(f);
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(ConfigError);
+  expect((err as ConfigError).key).toBe(key);
+  fs.rmSync(d, { recursive: true });
+});
+
+test('unparsable file is reported with its path', () => {
+  const d = tmp();
+  const f = path.join(d, 'c.toml');
+  fs.writeFileSync(f, '[[[');
+  expect(() => loadConfig(f)).toThrow(f);
+  fs.rmSync(d, { recursive: true });
+});

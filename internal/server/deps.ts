@@ -1,0 +1,19 @@
+// What the CRI handlers are given: the parts of the daemon, each behind its narrow interface.
+// cmd/berthd builds one of these; tests can build one with real parts in temp dirs.
+import type { Config } from '../config/config';
+import type { Logger } from '../log';
+import type { ImageStore } from '../image/types';
+
+export interface NetworkStatusSource {
+  status(): { ready: boolean; reason?: string; message?: string };
+}
+
+export interface ServerDeps {
+  config: Config;
+  log: Logger;
+  images: ImageStore;
+  /** CNI readiness; absent until networking is wired in, which reports NetworkReady false. */
+  network?: NetworkStatusSource;
+  /** berthd's own version string (package.json). */
+  version: string;
+}

@@ -1,0 +1,27 @@
+// ImageStatus: an image by id, name:tag or name@digest. A missing image is not an error: the
+// response simply has no image, which is how kubelet learns it must pull.
+import type { ImageStatusRequest__Output, ImageStatusResponse } from '../../api/generated';
+import type { ServerDeps } from './deps';
+import { toCriImage } from './image_convert';
+import { requireImageRef } from './validate';
+
+export function imageStatus(deps: ServerDeps) {
+  return async (req: ImageStatusRequest__Output): Promise<ImageStatusResponse> => {
+    const ref = requireImageRef(req.image?.image, 'image.image');
+    const rec = deps.images.get(ref);
+    if (!rec) return { info: {} };
+    const res: ImageStatusResponse = { image: toCriImage(rec, deps.images.isPinned(rec)), info: {} };
+    if (req.verbose) {
+      res.info = {
+        info: JSON.stringify({
+          manifestDigest: rec.manifestDigest,
+          manifestMediaType: rec.manifestMediaType,
+          chainIDs: deps.images.chainIds(rec),
+          layers: rec.layers,
+          imageSpec: rec.config,
+        }),
+      };
+    }
+    return res;
+  };
+}

@@ -1,0 +1,48 @@
+// The glue between grpc-js and Berth's handlers: each handler is an async function of the
+// decoded request. Thrown BerthErrors become their status; anything else becomes INTERNAL with
+// the message logged (a handler bug must never take the daemon down).
+import * as grpc from '@grpc/grpc-js';
+import { BerthError, errMessage, Status } from '../errors';
+import type { Logger } from '../log';
+
+/** What a handler knows of its call besides the request: a signal that fires when the client goes away. */
+export interface RpcContext {
+  signal: AbortSignal;
+}
+
+export type Handler<Req, Res> = (req: Req, ctx: RpcContext) => Promise<Res>;
+
+export function toServiceError(err: unknown): Partial<grpc.ServiceError> {
+  if (err instanceof BerthError) return { code: err.code, details: err.message, message: err.message };
+  return { code: Status.INTERNAL, details: errMessage(err), message: errMessage(err) };
+}
+
+export function unary<Req, Res>(
+  log: Logger,
+  name: string,
+  fn: Handler<Req, Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const started = process.hrtime.bigint();
+    const ac = new AbortController();
+    call.on('cancelled', () => ac.abort(new Error('the client cancelled the call')));
+    Promise.resolve()
+      .then(() => fn(call.request, { signal: ac.signal }))
+      .then(
+        (res) => {
+          log.debug('rpc done', { rpc: name, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+          callback(null, res);
+        },
+        (err: unknown) => {
+          const se = toServiceError(err);
+          const level = se.code === Status.INTERNAL || se.code === Status.UNKNOWN ? 'error' : 'info';
+          log.log(level, 'rpc failed', {
+            rpc: name,
+            code: Status[se.code ?? Status.UNKNOWN],
+            error: se.details,
+          });
+          callback(se, null);
+        },
+      );
+  };
+}

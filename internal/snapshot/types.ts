@@ -1,0 +1,61 @@
+// The snapshotter's contract. Layers are read-only directories keyed by chain ID (the OCI chain
+// ID of the layer and all below it); container snapshots are an upper and a work dir stacked on a
+// list of layers. The rest of Berth sees only this interface.
+import type { Readable } from 'node:stream';
+
+/** An overlay mount, in the OCI runtime spec's shape (type, source, options). */
+export interface MountSpec {
+  type: 'overlay' | 'bind';
+  source: string;
+  options: string[];
+}
+
+export interface LayerInfo {
+  chainId: string;
+  /** bytes used on disk by the unpacked layer */
+  size: number;
+  inodes: number;
+}
+
+export interface SnapshotInfo {
+  key: string;
+  /** chain IDs of the layers below, lowest first */
+  parents: string[];
+  upperDir: string;
+  workDir: string;
+}
+
+export interface Usage {
+  bytes: number;
+  inodes: number;
+}
+
+export interface Snapshotter {
+  /** Recovers on start: drops half-applied layers and half-prepared snapshots. */
+  init(): Promise<void>;
+  hasLayer(chainId: string): Promise<boolean>;
+  /**
+   * Unpacks an uncompressed layer tar (OCI whiteouts become overlayfs whiteouts) as the layer
+   * `chainId` on top of `parentChainId`. Idempotent: returns at once when the layer exists.
+   * Rejects hostile tars (paths escaping the layer) with a SnapshotError; nothing is left behind.
+   * The stream is read to its end, or destroyed when not needed (layer exists, error).
+   */
+  applyLayer(chainId: string, parentChainId: string | undefined, tar: Readable): Promise<LayerInfo>;
+  /** Removes a layer; refuses (FAILED_PRECONDITION) while a snapshot is stacked on it. */
+  removeLayer(chainId: string): Promise<void>;
+  listLayers(): Promise<string[]>;
+  /** Layers that a container snapshot stands on. */
+  layersInUse(): Promise<Set<string>>;
+  /** Creates a writable snapshot on `parents` (lowest first) and returns its mount. */
+  prepare(key: string, parents: string[]): Promise<MountSpec>;
+  /** The mount of an existing snapshot. */
+  mounts(key: string): Promise<MountSpec>;
+  info(key: string): Promise<SnapshotInfo | undefined>;
+  list(): Promise<SnapshotInfo[]>;
+  /** Removes a snapshot (idempotent). Its layers stay. */
+  remove(key: string): Promise<void>;
+  /** Disk use of a snapshot's writable layer. */
+  usage(key: string): Promise<Usage>;
+  /** Disk use of everything under the snapshotter's root, and that root's path. */
+  fsUsage(): Promise<Usage & { mountpoint: string }>;
+}

@@ -1,0 +1,93 @@
+// Crash-safe file helpers. Every record Berth keeps is written with atomicWrite: a temp file in the
+// same directory, fsync, rename over the target, fsync of the directory. A kill -9 at any moment
+// leaves either the old file or the new one, plus at most a `*.tmp-*` file that cleanTempFiles
+// removes on the next start.
+import { promises as fsp, constants as fsc } from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+export const TMP_MARK = '.tmp-';
+
+export async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, fsc.O_RDONLY | fsc.O_DIRECTORY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+export function tempPathFor(target: string): string {
+  return path.join(
+    path.dirname(target),
+    `${path.basename(target)}${TMP_MARK}${randomBytes(6).toString('hex')}`,
+  );
+}
+
+export async function atomicWrite(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = tempPathFor(target);
+  const fh = await fsp.open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.rename(tmp, target);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
+  await fsyncDir(path.dirname(target));
+}
+
+export async function atomicWriteJson(target: string, value: unknown): Promise<void> {
+  await atomicWrite(target, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Reads and parses a JSON file; undefined when it does not exist. Parse errors are thrown. */
+export async function readJsonIfExists<T>(file: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = await fsp.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return JSON.parse(text) as T;
+}
+
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fsp.lstat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes leftovers of interrupted atomic writes directly inside `dir`. Returns how many. */
+export async function cleanTempFiles(dir: string): Promise<number> {
+  let n = 0;
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return 0;
+  }
+  for (const name of names) {
+    if (name.includes(TMP_MARK)) {
+      await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+      n++;
+    }
+  }
+  return n;
+}
+
+/** Moves a record that cannot be parsed out of the way (kept for inspection) and returns its new path. */
+export async function quarantine(file: string): Promise<string> {
+  const dest = `${file}.corrupt-${Date.now()}`;
+  await fsp.rename(file, dest);
+  return dest;
+}

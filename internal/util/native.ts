@@ -1,0 +1,92 @@
+// Typed access to Berth's native addon (native/, built with `npm run build:native`): the Linux
+// syscalls Node does not expose. Loaded lazily on first use so that modules importing this file
+// still load (and their pure parts stay testable) where the addon has not been built.
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+
+/** Errors thrown by the addon look like Node's fs errors. */
+export interface NativeError extends Error {
+  code: string;
+  /** negative errno, as libuv reports it */
+  errno: number;
+  syscall: string;
+  path?: string;
+}
+
+export interface MountConstants {
+  MS_RDONLY: number;
+  MS_NOSUID: number;
+  MS_NODEV: number;
+  MS_NOEXEC: number;
+  MS_REMOUNT: number;
+  MS_BIND: number;
+  MS_MOVE: number;
+  MS_REC: number;
+  MS_PRIVATE: number;
+  MS_SLAVE: number;
+  MS_SHARED: number;
+  MS_UNBINDABLE: number;
+  MNT_FORCE: number;
+  MNT_DETACH: number;
+  MNT_EXPIRE: number;
+  UMOUNT_NOFOLLOW: number;
+}
+
+/** Every call is synchronous and throws a NativeError on failure. */
+export interface BerthNative {
+  /** mknod(2): `mode` includes the type (fs.constants.S_IFCHR/S_IFBLK/S_IFIFO); umask applies. */
+  mknod(path: string, mode: number, major: number, minor: number): void;
+  lsetxattr(path: string, name: string, value: Buffer): void;
+  /** undefined when the attribute is not set */
+  lgetxattr(path: string, name: string): Buffer | undefined;
+  llistxattr(path: string): string[];
+  lremovexattr(path: string, name: string): void;
+  /** syncfs(2) on the file system holding `path`. */
+  syncfs(path: string): void;
+  /** mount(2); the whole `data` string goes to the kernel in one page (4095 bytes max). */
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+  ): void;
+  umount2(target: string, flags: number): void;
+  mountConstants: MountConstants;
+}
+
+const ADDON_REL = path.join('native', 'build', 'Release', 'berth_native.node');
+
+/**
+ * Where the addon is: $BERTH_NATIVE_ADDON if set, else the first `native/build/Release/...` found
+ * walking up from this file (works from the source tree and from dist/).
+ */
+export function findNativeAddon(start = __dirname): string | undefined {
+  const fromEnv = process.env.BERTH_NATIVE_ADDON;
+  if (fromEnv) return fromEnv;
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    const candidate = path.join(dir, ADDON_REL);
+    if (existsSync(candidate)) return candidate;
+    if (path.dirname(dir) === dir) return undefined;
+  }
+}
+
+let loaded: BerthNative | undefined;
+
+/** The addon; throws a clear error when it has not been built. */
+export function native(): BerthNative {
+  if (loaded) return loaded;
+  const file = findNativeAddon();
+  if (!file) {
+    throw new Error(`native addon ${ADDON_REL} not found above ${__dirname}: run \`npm run build:native\``);
+  }
+  const mod: { exports: unknown } = { exports: {} };
+  process.dlopen(mod, file);
+  loaded = mod.exports as BerthNative;
+  return loaded;
+}
+
+/** True when the error is a NativeError (or a Node fs error) with the given code. */
+export function hasErrno(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as Partial<NativeError>).code === code;
+}

@@ -1,0 +1,12 @@
+// Entry point of berth_native.node. Every function is synchronous and throws Node-style errno
+// errors (err.code = 'EPERM', err.errno = -1, err.syscall, err.path). Areas live in their own
+// files (fsops.c, mount.c) and register themselves here.
+#include "util.h"
+
+static napi_value init(napi_env env, napi_value exports) {
+  if (!init_fsops(env, exports)) return NULL;
+  if (!init_mount(env, exports)) return NULL;
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -1,0 +1,131 @@
+// Starts a real berthd (the built dist/cmd/berthd/main.js) in temp dirs for integration tests,
+// with a typed CRI client. kill9() and restart() exercise crash recovery.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { connect, call, type CriClients } from '../../api/client';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+export const BERTHD = path.join(REPO_ROOT, 'dist', 'cmd', 'berthd', 'main.js');
+export const BERTHCTL = path.join(REPO_ROOT, 'dist', 'cmd', 'berthctl', 'main.js');
+
+export interface TestDaemon {
+  dir: string;
+  socket: string;
+  root: string;
+  state: string;
+  configPath: string;
+  endpoint: string;
+  clients: CriClients;
+  proc: ChildProcess;
+  /** everything berthd wrote to stdout/stderr so far */
+  output(): string;
+  /** SIGTERM and wait for exit */
+  stop(): Promise<number | null>;
+  /** SIGKILL and wait for exit */
+  kill9(): Promise<void>;
+  /** start again over the same dirs (after stop or kill9) */
+  restart(): Promise<void>;
+  /** stop if running and remove the temp dirs */
+  cleanup(): Promise<void>;
+}
+
+export function assertBuilt(): void {
+  if (!fs.existsSync(BERTHD)) throw new Error(`${BERTHD} is missing: run "npm run build" first`);
+}
+
+function waitExit(p: ChildProcess): Promise<number | null> {
+  if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);
+  return new Promise((resolve) => p.once('exit', (code) => resolve(code)));
+}
+
+async function waitReady(d: { clients: CriClients; proc: ChildProcess; output(): string }): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (d.proc.exitCode !== null) throw new Error(`berthd exited with ${d.proc.exitCode}:\n${d.output()}`);
+    try {
+      await call(d.clients.runtime, 'Version', { version: 'v1' }, 1000);
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`berthd did not answer within 30 s:\n${d.output()}`);
+}
+
+export async function startBerthd(config: Record<string, unknown> = {}): Promise<TestDaemon> {
+  assertBuilt();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-it-'));
+  const root = path.join(dir, 'root');
+  const state = path.join(dir, 'state');
+  const socket = path.join(state, 'berth.sock');
+  const configPath = path.join(dir, 'config.json');
+  fs.writeFileSync(configPath, JSON.stringify({ log_level: 'debug', ...config }, null, 2));
+  let out = '';
+  const launch = (): ChildProcess => {
+    const p = spawn(process.execPath, [BERTHD, '--config', configPath, '--root', root, '--state', state], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    p.stdout?.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr?.on('data', (b: Buffer) => (out += b.toString()));
+    return p;
+  };
+  const d: TestDaemon = {
+    dir,
+    socket,
+    root,
+    state,
+    configPath,
+    endpoint: `unix://${socket}`,
+    clients: connect(`unix://${socket}`),
+    proc: launch(),
+    output: () => out,
+    async stop() {
+      d.proc.kill('SIGTERM');
+      return waitExit(d.proc);
+    },
+    async kill9() {
+      d.proc.kill('SIGKILL');
+      await waitExit(d.proc);
+    },
+    async restart() {
+      if (d.proc.exitCode === null && d.proc.signalCode === null) await d.stop();
+      d.clients.close();
+      d.clients = connect(`unix://${socket}`);
+      d.proc = launch();
+      await waitReady(d);
+    },
+    async cleanup() {
+      if (d.proc.exitCode === null && d.proc.signalCode === null) await d.stop();
+      d.clients.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  try {
+    await waitReady(d);
+  } catch (err) {
+    await d.cleanup();
+    throw err;
+  }
+  return d;
+}
+
+/** Runs the built berthctl against a daemon and returns its exit code and output. */
+export function berthctl(
+  d: { endpoint: string },
+  args: string[],
+  input?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [BERTHCTL, '--endpoint', d.endpoint, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    p.stdin.end(input ?? '');
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
