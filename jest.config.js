@@ -7,7 +7,11 @@ module.exports = {
       displayName: 'unit',
       testEnvironment: 'node',
       transform,
-      testMatch: ['<rootDir>/internal/**/*.test.ts', '<rootDir>/cmd/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
+      testMatch: [
+        '<rootDir>/internal/**/*.test.ts',
+        '<rootDir>/cmd/**/*.test.ts',
+        '<rootDir>/test/unit/**/*.test.ts',
+      ],
     },
     {
       displayName: 'integration',

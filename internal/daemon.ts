@@ -1,13 +1,32 @@
-// Builds and starts a whole berthd from a Config: the parts under internal/, wired together, then
-// the gRPC server. cmd/berthd is only flag parsing and signal handling around this.
+// Builds and starts a whole berthd from a Config: the parts under internal/, wired together,
+// recovered from disk, then the gRPC server. cmd/berthd is only flag parsing and signal handling
+// around this.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from './config/config';
+import { errMessage } from './errors';
 import type { Logger } from './log';
 import { OverlaySnapshotter } from './snapshot/overlay';
 import { LocalImageStore } from './image/store';
+import { OciRuntime } from './runtime';
+import { CniManager } from './network/cni';
+import { NetnsManager } from './network/netns';
+import {
+  appArmorAvailable,
+  detectCgroupFeatures,
+  listHostDevices,
+  readEffectiveCapabilities,
+  readOwnOomScoreAdj,
+} from './oci/host';
+import type { HostFacts, RuntimeFeatures } from './oci/spec';
+import { SandboxService } from './sandbox/service';
+import { ContainerService } from './container/service';
+import type { CoreDeps } from './sandbox/deps';
 import { serve, type RunningServer } from './server/server';
 import type { ServerDeps } from './server/deps';
+
+/** How often leftovers of failed teardowns (CNI attachments, netns, snapshots) are retried. */
+const RECONCILE_INTERVAL_MS = 60_000;
 
 export interface Daemon {
   deps: ServerDeps;
@@ -25,6 +44,25 @@ export function berthVersion(): string {
   return 'unknown';
 }
 
+/** Facts about this host that the spec builders take as parameters; read once at start. */
+async function hostFacts(config: Config, log: Logger): Promise<HostFacts> {
+  const capabilities = await readEffectiveCapabilities();
+  const ownOomScoreAdj = await readOwnOomScoreAdj();
+  const canLowerOom = capabilities.includes('CAP_SYS_RESOURCE');
+  const restrict =
+    config.runtime.restrict_oom_score_adj === 'auto' ? !canLowerOom : config.runtime.restrict_oom_score_adj;
+  const apparmor = await appArmorAvailable();
+  if (!apparmor)
+    log.info('AppArmor is not available on this kernel: AppArmor profiles other than unconfined are refused');
+  return {
+    devices: await listHostDevices(),
+    capabilities,
+    ownOomScoreAdj,
+    restrictOomScoreAdj: restrict,
+    appArmorAvailable: apparmor,
+  };
+}
+
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
   fs.mkdirSync(config.root, { recursive: true, mode: 0o711 });
   fs.mkdirSync(config.state, { recursive: true, mode: 0o711 });
@@ -40,14 +78,86 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     log: log.child({ component: 'image' }),
   });
   await images.init();
-  const deps: ServerDeps = { config, log, images, version: berthVersion() };
+
+  const runtimes = new Map<string, OciRuntime>();
+  for (const [name, r] of Object.entries(config.runtime.runtimes)) {
+    const rt = new OciRuntime({
+      conmonPath: config.runtime.conmon_path,
+      runtimePath: r.path,
+      runtimeRoot: r.root ?? path.join(config.state, 'runtime', name),
+      stateDir: path.join(config.state, 'rt', name),
+      log: log.child({ component: 'runtime', handler: name }),
+    });
+    await rt.init();
+    runtimes.set(name, rt);
+  }
+  const network = await CniManager.start({
+    confDir: config.cni.conf_dir,
+    binDirs: config.cni.bin_dirs,
+    cacheDir: path.join(config.root, 'cni-cache'),
+    logger: log.child({ component: 'cni' }),
+  });
+  const netns = new NetnsManager(path.join(config.state, 'netns'), log.child({ component: 'netns' }));
+  const cg = await detectCgroupFeatures();
+  const features: RuntimeFeatures = { rro: false, swap: cg.swap, hugetlb: cg.hugetlb };
+  const core: CoreDeps = {
+    config,
+    log,
+    images,
+    snapshotter,
+    runtimes,
+    network,
+    netns,
+    host: await hostFacts(config, log),
+    features,
+  };
+  const sandboxes = new SandboxService(core);
+  const containers = new ContainerService(core, sandboxes);
+  await sandboxes.recover();
+  await containers.recover();
+  const reconcile = async (): Promise<void> => {
+    try {
+      await containers.reconcile();
+      await sandboxes.reconcile();
+    } catch (err) {
+      log.warn('reconcile failed', { error: errMessage(err) });
+    }
+  };
+  await reconcile();
+  const timer = setInterval(() => void reconcile(), RECONCILE_INTERVAL_MS);
+  timer.unref();
+
+  const deps: ServerDeps = {
+    config,
+    log,
+    images,
+    network: {
+      status: () => {
+        const s = network.status();
+        return s.ready
+          ? { ready: true }
+          : {
+              ready: false,
+              reason: 'NetworkPluginNotReady',
+              message: `cni: ${s.reason ?? 'no network config'}`,
+            };
+      },
+    },
+    version: berthVersion(),
+    sandboxes,
+    containers,
+  };
   const server = await serve(deps);
   log.info('berthd serving CRI', { socket: config.socket, root: config.root, state: config.state });
   return {
     deps,
     server,
     async stop() {
+      clearInterval(timer);
       await server.close();
+      sandboxes.close();
+      containers.close();
+      network.close();
     },
   };
 }

@@ -18,7 +18,8 @@ export class BerthError extends Error {
 export const invalidArgument = (msg: string): BerthError => new BerthError(Status.INVALID_ARGUMENT, msg);
 export const notFound = (msg: string): BerthError => new BerthError(Status.NOT_FOUND, msg);
 export const alreadyExists = (msg: string): BerthError => new BerthError(Status.ALREADY_EXISTS, msg);
-export const failedPrecondition = (msg: string): BerthError => new BerthError(Status.FAILED_PRECONDITION, msg);
+export const failedPrecondition = (msg: string): BerthError =>
+  new BerthError(Status.FAILED_PRECONDITION, msg);
 export const deadlineExceeded = (msg: string): BerthError => new BerthError(Status.DEADLINE_EXCEEDED, msg);
 export const unimplemented = (msg: string): BerthError => new BerthError(Status.UNIMPLEMENTED, msg);
 export const unavailable = (msg: string): BerthError => new BerthError(Status.UNAVAILABLE, msg);
@@ -38,7 +39,7 @@ export function errMessage(err: unknown): string {
 
 /** Shortens user-supplied text (ids, names, references) before it goes into an error or a log line. */
 export function short(value: unknown, max = 80): string {
-  const s = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const s = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   const printable = s.replace(/[^\x20-\x7e]/g, '?');
   return printable.length > max ? `${printable.slice(0, max)}...(${s.length} chars)` : printable;
 }

@@ -28,5 +28,8 @@ export function createLogger(level: LogLevel = 'info', format: LogFormat = 'text
 
 /** A logger that drops everything; for unit tests of parts that take a Logger. */
 export function silentLogger(): Logger {
-  return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+  return winston.createLogger({
+    silent: true,
+    transports: [new winston.transports.Console({ silent: true })],
+  });
 }

@@ -3,6 +3,8 @@
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
 import type { ImageStore } from '../image/types';
+import type { SandboxService } from '../sandbox/service';
+import type { ContainerService } from '../container/service';
 
 export interface NetworkStatusSource {
   status(): { ready: boolean; reason?: string; message?: string };
@@ -16,4 +18,6 @@ export interface ServerDeps {
   network?: NetworkStatusSource;
   /** berthd's own version string (package.json). */
   version: string;
+  sandboxes: SandboxService;
+  containers: ContainerService;
 }

@@ -18,6 +18,19 @@ import { imageStatus } from './image_status';
 import { listImages } from './image_list';
 import { removeImage } from './image_remove';
 import { imageFsInfo } from './image_fs_info';
+import { runPodSandbox } from './sandbox_run';
+import { stopPodSandbox } from './sandbox_stop';
+import { removePodSandbox } from './sandbox_remove';
+import { podSandboxStatus } from './sandbox_status';
+import { listPodSandbox } from './sandbox_list';
+import { createContainer } from './container_create';
+import { startContainer } from './container_start';
+import { stopContainer } from './container_stop';
+import { removeContainer } from './container_remove';
+import { containerStatus } from './container_status';
+import { listContainers } from './container_list';
+import { execSync } from './container_exec_sync';
+import { reopenContainerLog } from './container_reopen_log';
 
 type Unary = grpc.handleUnaryCall<never, never>;
 
@@ -35,28 +48,29 @@ export function runtimeHandlers(deps: ServerDeps): RuntimeServiceHandlers {
   const log = deps.log.child({ component: 'cri' });
   const u = <Req, Res>(name: string, fn: Handler<Req, Res>): Unary =>
     unary(log, name, fn) as unknown as Unary;
-  const pods = 'pod sandboxes arrive with the pods-and-containers work';
-  const ctrs = 'containers arrive with the pods-and-containers work';
   const streaming = 'the streaming server arrives with the streaming work';
   const stats = 'stats and metrics arrive with the rest-of-CRI work';
   return {
     Version: u('Version', version(deps)),
     Status: u('Status', status(deps)),
     RuntimeConfig: u('RuntimeConfig', runtimeConfig(deps)),
-    RunPodSandbox: notYet('RunPodSandbox', pods),
-    StopPodSandbox: notYet('StopPodSandbox', pods),
-    RemovePodSandbox: notYet('RemovePodSandbox', pods),
-    PodSandboxStatus: notYet('PodSandboxStatus', pods),
-    ListPodSandbox: notYet('ListPodSandbox', pods),
-    CreateContainer: notYet('CreateContainer', ctrs),
-    StartContainer: notYet('StartContainer', ctrs),
-    StopContainer: notYet('StopContainer', ctrs),
-    RemoveContainer: notYet('RemoveContainer', ctrs),
-    ListContainers: notYet('ListContainers', ctrs),
-    ContainerStatus: notYet('ContainerStatus', ctrs),
-    UpdateContainerResources: notYet('UpdateContainerResources', ctrs),
-    ReopenContainerLog: notYet('ReopenContainerLog', ctrs),
-    ExecSync: notYet('ExecSync', ctrs),
+    RunPodSandbox: u('RunPodSandbox', runPodSandbox(deps)),
+    StopPodSandbox: u('StopPodSandbox', stopPodSandbox(deps)),
+    RemovePodSandbox: u('RemovePodSandbox', removePodSandbox(deps)),
+    PodSandboxStatus: u('PodSandboxStatus', podSandboxStatus(deps)),
+    ListPodSandbox: u('ListPodSandbox', listPodSandbox(deps)),
+    CreateContainer: u('CreateContainer', createContainer(deps)),
+    StartContainer: u('StartContainer', startContainer(deps)),
+    StopContainer: u('StopContainer', stopContainer(deps)),
+    RemoveContainer: u('RemoveContainer', removeContainer(deps)),
+    ListContainers: u('ListContainers', listContainers(deps)),
+    ContainerStatus: u('ContainerStatus', containerStatus(deps)),
+    UpdateContainerResources: notYet(
+      'UpdateContainerResources',
+      'live resource updates arrive with the rest-of-CRI work',
+    ),
+    ReopenContainerLog: u('ReopenContainerLog', reopenContainerLog(deps)),
+    ExecSync: u('ExecSync', execSync(deps)),
     Exec: notYet('Exec', streaming),
     Attach: notYet('Attach', streaming),
     PortForward: notYet('PortForward', streaming),

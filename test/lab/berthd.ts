@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { connect, call, type CriClients } from '../../api/client';
+import { mountsUnder, unmount } from '../../internal/util/mount';
 
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
 export const BERTHD = path.join(REPO_ROOT, 'dist', 'cmd', 'berthd', 'main.js');
@@ -58,7 +59,8 @@ export async function startBerthd(config: Record<string, unknown> = {}): Promise
   assertBuilt();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-it-'));
   const root = path.join(dir, 'root');
-  const state = path.join(dir, 'state');
+  // short: conmon's attach socket path lives under it and must fit a unix socket address
+  const state = fs.mkdtempSync('/run/bt-');
   const socket = path.join(state, 'berth.sock');
   const configPath = path.join(dir, 'config.json');
   fs.writeFileSync(configPath, JSON.stringify({ log_level: 'debug', ...config }, null, 2));
@@ -99,7 +101,10 @@ export async function startBerthd(config: Record<string, unknown> = {}): Promise
     async cleanup() {
       if (d.proc.exitCode === null && d.proc.signalCode === null) await d.stop();
       d.clients.close();
+      // what this daemon mounted (the netns dir's self-bind, leftovers of a failed test) goes first
+      for (const m of [...(await mountsUnder(state)), ...(await mountsUnder(dir))]) await unmount(m);
       fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(state, { recursive: true, force: true });
     },
   };
   try {

@@ -1,0 +1,504 @@
+// The container state machine: create, start, stop, remove, exec-sync, log reopen, recover.
+// A container is a writable overlay snapshot on its image's layers, an OCI bundle built by the
+// pure spec builder, and a runc container watched by conmon (so it outlives berthd).
+//
+// The record is written (state "creating") before the first side effect of CreateContainer; a
+// failure undoes every step, and a crash midway is rolled back by recover().
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type {
+  ContainerConfig__Output,
+  LinuxContainerSecurityContext__Output,
+  PodSandboxConfig__Output,
+} from '../../api/generated';
+import {
+  alreadyExists,
+  deadlineExceeded,
+  errMessage,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  short,
+  Status,
+} from '../errors';
+import { KeyedMutex } from '../util/keyed-mutex';
+import { RecordStore } from '../util/record-store';
+import { buildContainerSpec } from '../oci/spec';
+import { writeBundle } from '../oci/bundle';
+import { cgroupsPathFor } from '../oci/resources';
+import { resolveUser, userRequestFrom } from '../oci/user';
+import { resolveMountSources, statRequestedDevices } from '../oci/host';
+import { stopSignalOf } from '../oci/signal';
+import { validateSeccompProfile } from '../oci/seccomp';
+import type { ExitInfo, OciRuntime } from '../runtime';
+import type { CoreDeps } from '../sandbox/deps';
+import type { SandboxService } from '../sandbox/service';
+import type { SandboxRecord } from '../sandbox/types';
+import { mountRootfs, releaseRootfs } from './rootfs';
+import { dateToNs, isContainerRecord, nowNs, type ContainerRecord, type ContainerState } from './types';
+
+export type ContainerEventType =
+  | 'CONTAINER_CREATED_EVENT'
+  | 'CONTAINER_STARTED_EVENT'
+  | 'CONTAINER_STOPPED_EVENT'
+  | 'CONTAINER_DELETED_EVENT';
+
+export interface ContainerEvent {
+  type: ContainerEventType;
+  containerId: string;
+  podId: string;
+  /** nanoseconds */
+  createdAt: string;
+}
+
+export interface ContainerFilter {
+  id?: string;
+  podId?: string;
+  state?: 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN';
+  labels?: Record<string, string>;
+}
+
+/** Seconds an ExecSync may run when the request sets no timeout. */
+const EXEC_SYNC_NO_TIMEOUT = 0;
+
+export class ContainerService {
+  private readonly records = new Map<string, ContainerRecord>();
+  private readonly names = new Map<string, string>();
+  private readonly locks = new KeyedMutex();
+  private readonly store: RecordStore<ContainerRecord>;
+  private readonly watchers = new Map<string, AbortController>();
+  /** emits 'event' with a ContainerEvent (GetContainerEvents) */
+  readonly events = new EventEmitter();
+  private readonly log;
+
+  constructor(
+    private readonly deps: CoreDeps,
+    private readonly sandboxes: SandboxService,
+  ) {
+    this.log = deps.log.child({ component: 'container' });
+    this.store = new RecordStore(path.join(deps.config.root, 'containers'), this.log, isContainerRecord);
+    this.events.setMaxListeners(0);
+    sandboxes.setContainers({
+      idsInPod: (podId) => [...this.records.values()].filter((r) => r.podId === podId).map((r) => r.id),
+      stopForPod: (id) => this.stop(id, 0),
+      removeForPod: (id) => this.remove(id),
+    });
+  }
+
+  private bundleOf(id: string): string {
+    return path.join(this.deps.config.state, 'bundles', id);
+  }
+
+  private runtimeOf(rec: { runtimeHandler: string }): OciRuntime {
+    const r = this.deps.runtimes.get(rec.runtimeHandler);
+    if (!r) throw failedPrecondition(`runtime handler ${short(rec.runtimeHandler)} is no longer configured`);
+    return r;
+  }
+
+  private emit(type: ContainerEventType, rec: ContainerRecord): void {
+    this.events.emit('event', {
+      type,
+      containerId: rec.id,
+      podId: rec.podId,
+      createdAt: nowNs(),
+    } satisfies ContainerEvent);
+  }
+
+  get(id: string): ContainerRecord | undefined {
+    return this.records.get(id);
+  }
+
+  resolve(idOrPrefix: string): ContainerRecord {
+    const exact = this.records.get(idOrPrefix);
+    if (exact && exact.state !== 'creating') return exact;
+    const matches = [...this.records.values()].filter(
+      (r) => r.state !== 'creating' && r.id.startsWith(idOrPrefix),
+    );
+    if (matches.length === 1) return matches[0];
+    if (matches.length > 1) throw failedPrecondition(`container id prefix ${short(idOrPrefix)} is ambiguous`);
+    throw notFound(`container ${short(idOrPrefix)} not found`);
+  }
+
+  list(filter: ContainerFilter = {}): ContainerRecord[] {
+    return [...this.records.values()].filter((r) => {
+      if (r.state === 'creating') return false;
+      if (filter.id && !r.id.startsWith(filter.id)) return false;
+      if (filter.podId && !r.podId.startsWith(filter.podId)) return false;
+      if (filter.state && criState(r.state) !== filter.state) return false;
+      for (const [k, v] of Object.entries(filter.labels ?? {})) if (r.config.labels[k] !== v) return false;
+      return true;
+    });
+  }
+
+  private async persist(rec: ContainerRecord): Promise<void> {
+    await this.store.put(rec.id, rec);
+    this.records.set(rec.id, rec);
+  }
+
+  async create(
+    podId: string,
+    config: ContainerConfig__Output,
+    sandboxConfig: PodSandboxConfig__Output | null | undefined,
+  ): Promise<string> {
+    const pod = this.sandboxes.resolve(podId);
+    const namespaces = this.sandboxes.namespacePaths(pod);
+    const podConfig = pod.config;
+    const meta = config.metadata!;
+    const key = `${meta.name}_${podConfig.metadata!.name}_${podConfig.metadata!.namespace}_${podConfig.metadata!.uid}_${meta.attempt}`;
+    const taken = this.names.get(key);
+    if (taken) throw alreadyExists(`container name ${short(key)} is reserved for ${taken}`);
+    const image = this.deps.images.get(config.image!.image);
+    if (!image) throw notFound(`image ${short(config.image!.image)} is not present: pull it first`);
+    void sandboxConfig; // the stored pod config is authoritative; kubelet sends the same one
+    const id = randomBytes(32).toString('hex');
+    this.names.set(key, id);
+    const logPath =
+      podConfig.log_directory && config.log_path ? path.join(podConfig.log_directory, config.log_path) : '';
+    const rec: ContainerRecord = {
+      version: 1,
+      id,
+      podId: pod.id,
+      state: 'creating',
+      config,
+      imageId: image.id,
+      imageRef: image.repoDigests[0] ?? image.id,
+      runtimeHandler: pod.runtimeHandler,
+      bundle: this.bundleOf(id),
+      logPath,
+      stopSignal: stopSignalOf(image.config).name,
+      user: { uid: 0, gid: 0, additionalGids: [] },
+      createdAt: nowNs(),
+      startedAt: '0',
+      finishedAt: '0',
+      pid: 0,
+      exitCode: 0,
+      reason: '',
+      message: '',
+      resources: config.linux?.resources ?? null,
+    };
+    const started = Date.now();
+    try {
+      await this.locks.run(id, async () => {
+        await this.persist(rec);
+        const sc = config.linux?.security_context;
+        const user = resolveUser(userRequestFrom(sc, image.config.config?.User), {
+          passwd: await this.deps.images.readFile(image, '/etc/passwd'),
+          group: await this.deps.images.readFile(image, '/etc/group'),
+        });
+        rec.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids };
+        const mountSources = await resolveMountSources(config.mounts);
+        for (const [hostPath, src] of Object.entries(mountSources))
+          if (src === null) throw invalidArgument(`mount host_path ${short(hostPath)} does not exist`);
+        const seccompProfile = await this.localhostSeccomp(sc);
+        const rootfs = await mountRootfs(
+          this.deps.snapshotter,
+          id,
+          this.deps.images.chainIds(image),
+          rec.bundle,
+        );
+        const target = this.targetPidNamespace(config, pod);
+        const spec = buildContainerSpec({
+          id,
+          sandboxId: pod.id,
+          config,
+          sandboxConfig: podConfig,
+          image: image.config,
+          imageName: config.image!.image,
+          rootfs,
+          user,
+          namespaces,
+          targetPidNamespace: target,
+          podFiles: {
+            hostname: path.join(pod.podDir, 'hostname'),
+            hosts: path.join(pod.podDir, 'hosts'),
+            resolvConf: path.join(pod.podDir, 'resolv.conf'),
+            shm:
+              podConfig.linux?.security_context?.namespace_options?.ipc === 'NODE'
+                ? '/dev/shm'
+                : path.join(pod.podDir, 'shm'),
+          },
+          hostname: podConfig.hostname,
+          cgroupsPath: cgroupsPathFor(
+            this.deps.config.runtime.cgroup_driver,
+            podConfig.linux?.cgroup_parent,
+            id,
+          ),
+          mountSources,
+          devices: await statRequestedDevices(config.devices),
+          seccompProfile,
+          host: this.deps.host,
+          features: this.deps.features,
+        });
+        await writeBundle(rec.bundle, spec);
+        if (logPath) await fsp.mkdir(path.dirname(logPath), { recursive: true });
+        const created = await this.runtimeOf(rec).create({
+          id,
+          bundle: rec.bundle,
+          logPath: logPath || path.join(rec.bundle, 'container.log'),
+          tty: config.tty,
+          stdin: config.stdin,
+          stdinOnce: config.stdin_once,
+        });
+        rec.pid = created.pid;
+        rec.state = 'created';
+        await this.persist(rec);
+      });
+    } catch (err) {
+      this.log.warn('CreateContainer failed; rolling back', { id, error: errMessage(err) });
+      await this.teardown(rec);
+      throw err;
+    }
+    this.emit('CONTAINER_CREATED_EVENT', rec);
+    this.log.info('container created', { id, pod: pod.id, name: meta.name, ms: Date.now() - started });
+    return id;
+  }
+
+  private async localhostSeccomp(
+    sc: LinuxContainerSecurityContext__Output | null | undefined,
+  ): Promise<unknown> {
+    const profile = sc?.seccomp;
+    let file: string | undefined;
+    if (profile?.profile_type === 'Localhost') file = profile.localhost_ref;
+    else if (!profile && sc?.seccomp_profile_path?.startsWith('localhost/'))
+      file = sc.seccomp_profile_path.slice(10);
+    if (!file) return undefined;
+    if (!path.isAbsolute(file))
+      throw invalidArgument(`seccomp localhost profile ${short(file)} must be an absolute path`);
+    let text: string;
+    try {
+      text = await fsp.readFile(file, 'utf8');
+    } catch (err) {
+      throw invalidArgument(`seccomp localhost profile ${short(file)} cannot be read: ${errMessage(err)}`);
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw invalidArgument(`seccomp localhost profile ${short(file)} is not valid JSON`);
+    }
+    validateSeccompProfile(json, `seccomp profile ${file}`);
+    return json;
+  }
+
+  private targetPidNamespace(config: ContainerConfig__Output, pod: SandboxRecord): string | undefined {
+    const ns = config.linux?.security_context?.namespace_options;
+    if (ns?.pid !== 'TARGET') return undefined;
+    const target = this.records.get(ns.target_id);
+    if (!target || target.podId !== pod.id)
+      throw notFound(
+        `pid namespace target container ${short(ns.target_id)} not found in pod ${short(pod.id)}`,
+      );
+    if (target.state !== 'running' || target.pid <= 0)
+      throw failedPrecondition(`pid namespace target container ${short(ns.target_id)} is not running`);
+    return `/proc/${target.pid}/ns/pid`;
+  }
+
+  async start(idOrPrefix: string): Promise<void> {
+    const rec = this.resolve(idOrPrefix);
+    await this.locks.run(rec.id, async () => {
+      if (rec.state !== 'created')
+        throw failedPrecondition(
+          `container ${short(rec.id)} is ${rec.state}, not created: it cannot be started`,
+        );
+      const runtime = this.runtimeOf(rec);
+      try {
+        await runtime.start(rec.id);
+      } catch (err) {
+        // a container that could not start is EXITED with the reason, as containerd reports it
+        Object.assign(rec, {
+          state: 'exited',
+          finishedAt: nowNs(),
+          exitCode: 128,
+          reason: 'StartError',
+          message: errMessage(err),
+        });
+        await this.persist(rec);
+        throw err;
+      }
+      rec.state = 'running';
+      rec.startedAt = nowNs();
+      await this.persist(rec);
+      this.watch(rec);
+    });
+    this.emit('CONTAINER_STARTED_EVENT', rec);
+  }
+
+  /** Records the exit of a running container when it happens, whoever caused it. */
+  private watch(rec: ContainerRecord): void {
+    this.watchers.get(rec.id)?.abort();
+    const ac = new AbortController();
+    this.watchers.set(rec.id, ac);
+    this.runtimeOf(rec)
+      .waitExit(rec.id, ac.signal)
+      .then(
+        (info) => this.locks.run(rec.id, () => this.markExited(rec, info)),
+        () => undefined,
+      );
+  }
+
+  private async markExited(rec: ContainerRecord, info: ExitInfo): Promise<void> {
+    if (!this.records.has(rec.id) || rec.state === 'exited') return;
+    rec.state = 'exited';
+    rec.exitCode = info.exitCode;
+    rec.finishedAt = dateToNs(info.finishedAt);
+    rec.reason = info.oomKilled ? 'OOMKilled' : info.exitCode === 0 ? 'Completed' : 'Error';
+    rec.message = info.unknown ? 'the container monitor exited without recording the exit code' : '';
+    rec.pid = 0;
+    await this.persist(rec);
+    this.watchers.delete(rec.id);
+    this.log.info('container exited', { id: rec.id, exitCode: info.exitCode, reason: rec.reason });
+    this.emit('CONTAINER_STOPPED_EVENT', rec);
+  }
+
+  async stop(idOrPrefix: string, timeoutSec: number): Promise<void> {
+    const rec = this.resolve(idOrPrefix);
+    await this.locks.run(rec.id, async () => {
+      if (rec.state === 'exited') return;
+      const runtime = this.runtimeOf(rec);
+      if (rec.state === 'created') {
+        // never started: kill the waiting init process
+        await runtime.kill(rec.id, 'SIGKILL').catch(() => undefined);
+      }
+      const info = await runtime.stop(
+        rec.id,
+        timeoutSec > 0 ? rec.stopSignal : 'SIGKILL',
+        Math.max(0, timeoutSec),
+      );
+      this.watchers.get(rec.id)?.abort();
+      await this.markExited(rec, info);
+    });
+  }
+
+  async remove(idOrPrefix: string): Promise<void> {
+    let rec: ContainerRecord;
+    try {
+      rec = this.resolve(idOrPrefix);
+    } catch (err) {
+      // CRI: removing a container that is already gone is not an error
+      if ((err as { code?: number }).code === Status.NOT_FOUND) return;
+      throw err;
+    }
+    if (rec.state === 'running' || rec.state === 'created') await this.stop(rec.id, 0);
+    await this.locks.run(rec.id, async () => {
+      if (!this.records.has(rec.id)) return;
+      await this.teardown(rec);
+    });
+    this.emit('CONTAINER_DELETED_EVENT', rec);
+  }
+
+  /** Removes every trace of a container (runtime state, rootfs, bundle, record); best effort. */
+  private async teardown(rec: ContainerRecord): Promise<void> {
+    this.watchers.get(rec.id)?.abort();
+    this.watchers.delete(rec.id);
+    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.warn(`container teardown: ${what} failed`, { id: rec.id, error: errMessage(err) });
+      }
+    };
+    const runtime = this.deps.runtimes.get(rec.runtimeHandler);
+    if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
+    await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
+    await this.store.delete(rec.id);
+    this.records.delete(rec.id);
+    for (const [k, v] of this.names) if (v === rec.id) this.names.delete(k);
+  }
+
+  async execSync(
+    idOrPrefix: string,
+    cmd: string[],
+    timeoutSec: number,
+  ): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
+    const rec = this.resolve(idOrPrefix);
+    if (rec.state !== 'running')
+      throw failedPrecondition(`container ${short(rec.id)} is not running (state ${rec.state})`);
+    if (cmd.length === 0 || !cmd[0]) throw invalidArgument('cmd must not be empty');
+    const res = await this.runtimeOf(rec).execSync(rec.id, cmd, {
+      timeoutSec: timeoutSec > 0 ? timeoutSec : EXEC_SYNC_NO_TIMEOUT,
+    });
+    if (res.timedOut)
+      throw deadlineExceeded(
+        `command ${short(cmd.join(' '))} timed out after ${timeoutSec}s (it was killed)`,
+      );
+    return { stdout: res.stdout, stderr: res.stderr, exitCode: res.exitCode };
+  }
+
+  async reopenLog(idOrPrefix: string): Promise<void> {
+    const rec = this.resolve(idOrPrefix);
+    if (rec.state !== 'running') throw failedPrecondition(`container ${short(rec.id)} is not running`);
+    await this.runtimeOf(rec).reopenLog(rec.id, rec.logPath || undefined);
+  }
+
+  /** Loads records and brings them in line with what runc and conmon say happened meanwhile. */
+  async recover(): Promise<void> {
+    const loaded = await this.store.load();
+    for (const rec of loaded.values()) this.records.set(rec.id, rec);
+    for (const rec of loaded.values()) {
+      const pod = this.sandboxes.get(rec.podId);
+      if (rec.state === 'creating' || !pod) {
+        this.log.info('removing a container whose creation was interrupted or whose pod is gone', {
+          id: rec.id,
+        });
+        await this.teardown(rec);
+        continue;
+      }
+      const m = rec.config.metadata!;
+      const pm = pod.config.metadata!;
+      this.names.set(`${m.name}_${pm.name}_${pm.namespace}_${pm.uid}_${m.attempt}`, rec.id);
+      if (rec.state === 'exited') continue;
+      const runtime = this.deps.runtimes.get(rec.runtimeHandler);
+      if (!runtime) continue;
+      const info = await runtime.exitInfo(rec.id).catch(() => undefined);
+      if (info) {
+        await this.markExited(rec, info);
+        continue;
+      }
+      const st = await runtime.state(rec.id).catch(() => undefined);
+      if (!st || st.status === 'stopped') {
+        await this.markExited(rec, {
+          exitCode: 255,
+          finishedAt: new Date(),
+          oomKilled: false,
+          unknown: true,
+        });
+        continue;
+      }
+      if (rec.state === 'running') this.watch(rec);
+    }
+  }
+
+  /** Snapshots and bundles that belong to no pod or container (left by a crash) are removed. */
+  async reconcile(): Promise<void> {
+    const owned = new Set<string>([...this.records.keys(), ...this.sandboxes.list().map((s) => s.id)]);
+    for (const s of this.sandboxes.list()) owned.add(s.id);
+    for (const snap of await this.deps.snapshotter.list()) {
+      if (owned.has(snap.key) || this.sandboxes.get(snap.key)) continue;
+      await releaseRootfs(this.deps.snapshotter, snap.key, this.bundleOf(snap.key)).catch((err: unknown) =>
+        this.log.warn('removing a leftover snapshot failed', { key: snap.key, error: errMessage(err) }),
+      );
+    }
+  }
+
+  close(): void {
+    for (const ac of this.watchers.values()) ac.abort();
+    this.watchers.clear();
+  }
+}
+
+export function criState(
+  s: ContainerState,
+): 'CONTAINER_CREATED' | 'CONTAINER_RUNNING' | 'CONTAINER_EXITED' | 'CONTAINER_UNKNOWN' {
+  switch (s) {
+    case 'created':
+      return 'CONTAINER_CREATED';
+    case 'running':
+      return 'CONTAINER_RUNNING';
+    case 'exited':
+      return 'CONTAINER_EXITED';
+    default:
+      return 'CONTAINER_UNKNOWN';
+  }
+}

@@ -1,0 +1,57 @@
+// The persisted record of a container. Written in state "creating" before CreateContainer's
+// first side effect, so an interrupted create is rolled back at the next start.
+import type { ContainerConfig__Output, LinuxContainerResources__Output } from '../../api/generated';
+
+export type ContainerState = 'creating' | 'created' | 'running' | 'exited';
+
+export interface ContainerRecord {
+  version: 1;
+  id: string;
+  podId: string;
+  state: ContainerState;
+  config: ContainerConfig__Output;
+  /** the image's id (config digest) */
+  imageId: string;
+  /** a repo digest of the image when known, else its id: CRI image_ref */
+  imageRef: string;
+  runtimeHandler: string;
+  bundle: string;
+  /** absolute log path ('' when the pod or container gave none) */
+  logPath: string;
+  /** stop signal from the image (name, e.g. SIGTERM) */
+  stopSignal: string;
+  /** resolved user, for ContainerStatus.user */
+  user: { uid: number; gid: number; additionalGids: number[] };
+  /** nanoseconds since the epoch as decimal strings; '0' when not yet */
+  createdAt: string;
+  startedAt: string;
+  finishedAt: string;
+  pid: number;
+  exitCode: number;
+  reason: string;
+  message: string;
+  /** resources as last applied (CreateContainer, then UpdateContainerResources) */
+  resources?: LinuxContainerResources__Output | null;
+}
+
+export function isContainerRecord(v: unknown): v is ContainerRecord {
+  const r = v as ContainerRecord;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    r.version === 1 &&
+    typeof r.id === 'string' &&
+    typeof r.podId === 'string' &&
+    ['creating', 'created', 'running', 'exited'].includes(r.state) &&
+    typeof r.config === 'object' &&
+    r.config !== null
+  );
+}
+
+export function nowNs(): string {
+  return (BigInt(Date.now()) * 1_000_000n).toString();
+}
+
+export function dateToNs(d: Date): string {
+  return (BigInt(d.getTime()) * 1_000_000n).toString();
+}

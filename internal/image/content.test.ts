@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { Status } from '../errors';
+import { ContentStore, verifiedStream } from './content';
+
+const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+const collect = async (r: Readable): Promise<Buffer> => {
+  const out: Buffer[] = [];
+  for await (const c of r) out.push(c as Buffer);
+  return Buffer.concat(out);
+};
+
+describe('verifiedStream', () => {
+  it('passes matching data and fails a mismatch even when the consumer attaches late', async () => {
+    const data = Buffer.from('layer bytes');
+    const good = verifiedStream(Readable.from([data]), digestOf(data), 'x');
+    await new Promise((r) => setTimeout(r, 20));
+    expect((await collect(good.stream)).equals(data)).toBe(true);
+    expect(good.verified()).toBe(true);
+
+    const bad = verifiedStream(Readable.from([data]), digestOf(Buffer.from('other')), 'layer L (diff_id)');
+    await new Promise((r) => setTimeout(r, 20));
+    await expect(collect(bad.stream)).rejects.toMatchObject({
+      code: Status.DATA_LOSS,
+      message: expect.stringContaining('layer L (diff_id)'),
+    });
+    expect(bad.verified()).toBe(false);
+  });
+});
+
+describe('ContentStore', () => {
+  it('stores verified blobs and deletes the ingest file on a mismatch', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-content-unit-'));
+    try {
+      const cs = new ContentStore(root);
+      await cs.init();
+      const data = Buffer.from('hello');
+      await cs.ingest(digestOf(data), Readable.from([data]), { size: data.length });
+      expect((await cs.read(digestOf(data))).toString()).toBe('hello');
+      const wrong = digestOf(Buffer.from('x'));
+      await expect(cs.ingest(wrong, Readable.from([data]))).rejects.toMatchObject({
+        code: Status.DATA_LOSS,
+        message: expect.stringContaining(wrong),
+      });
+      await expect(cs.ingest(digestOf(data), Readable.from([data]), { size: 3 })).rejects.toMatchObject({
+        code: Status.DATA_LOSS,
+      });
+      expect(await readdir(cs.ingestDir)).toEqual([]);
+      expect(await cs.has(wrong)).toBe(false);
+      expect(await cs.list()).toEqual([digestOf(data)]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,221 @@
+// Content store: blobs by digest under <root>/content/blobs/sha256/<hex>. A blob enters through an
+// ingest file (<root>/content/ingest) that is hashed while written, fsynced and renamed into place
+// only when its digest (and size, when known) match. So a blob path always holds verified bytes.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { BerthError, Status, errMessage, isBerthError, short } from '../errors';
+import { fsyncDir } from '../util/fs';
+import { validateDigest } from './reference';
+
+/** A blob whose bytes do not hash to the digest that named it. DATA_LOSS: the source served bad data. */
+export function digestMismatch(expected: string, actual: string, what = 'blob'): BerthError {
+  return new BerthError(
+    Status.DATA_LOSS,
+    `${what} ${expected} failed verification: content hashes to ${actual}`,
+  );
+}
+
+/** A pass-through stream that hashes (sha256) and counts what flows, and can check it at the end. */
+export class DigestVerifier extends Transform {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+  private result: string | undefined;
+
+  /** With `expected`, the stream fails at its end (before 'end') when the digest differs. */
+  constructor(
+    private readonly expected?: string,
+    private readonly what = 'blob',
+    private readonly expectedSize?: number,
+    private readonly onBytes?: (n: number) => void,
+  ) {
+    super();
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+    this.onBytes?.(chunk.length);
+    if (this.expectedSize !== undefined && this.bytes > this.expectedSize) {
+      cb(
+        new BerthError(
+          Status.DATA_LOSS,
+          `${this.what} ${this.expected ?? ''} is larger than its declared ${this.expectedSize} bytes`,
+        ),
+      );
+      return;
+    }
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.result = `sha256:${this.hash.digest('hex')}`;
+    if (this.expectedSize !== undefined && this.bytes !== this.expectedSize) {
+      cb(
+        new BerthError(
+          Status.DATA_LOSS,
+          `${this.what} ${this.expected ?? ''} has ${this.bytes} bytes, expected ${this.expectedSize}`,
+        ),
+      );
+      return;
+    }
+    if (this.expected && this.result !== this.expected) {
+      cb(digestMismatch(this.expected, this.result, this.what));
+      return;
+    }
+    cb();
+  }
+
+  /** The digest once the stream has ended. */
+  get digest(): string | undefined {
+    return this.result;
+  }
+}
+
+/**
+ * Wraps `src` in a lazy stream that hashes what it passes on and fails, at its end, when the digest
+ * is not `expected`. Lazy (nothing is read before the consumer reads), so errors of the source or
+ * of the check always reach a consumer that is attached, however late it attaches.
+ */
+export function verifiedStream(
+  src: Readable,
+  expected: string,
+  what: string,
+): { stream: Readable; verified: () => boolean } {
+  let ok = false;
+  async function* gen(): AsyncGenerator<Buffer> {
+    const hash = createHash('sha256');
+    try {
+      for await (const chunk of src as AsyncIterable<Buffer>) {
+        hash.update(chunk);
+        yield chunk;
+      }
+    } finally {
+      src.destroy();
+    }
+    const got = `sha256:${hash.digest('hex')}`;
+    if (got !== expected) throw digestMismatch(expected, got, what);
+    ok = true;
+  }
+  return {
+    stream: Readable.from(gen(), { objectMode: false, highWaterMark: 1024 * 1024 }),
+    verified: () => ok,
+  };
+}
+
+export class ContentStore {
+  readonly blobsDir: string;
+  readonly ingestDir: string;
+
+  constructor(readonly root: string) {
+    this.blobsDir = path.join(root, 'content', 'blobs', 'sha256');
+    this.ingestDir = path.join(root, 'content', 'ingest');
+  }
+
+  /** Creates the directories and removes ingest files of interrupted downloads. Returns how many. */
+  async init(): Promise<number> {
+    await fsp.mkdir(this.blobsDir, { recursive: true, mode: 0o700 });
+    await fsp.rm(this.ingestDir, { recursive: true, force: true });
+    const stale = (await fsp.readdir(this.blobsDir)).filter((n) => !/^[a-f0-9]{64}$/.test(n));
+    for (const n of stale) await fsp.rm(path.join(this.blobsDir, n), { recursive: true, force: true });
+    await fsp.mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
+    return stale.length;
+  }
+
+  path(digest: string): string {
+    validateDigest(digest);
+    return path.join(this.blobsDir, digest.slice('sha256:'.length));
+  }
+
+  async has(digest: string): Promise<boolean> {
+    try {
+      await fsp.access(this.path(digest));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async size(digest: string): Promise<number | undefined> {
+    try {
+      return (await fsp.stat(this.path(digest))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Writes `source` as blob `digest`, verifying sha256 (and `size` when given). On a mismatch the
+   * ingest file is deleted and a DATA_LOSS error names the digest. Present blobs are kept as is.
+   */
+  async ingest(
+    digest: string,
+    source: Readable,
+    opts: { size?: number; onBytes?: (n: number) => void; what?: string } = {},
+  ): Promise<void> {
+    const target = this.path(digest);
+    const tmp = path.join(this.ingestDir, `${digest.slice(7)}-${randomBytes(6).toString('hex')}`);
+    const verifier = new DigestVerifier(digest, opts.what ?? 'blob', opts.size, opts.onBytes);
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+    try {
+      await pipeline(source, verifier, out);
+      const fh = await fsp.open(tmp, 'r');
+      try {
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, target);
+      await fsyncDir(this.blobsDir);
+    } catch (err) {
+      await fsp.rm(tmp, { force: true });
+      if (isBerthError(err)) throw err;
+      throw new BerthError(
+        Status.UNAVAILABLE,
+        `downloading ${opts.what ?? 'blob'} ${short(digest)}: ${errMessage(err)}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Stores bytes already in memory (verified). */
+  async put(digest: string, data: Buffer): Promise<void> {
+    if (await this.has(digest)) return;
+    await this.ingest(digest, Readable.from([data]), { size: data.length });
+  }
+
+  read(digest: string): Promise<Buffer> {
+    return fsp.readFile(this.path(digest));
+  }
+
+  open(digest: string): Readable {
+    return createReadStream(this.path(digest), { highWaterMark: 256 * 1024 });
+  }
+
+  async delete(digest: string): Promise<void> {
+    await fsp.rm(this.path(digest), { force: true });
+  }
+
+  async list(): Promise<string[]> {
+    const names = await fsp.readdir(this.blobsDir).catch(() => [] as string[]);
+    return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
+  }
+
+  /** Bytes (allocated blocks) and inodes used by blobs. */
+  async usage(): Promise<{ bytes: number; inodes: number }> {
+    let bytes = 0;
+    let inodes = 1;
+    for (const d of await this.list()) {
+      try {
+        const st = await fsp.stat(this.path(d));
+        bytes += st.blocks * 512;
+        inodes++;
+      } catch {
+        // removed meanwhile
+      }
+    }
+    return { bytes, inodes };
+  }
+}

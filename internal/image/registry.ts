@@ -1,0 +1,454 @@
+// OCI distribution v2 client: endpoints (mirrors first, then the upstream), HTTPS with the system CAs
+// or plain HTTP for insecure hosts, anonymous/Basic/Bearer auth with a token cache, manifests and
+// blob streams. Errors are BerthErrors with the gRPC code that says what went wrong.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as tls from 'node:tls';
+import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
+import type { Config } from '../config/config';
+import {
+  BerthError,
+  Status,
+  errMessage,
+  failedPrecondition,
+  isBerthError,
+  notFound,
+  permissionDenied,
+  short,
+  unauthenticated,
+  unavailable,
+} from '../errors';
+import type { Logger } from '../log';
+import {
+  type Challenge,
+  type ResolvedCredentials,
+  type TokenAnswer,
+  credentialKey,
+  parseTokenAnswer,
+  parseWwwAuthenticate,
+  resolveCredentials,
+} from './auth';
+import { MANIFEST_ACCEPT, sha256Digest } from './manifest';
+import { type ImageReference, registryHost } from './reference';
+import type { RegistryCredentials } from './types';
+
+/** Manifests and configs are read into memory; these bound what a hostile registry can make us hold. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
+const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
+
+export interface Endpoint {
+  /** base URL without trailing slash or /v2, e.g. https://registry-1.docker.io */
+  base: string;
+  /** host[:port] of the endpoint, for insecure and credential lookups */
+  host: string;
+  mirror: boolean;
+}
+
+/** Endpoints for a registry domain: configured mirrors in order, then the upstream. */
+export function endpointsFor(domain: string, config: Pick<Config, 'registry'>): Endpoint[] {
+  const out: Endpoint[] = [];
+  for (const m of config.registry.mirrors[domain] ?? []) {
+    const u = new URL(m);
+    out.push({
+      base: `${u.protocol}//${u.host}${u.pathname.replace(/\/+$/, '').replace(/\/v2$/, '')}`,
+      host: u.host,
+      mirror: true,
+    });
+  }
+  const host = registryHost(domain);
+  const insecure = isInsecure(host, config.registry.insecure) || isInsecure(domain, config.registry.insecure);
+  out.push({ base: `${insecure ? 'http' : 'https'}://${host}`, host, mirror: false });
+  return out;
+}
+
+/** A host is insecure when listed with its port, or listed without a port (any port then). */
+export function isInsecure(host: string, list: string[]): boolean {
+  if (list.includes(host)) return true;
+  const m = /^(\[[^\]]+\]|[^:]+)(?::\d+)?$/.exec(host);
+  return m !== null && list.includes(m[1] as string);
+}
+
+let caCache: string[] | undefined;
+function systemCAs(): string[] {
+  if (!caCache) {
+    const cas = [...tls.rootCertificates];
+    for (const f of SYSTEM_CA_BUNDLES) {
+      try {
+        cas.push(readFileSync(f, 'utf8'));
+        break;
+      } catch {
+        // try the next location
+      }
+    }
+    caCache = cas;
+  }
+  return caCache;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: http.IncomingMessage;
+  url: URL;
+}
+
+export interface RegistryClientOptions {
+  config: Config;
+  log: Logger;
+}
+
+/** Bytes read from a registry, reported as they arrive (progress and stall detection). */
+export type ByteCounter = (n: number) => void;
+
+export class RegistryClient {
+  private readonly httpAgent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+  private readonly httpsAgent: https.Agent;
+  /** host → last challenge seen, so later requests authenticate up front */
+  private readonly challenges = new Map<string, Challenge>();
+  /** host|scope|credentials → token */
+  private readonly tokens = new Map<string, TokenAnswer>();
+
+  constructor(private readonly opts: RegistryClientOptions) {
+    this.httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 16, ca: systemCAs() });
+  }
+
+  close(): void {
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
+  }
+
+  /** A session for one repository: picks the endpoint that serves the manifest and keeps using it. */
+  session(
+    ref: ImageReference,
+    creds: RegistryCredentials | undefined,
+    signal: AbortSignal,
+    count?: ByteCounter,
+  ): RegistrySession {
+    return new RegistrySession(this, ref, creds, signal, count);
+  }
+
+  endpoints(domain: string): Endpoint[] {
+    return endpointsFor(domain, this.opts.config);
+  }
+
+  get log(): Logger {
+    return this.opts.log;
+  }
+
+  /** Credentials for an endpoint: the request's for the upstream (else config), config only for mirrors. */
+  credentialsFor(
+    ep: Endpoint,
+    domain: string,
+    requestCreds: RegistryCredentials | undefined,
+  ): ResolvedCredentials {
+    const auths = this.opts.config.registry.auths;
+    if (ep.mirror) return resolveCredentials(auths[ep.host]);
+    const fromRequest = resolveCredentials(requestCreds);
+    if (fromRequest.kind !== 'none') return fromRequest;
+    return resolveCredentials(auths[domain] ?? auths[ep.host]);
+  }
+
+  /** One HTTP request, following redirects (Authorization is dropped when the origin changes). */
+  async raw(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+    body?: string,
+  ): Promise<HttpResponse> {
+    let cur = url;
+    let hdrs = { ...headers };
+    for (let hop = 0; ; hop++) {
+      const res = await this.once(cur, method, hdrs, signal, body);
+      const loc = res.headers.location;
+      if ([301, 302, 303, 307, 308].includes(res.status) && loc && hop < MAX_REDIRECTS) {
+        res.body.resume();
+        const next = new URL(loc, cur);
+        if (next.origin !== cur.origin) {
+          hdrs = { ...hdrs };
+          delete hdrs.Authorization;
+        }
+        cur = next;
+        continue;
+      }
+      return res;
+    }
+  }
+
+  private once(
+    url: URL,
+    method: string,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+    body?: string,
+  ): Promise<HttpResponse> {
+    const mod = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined;
+    if (!mod) return Promise.reject(failedPrecondition(`unsupported URL scheme in ${short(url.href)}`));
+    return new Promise<HttpResponse>((resolve, reject) => {
+      const req = mod.request(
+        url,
+        {
+          method,
+          headers: { 'User-Agent': 'berth/0.1', ...headers },
+          agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
+          signal,
+        },
+        (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url }),
+      );
+      req.on('error', (err) =>
+        reject(
+          signal.aborted
+            ? abortReason(signal)
+            : unavailable(`${method} ${url.origin}${url.pathname}: ${errMessage(err)}`),
+        ),
+      );
+      req.end(body);
+    });
+  }
+
+  /** Bearer token for a challenge, from the cache or the token server. */
+  async token(
+    ep: Endpoint,
+    ch: Challenge,
+    scope: string,
+    creds: ResolvedCredentials,
+    signal: AbortSignal,
+  ): Promise<string> {
+    if (creds.kind === 'registryToken') return creds.token;
+    const key = `${ep.host}|${scope}|${credentialKey(creds)}`;
+    const cached = this.tokens.get(key);
+    if (cached && cached.expiresAt > Date.now()) return cached.token;
+    const realm = ch.params.realm;
+    if (!realm) throw unauthenticated(`registry ${ep.host} sent a Bearer challenge without a realm`);
+    let realmUrl: URL;
+    try {
+      realmUrl = new URL(realm);
+    } catch {
+      throw unauthenticated(`registry ${ep.host} sent an invalid token realm ${short(realm)}`);
+    }
+    let res: HttpResponse;
+    if (creds.kind === 'identityToken') {
+      // OAuth2 refresh-token grant, as Docker does with an identity token.
+      const form = new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: creds.token,
+        client_id: 'berth',
+        scope,
+        ...(ch.params.service ? { service: ch.params.service } : {}),
+      }).toString();
+      res = await this.raw(
+        realmUrl,
+        'POST',
+        { 'Content-Type': 'application/x-www-form-urlencoded' },
+        signal,
+        form,
+      );
+    } else {
+      if (ch.params.service) realmUrl.searchParams.set('service', ch.params.service);
+      realmUrl.searchParams.set('scope', scope);
+      const headers: Record<string, string> = {};
+      if (creds.kind === 'basic') {
+        headers.Authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+      }
+      res = await this.raw(realmUrl, 'GET', headers, signal);
+    }
+    const text = await readBody(res.body, 1024 * 1024, signal);
+    if (res.status === 401 || res.status === 403) {
+      throw unauthenticated(
+        `authentication to ${ep.host} failed: token server ${realmUrl.origin} answered ${res.status}${creds.kind === 'none' ? ' (no credentials given)' : ' (wrong credentials?)'}`,
+      );
+    }
+    if (res.status !== 200) throw unavailable(`token server ${realmUrl.origin} answered ${res.status}`);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text.toString('utf8'));
+    } catch {
+      throw unavailable(`token server ${realmUrl.origin} sent invalid JSON`);
+    }
+    const answer = parseTokenAnswer(parsed);
+    if (!answer) throw unavailable(`token server ${realmUrl.origin} sent no token`);
+    this.tokens.set(key, answer);
+    return answer.token;
+  }
+
+  challengeFor(host: string): Challenge | undefined {
+    return this.challenges.get(host);
+  }
+
+  rememberChallenge(host: string, ch: Challenge): void {
+    this.challenges.set(host, ch);
+  }
+
+  forgetToken(ep: Endpoint, scope: string, creds: ResolvedCredentials): void {
+    this.tokens.delete(`${ep.host}|${scope}|${credentialKey(creds)}`);
+  }
+}
+
+export interface ManifestResult {
+  bytes: Buffer;
+  mediaType: string | undefined;
+  /** sha256 of the bytes as received */
+  digest: string;
+}
+
+export class RegistrySession {
+  private chosen: Endpoint | undefined;
+  private readonly scope: string;
+
+  constructor(
+    private readonly client: RegistryClient,
+    private readonly ref: ImageReference,
+    private readonly creds: RegistryCredentials | undefined,
+    private readonly signal: AbortSignal,
+    private readonly count?: ByteCounter,
+  ) {
+    this.scope = `repository:${ref.path}:pull`;
+  }
+
+  /** The endpoint that served the manifest (after getManifest). */
+  get endpoint(): Endpoint | undefined {
+    return this.chosen;
+  }
+
+  /**
+   * Fetches a manifest by tag or digest. The first call tries the endpoints in order (a mirror that
+   * fails or lacks the image falls through to the next); later calls use the endpoint that answered.
+   */
+  async getManifest(tagOrDigest: string): Promise<ManifestResult> {
+    const eps = this.chosen ? [this.chosen] : this.client.endpoints(this.ref.domain);
+    let lastErr: unknown;
+    for (const ep of eps) {
+      try {
+        const res = await this.request(ep, `manifests/${tagOrDigest}`, { Accept: MANIFEST_ACCEPT });
+        const bytes = await readBody(res.body, MAX_MANIFEST_BYTES, this.signal, this.count);
+        this.chosen = ep;
+        return { bytes, mediaType: res.headers['content-type'], digest: sha256Digest(bytes) };
+      } catch (err) {
+        if (this.signal.aborted) throw abortReason(this.signal);
+        lastErr = err;
+        if (ep.mirror)
+          this.client.log.info('mirror failed, trying the next endpoint', {
+            mirror: ep.base,
+            error: errMessage(err),
+          });
+      }
+    }
+    throw lastErr;
+  }
+
+  /** Opens a blob's byte stream (from the endpoint that served the manifest). */
+  async getBlob(digest: string): Promise<{ body: Readable; size: number | undefined }> {
+    const ep = this.chosen ?? this.client.endpoints(this.ref.domain).at(-1);
+    if (!ep) throw internal('no endpoint');
+    const res = await this.request(ep, `blobs/${digest}`, {});
+    const len = res.headers['content-length'];
+    return { body: res.body, size: len !== undefined ? Number(len) : undefined };
+  }
+
+  /** GET with auth: answers a 401 challenge once (Basic or Bearer), maps failures to BerthErrors. */
+  private async request(ep: Endpoint, what: string, headers: Record<string, string>): Promise<HttpResponse> {
+    const url = new URL(`${ep.base}/v2/${this.ref.path}/${what}`);
+    const creds = this.client.credentialsFor(ep, this.ref.domain, this.creds);
+    let challenge = this.client.challengeFor(ep.host);
+    for (let attempt = 0; ; attempt++) {
+      const h = { ...headers };
+      if (challenge) h.Authorization = await this.authorization(ep, challenge, creds);
+      else if (creds.kind === 'registryToken') h.Authorization = `Bearer ${creds.token}`;
+      const res = await this.client.raw(url, 'GET', h, this.signal);
+      if (res.status === 200) return res;
+      const body = await readBody(res.body, 64 * 1024, this.signal).catch(() => Buffer.alloc(0));
+      const where = `${ep.mirror ? 'mirror ' : ''}${ep.host}`;
+      if (res.status === 401 && attempt === 0) {
+        const chs = parseWwwAuthenticate(String(res.headers['www-authenticate'] ?? ''));
+        const ch = chs.find((c) => c.scheme === 'bearer') ?? chs.find((c) => c.scheme === 'basic');
+        if (ch) {
+          if (challenge?.scheme === 'bearer') this.client.forgetToken(ep, this.scope, creds);
+          challenge = ch;
+          this.client.rememberChallenge(ep.host, ch);
+          continue;
+        }
+      }
+      throw statusError(res.status, where, `${this.ref.path}/${what}`, body, creds);
+    }
+  }
+
+  private async authorization(ep: Endpoint, ch: Challenge, creds: ResolvedCredentials): Promise<string> {
+    if (ch.scheme === 'basic') {
+      if (creds.kind !== 'basic')
+        throw unauthenticated(`registry ${ep.host} requires a username and password`);
+      return `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+    }
+    if (ch.scheme === 'bearer')
+      return `Bearer ${await this.client.token(ep, ch, this.scope, creds, this.signal)}`;
+    throw unauthenticated(`registry ${ep.host} asks for unsupported auth scheme ${short(ch.scheme)}`);
+  }
+}
+
+function internal(msg: string): BerthError {
+  return new BerthError(Status.INTERNAL, msg);
+}
+
+/** Maps a registry's HTTP status to a BerthError, quoting the registry's own error message. */
+export function statusError(
+  status: number,
+  where: string,
+  what: string,
+  body: Buffer,
+  creds: ResolvedCredentials,
+): BerthError {
+  let detail = '';
+  try {
+    const j = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
+    const e = j.errors?.[0];
+    if (e) detail = `: ${short(`${e.code ?? ''} ${e.message ?? ''}`.trim(), 200)}`;
+  } catch {
+    // not a JSON error body
+  }
+  const subject = `${where}/v2/${short(what, 160)}`;
+  if (status === 401)
+    return unauthenticated(
+      `${subject}: unauthorized${creds.kind === 'none' ? ' (no credentials given)' : ' (credentials rejected)'}${detail}`,
+    );
+  if (status === 403) return permissionDenied(`${subject}: access denied${detail}`);
+  if (status === 404) return notFound(`${subject}: not found${detail}`);
+  if (status === 429)
+    return new BerthError(Status.RESOURCE_EXHAUSTED, `${subject}: rate limited by the registry${detail}`);
+  if (status >= 500) return unavailable(`${subject}: registry error ${status}${detail}`);
+  return new BerthError(Status.UNKNOWN, `${subject}: unexpected HTTP status ${status}${detail}`);
+}
+
+/** The reason an abort signal carries, as a BerthError (CANCELLED when it is not one). */
+export function abortReason(signal: AbortSignal): BerthError {
+  const r: unknown = signal.reason;
+  if (isBerthError(r)) return r;
+  return new BerthError(Status.CANCELLED, `pull cancelled${r instanceof Error ? `: ${r.message}` : ''}`);
+}
+
+/** Reads a whole (small) body, refusing more than `max` bytes. */
+export async function readBody(
+  body: Readable,
+  max: number,
+  signal: AbortSignal,
+  count?: ByteCounter,
+): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of body as AsyncIterable<Buffer>) {
+      n += c.length;
+      count?.(c.length);
+      if (n > max) {
+        body.destroy();
+        throw failedPrecondition(`response larger than ${max} bytes`);
+      }
+      chunks.push(c);
+    }
+  } catch (err) {
+    if (signal.aborted) throw abortReason(signal);
+    if (isBerthError(err)) throw err;
+    throw unavailable(`reading from registry: ${errMessage(err)}`);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,718 @@
+// The image store: pulls images (registry → content store → snapshotter), keeps one record per image
+// under <root>/images/<config hex>.json, answers lookups, removes images and frees what nobody uses.
+//
+// Crash safety: blobs enter the content store only verified (content.ts); layers are applied by the
+// snapshotter, which drops half-applied ones at its init; the image record is written (atomically)
+// only after every layer is in place. So a kill -9 mid-pull leaves no record, and init() removes the
+// blobs and layers no record references.
+//
+// Error codes: bad reference INVALID_ARGUMENT; registry 401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
+// 404 or no manifest for our platform NOT_FOUND; network and 5xx UNAVAILABLE; a blob that does not
+// match its digest (or a diff_id mismatch) DATA_LOSS; unsupported formats (schema 1, zstd, bad
+// manifests) FAILED_PRECONDITION; stalled pull DEADLINE_EXCEEDED; cancelled pull CANCELLED.
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import type { Config } from '../config/config';
+import { BerthError, Status, errMessage, failedPrecondition, isBerthError, short } from '../errors';
+import type { Logger } from '../log';
+import type { Snapshotter } from '../snapshot/types';
+import { atomicWriteJson, cleanTempFiles, quarantine } from '../util/fs';
+import { KeyedMutex } from '../util/keyed-mutex';
+import { credentialKey, resolveCredentials } from './auth';
+import { ContentStore, digestMismatch, verifiedStream } from './content';
+import { ZSTD_UNSUPPORTED, openDecompressed, zstdSupported } from './decompress';
+import { readFromLayers } from './layer-read';
+import {
+  type Descriptor,
+  type ImageManifest,
+  checkDiffIds,
+  chainIds as computeChainIds,
+  formatPlatform,
+  layerCompression,
+  parseManifest,
+  parsePlatform,
+  selectPlatform,
+} from './manifest';
+import { PullProgress } from './progress';
+import {
+  type ImageReference,
+  digestReference,
+  formatReference,
+  parseReference,
+  tagReference,
+} from './reference';
+import { RegistryClient, type RegistrySession, abortReason } from './registry';
+import type { ImageConfig, ImageFilter, ImageRecord, ImageStore, LayerRecord, PullOptions } from './types';
+
+const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+const ID_RE = /^(?:sha256:)?([a-f0-9]{12,64})$/;
+const READ_CACHE_MAX = 256;
+
+export interface LocalImageStoreOptions {
+  /** Berth's root, e.g. /var/lib/berth: content/ and images/ live below it */
+  root: string;
+  config: Config;
+  snapshotter: Snapshotter;
+  log: Logger;
+}
+
+interface SharedPull {
+  key: string;
+  promise: Promise<ImageRecord>;
+  controller: AbortController;
+  waiters: number;
+}
+
+/** Runs at most `n` tasks at a time, in the order they were queued. */
+class Limiter {
+  private running = 0;
+  private readonly queue: (() => void)[] = [];
+  constructor(private readonly n: number) {}
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.running >= this.n) await new Promise<void>((r) => this.queue.push(r));
+    this.running++;
+    try {
+      return await fn();
+    } finally {
+      this.running--;
+      this.queue.shift()?.();
+    }
+  }
+}
+
+export class LocalImageStore implements ImageStore {
+  readonly content: ContentStore;
+  readonly registry: RegistryClient;
+  private readonly imagesDir: string;
+  private readonly records = new Map<string, ImageRecord>();
+  private readonly byTag = new Map<string, string>();
+  private readonly byDigest = new Map<string, string>();
+  private readonly pulls = new Map<string, SharedPull>();
+  /** chain IDs and blobs that running pulls use: GC leaves them alone */
+  private readonly busyChains = new Map<string, number>();
+  private readonly busyBlobs = new Map<string, number>();
+  private readonly lock = new KeyedMutex();
+  private readonly readCache = new Map<string, Buffer | undefined>();
+  private readonly log: Logger;
+  private pinnedRef: string | undefined;
+
+  constructor(private readonly opts: LocalImageStoreOptions) {
+    this.content = new ContentStore(opts.root);
+    this.imagesDir = path.join(opts.root, 'images');
+    this.log = opts.log.child({ component: 'image' });
+    this.registry = new RegistryClient({ config: opts.config, log: this.log });
+    try {
+      this.pinnedRef = formatReference(parseReference(opts.config.pause_image));
+    } catch {
+      this.pinnedRef = undefined;
+    }
+  }
+
+  async init(): Promise<void> {
+    await fsp.mkdir(this.imagesDir, { recursive: true, mode: 0o700 });
+    const temps = await cleanTempFiles(this.imagesDir);
+    const staleBlobs = await this.content.init();
+    if (temps + staleBlobs > 0)
+      this.log.info('removed temp files of interrupted writes', { count: temps + staleBlobs });
+    for (const name of await fsp.readdir(this.imagesDir)) {
+      if (!/^[a-f0-9]{64}\.json$/.test(name)) continue;
+      const file = path.join(this.imagesDir, name);
+      try {
+        const rec = checkRecord(JSON.parse(await fsp.readFile(file, 'utf8')) as unknown, name.slice(0, 64));
+        this.index(rec);
+      } catch (err) {
+        const moved = await quarantine(file).catch(() => file);
+        this.log.warn('image record is corrupt; moved aside', {
+          file,
+          movedTo: moved,
+          error: errMessage(err),
+        });
+      }
+    }
+    await this.collectGarbage('startup');
+    this.log.info('image store ready', { images: this.records.size });
+  }
+
+  /** Stops keep-alive connections (for tests and shutdown). */
+  close(): void {
+    this.registry.close();
+  }
+
+  // ---- lookups ----
+
+  get(refOrId: string): ImageRecord | undefined {
+    if (typeof refOrId !== 'string' || refOrId.length === 0) return undefined;
+    const m = ID_RE.exec(refOrId);
+    if (m) {
+      const hex = m[1] as string;
+      const full = this.records.get(`sha256:${hex}`);
+      if (full) return full;
+      const hits = [...this.records.keys()].filter((id) => id.startsWith(`sha256:${hex}`));
+      if (hits.length === 1) return this.records.get(hits[0] as string);
+      if (refOrId.startsWith('sha256:')) return undefined;
+    }
+    let ref: ImageReference;
+    try {
+      ref = parseReference(refOrId);
+    } catch {
+      return undefined;
+    }
+    const id = ref.digest
+      ? this.byDigest.get(digestReference(ref, ref.digest))
+      : this.byTag.get(tagReference(ref) as string);
+    return id ? this.records.get(id) : undefined;
+  }
+
+  list(filter?: ImageFilter): ImageRecord[] {
+    if (filter?.image) {
+      const r = this.get(filter.image);
+      return r ? [r] : [];
+    }
+    return [...this.records.values()].sort((a, b) => a.pulledAt - b.pulledAt);
+  }
+
+  chainIds(image: ImageRecord): string[] {
+    return image.layers.map((l) => l.chainId);
+  }
+
+  isPinned(image: ImageRecord): boolean {
+    return (
+      this.pinnedRef !== undefined &&
+      (image.repoTags.includes(this.pinnedRef) || image.repoDigests.includes(this.pinnedRef))
+    );
+  }
+
+  // ---- pull ----
+
+  pull(reference: string, opts: PullOptions = {}): Promise<ImageRecord> {
+    let ref: ImageReference;
+    let creds: ReturnType<typeof resolveCredentials>;
+    try {
+      ref = parseReference(reference);
+      creds = resolveCredentials(opts.credentials);
+    } catch (err) {
+      return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    const name = formatReference(ref);
+    const key = `${name}|${credentialKey(creds)}`;
+    let op = this.pulls.get(key);
+    if (!op) {
+      const controller = new AbortController();
+      const promise = this.doPull(ref, opts, controller.signal).finally(() => {
+        if (this.pulls.get(key) === op) this.pulls.delete(key);
+      });
+      op = { key, promise, controller, waiters: 0 };
+      this.pulls.set(key, op);
+      promise.catch(() => undefined); // callers get the error; no unhandled rejection if all left
+    } else {
+      this.log.debug('joining a pull in progress', { ref: name });
+    }
+    const shared = op;
+    shared.waiters++;
+    const signal = opts.signal;
+    if (!signal) return shared.promise;
+    if (signal.aborted) {
+      this.leave(shared);
+      return Promise.reject(abortReason(signal));
+    }
+    return new Promise<ImageRecord>((resolve, reject) => {
+      const onAbort = (): void => {
+        this.leave(shared);
+        reject(abortReason(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      shared.promise.then(
+        (r) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(r);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  }
+
+  /** A caller gave up; the shared pull is cancelled when nobody waits for it any more. */
+  private leave(op: SharedPull): void {
+    op.waiters--;
+    if (op.waiters <= 0)
+      op.controller.abort(new BerthError(Status.CANCELLED, 'pull cancelled by the caller'));
+  }
+
+  private async doPull(ref: ImageReference, opts: PullOptions, signal: AbortSignal): Promise<ImageRecord> {
+    const name = formatReference(ref);
+    const cfg = this.opts.config.image;
+    const inner = new AbortController();
+    const onOuter = (): void => inner.abort(signal.reason);
+    signal.addEventListener('abort', onOuter, { once: true });
+    const progress = new PullProgress({
+      ref: name,
+      timeoutMs: cfg.pull_progress_timeout_seconds * 1000,
+      minBytesPerSecond: cfg.pull_progress_min_bytes_per_second,
+      log: this.log,
+      onStall: (err) => {
+        this.log.warn('pull stalled; cancelling', { ref: name, error: err.message });
+        inner.abort(err);
+      },
+    });
+    progress.start();
+    const held: { chains: string[]; blobs: string[] } = { chains: [], blobs: [] };
+    const started = Date.now();
+    try {
+      const manifestCounter = { t: progress.begin('manifest') };
+      const session = this.registry.session(ref, opts.credentials, inner.signal, (n) =>
+        manifestCounter.t.add(n),
+      );
+      const rec = await this.pullWith(ref, session, inner.signal, progress, held, manifestCounter);
+      this.log.info('image pulled', {
+        ref: name,
+        id: rec.id,
+        bytes: progress.bytes,
+        seconds: Number(((Date.now() - started) / 1000).toFixed(2)),
+      });
+      return rec;
+    } catch (err) {
+      if (inner.signal.aborted) throw abortReason(inner.signal);
+      inner.abort(err); // stops downloads still running for this pull
+      throw err;
+    } finally {
+      progress.stop();
+      signal.removeEventListener('abort', onOuter);
+      for (const c of held.chains) release(this.busyChains, c);
+      for (const b of held.blobs) release(this.busyBlobs, b);
+    }
+  }
+
+  private async pullWith(
+    ref: ImageReference,
+    session: RegistrySession,
+    signal: AbortSignal,
+    progress: PullProgress,
+    held: { chains: string[]; blobs: string[] },
+    manifestCounter: { t: ReturnType<PullProgress['begin']> },
+  ): Promise<ImageRecord> {
+    const name = formatReference(ref);
+    const hold = (blob: string): void => {
+      acquire(this.busyBlobs, blob);
+      held.blobs.push(blob);
+    };
+
+    // 1. Manifest (or index → platform manifest). Digests are always computed; checked when asked for.
+    const top = await session.getManifest(ref.digest ?? (ref.tag as string));
+    if (ref.digest && top.digest !== ref.digest) throw digestMismatch(ref.digest, top.digest, 'manifest');
+    let parsed = parseManifest(top.bytes, top.mediaType);
+    const topDigest = top.digest;
+    const topMediaType = parsed.mediaType;
+    const manifests: { digest: string; bytes: Buffer }[] = [{ digest: top.digest, bytes: top.bytes }];
+    let platformManifestDigest: string | undefined;
+    if (parsed.kind === 'index') {
+      const want = parsePlatform(this.opts.config.image.platform);
+      const desc = selectPlatform(parsed, want, name);
+      const child = await session.getManifest(desc.digest);
+      if (child.digest !== desc.digest) throw digestMismatch(desc.digest, child.digest, 'platform manifest');
+      parsed = parseManifest(child.bytes, desc.mediaType);
+      if (parsed.kind !== 'manifest')
+        throw failedPrecondition(`index entry ${desc.digest} of ${short(name)} is itself an index`);
+      platformManifestDigest = child.digest;
+      manifests.push({ digest: child.digest, bytes: child.bytes });
+    }
+    manifestCounter.t.done();
+    const manifest: ImageManifest = parsed;
+    for (const m of manifests) hold(m.digest);
+
+    // 2. Config: verified, parsed, its diff_ids matched to the layers.
+    const cfgDesc = manifest.config;
+    if (cfgDesc.size > MAX_CONFIG_BYTES)
+      throw failedPrecondition(`image config of ${short(name)} is too large (${cfgDesc.size} bytes)`);
+    hold(cfgDesc.digest);
+    await this.fetchBlob(session, cfgDesc, progress, 'config');
+    let config: ImageConfig;
+    try {
+      config = JSON.parse((await this.content.read(cfgDesc.digest)).toString('utf8')) as ImageConfig;
+    } catch {
+      throw failedPrecondition(`image config ${cfgDesc.digest} of ${short(name)} is not valid JSON`);
+    }
+    if (typeof config !== 'object' || config === null)
+      throw failedPrecondition(`image config ${cfgDesc.digest} is not an object`);
+    const diffIds = checkDiffIds(config.rootfs?.diff_ids, manifest.layers.length);
+    const chains = computeChainIds(diffIds);
+    for (const c of chains) {
+      acquire(this.busyChains, c);
+      held.chains.push(c);
+    }
+    for (const l of manifest.layers) {
+      if (layerCompression(l.mediaType) === 'zstd' && !zstdSupported())
+        throw failedPrecondition(
+          `layer ${l.digest} of ${short(name)} is zstd-compressed; ${ZSTD_UNSUPPORTED}`,
+        );
+    }
+
+    // 3. Layers: decide per layer what is needed (a present chain ID is neither downloaded nor applied).
+    const layers: LayerRecord[] = [];
+    const plan: { desc: Descriptor; needApply: boolean; blob: string; download: boolean }[] = [];
+    for (let i = 0; i < manifest.layers.length; i++) {
+      const desc = manifest.layers[i] as Descriptor;
+      const chainId = chains[i] as string;
+      const needApply = !(await this.opts.snapshotter.hasLayer(chainId));
+      let blob = desc.digest;
+      let download = !(await this.content.has(desc.digest));
+      if (download && !needApply) {
+        const alt = await this.storedBlobForDiff(diffIds[i] as string);
+        if (alt) {
+          blob = alt;
+          download = false;
+        }
+      }
+      hold(blob);
+      plan.push({ desc, needApply, blob, download });
+      layers.push({
+        digest: desc.digest,
+        mediaType: desc.mediaType,
+        size: desc.size,
+        diffId: diffIds[i] as string,
+        chainId,
+        ...(blob !== desc.digest ? { storedDigest: blob } : {}),
+      });
+    }
+
+    // Downloads run concurrently (bounded); applies run in layer order as each blob lands, so the
+    // next layers download while the previous ones unpack.
+    const limiter = new Limiter(this.opts.config.image.max_concurrent_downloads);
+    const downloads = plan.map((p) =>
+      p.download ? limiter.run(() => this.fetchBlob(session, p.desc, progress, 'layer')) : Promise.resolve(),
+    );
+    for (const d of downloads) d.catch(() => undefined);
+    for (let i = 0; i < plan.length; i++) {
+      const p = plan[i] as (typeof plan)[number];
+      await downloads[i];
+      if (signal.aborted) throw abortReason(signal);
+      if (p.needApply)
+        await this.applyLayer(p.blob, layers[i] as LayerRecord, i > 0 ? chains[i - 1] : undefined, name);
+    }
+
+    // 4. Everything is in place: store the manifests, then commit the record.
+    for (const m of manifests) await this.content.put(m.digest, m.bytes);
+    const tag = tagReference(ref);
+    const rec: ImageRecord = {
+      id: cfgDesc.digest,
+      repoTags: tag ? [tag] : [],
+      repoDigests: [digestReference(ref, topDigest)],
+      size: cfgDesc.size + manifest.layers.reduce((s, l) => s + l.size, 0),
+      manifestDigest: topDigest,
+      manifestMediaType: topMediaType,
+      ...(platformManifestDigest ? { platformManifestDigest } : {}),
+      platform: formatPlatform({
+        os: config.os ?? 'linux',
+        architecture: config.architecture ?? 'unknown',
+        ...(config.variant ? { variant: config.variant } : {}),
+      }),
+      layers,
+      config,
+      pulledAt: Date.now(),
+    };
+    return this.commit(rec);
+  }
+
+  /** Downloads a blob into the content store unless present, counting progress. */
+  private async fetchBlob(
+    session: RegistrySession,
+    desc: Descriptor,
+    progress: PullProgress,
+    what: string,
+  ): Promise<void> {
+    if (await this.content.has(desc.digest)) return;
+    const t = progress.begin(`${what} ${desc.digest.slice(7, 19)}`, desc.size);
+    try {
+      const { body } = await session.getBlob(desc.digest);
+      await this.content.ingest(desc.digest, body, { size: desc.size, onBytes: t.add, what });
+    } finally {
+      t.done();
+    }
+  }
+
+  /** Unpacks a stored layer blob through the snapshotter, verifying its diff_id on the way. */
+  private async applyLayer(
+    blob: string,
+    layer: LayerRecord,
+    parent: string | undefined,
+    name: string,
+  ): Promise<void> {
+    const what = `layer ${layer.digest}`;
+    const tar = await openDecompressed(this.content.path(blob), what);
+    const v = verifiedStream(tar, layer.diffId, `${what} (diff_id)`);
+    let streamErr: unknown;
+    v.stream.on('error', (e) => (streamErr ??= e));
+    const t0 = Date.now();
+    try {
+      await this.opts.snapshotter.applyLayer(layer.chainId, parent, v.stream);
+    } catch (err) {
+      v.stream.destroy();
+      // A bad diff_id or a corrupt gzip is the real cause when the snapshotter only saw the stream die.
+      if (streamErr) throw mismatchOrCorrupt(streamErr, what);
+      throw err;
+    }
+    if (!v.verified() && !v.stream.destroyed) {
+      // The snapshotter stopped reading before the end: hash the rest so the check is whole.
+      try {
+        for await (const chunk of v.stream) void chunk;
+      } catch (err) {
+        streamErr ??= err;
+      }
+    }
+    // (A stream the snapshotter destroyed unread means it already had the layer, verified back then.)
+    if (streamErr || (!v.verified() && !v.stream.destroyed)) {
+      await this.opts.snapshotter.removeLayer(layer.chainId).catch(() => undefined);
+      throw mismatchOrCorrupt(streamErr ?? new Error('layer stream ended early'), what);
+    }
+    this.log.debug('layer applied', { ref: name, chainId: layer.chainId, ms: Date.now() - t0 });
+  }
+
+  /** A blob in the store holding the same uncompressed layer (same diff_id) as another image. */
+  private async storedBlobForDiff(diffId: string): Promise<string | undefined> {
+    for (const r of this.records.values()) {
+      for (const l of r.layers) {
+        if (l.diffId !== diffId) continue;
+        const b = l.storedDigest ?? l.digest;
+        if (await this.content.has(b)) return b;
+      }
+    }
+    return undefined;
+  }
+
+  /** Registers a pulled image: merges with an existing record of the same id, moves the tag. */
+  private commit(rec: ImageRecord): Promise<ImageRecord> {
+    return this.lock.run('records', async () => {
+      const existing = this.records.get(rec.id);
+      const merged: ImageRecord = existing
+        ? {
+            ...rec,
+            repoTags: union(existing.repoTags, rec.repoTags),
+            repoDigests: union(existing.repoDigests, rec.repoDigests),
+            pulledAt: existing.pulledAt,
+          }
+        : rec;
+      // A tag names one image: take it from whichever image had it.
+      for (const tag of rec.repoTags) {
+        const otherId = this.byTag.get(tag);
+        if (otherId && otherId !== rec.id) {
+          const other = this.records.get(otherId);
+          if (other) {
+            const updated = { ...other, repoTags: other.repoTags.filter((t) => t !== tag) };
+            await this.write(updated);
+            this.log.info('tag moved to a newer image', { tag, from: otherId, to: rec.id });
+          }
+        }
+      }
+      await this.write(merged);
+      return merged;
+    });
+  }
+
+  private async write(rec: ImageRecord): Promise<void> {
+    await atomicWriteJson(this.recordPath(rec.id), rec);
+    const old = this.records.get(rec.id);
+    if (old) this.unindex(old);
+    this.index(rec);
+  }
+
+  private recordPath(id: string): string {
+    return path.join(this.imagesDir, `${id.slice('sha256:'.length)}.json`);
+  }
+
+  private index(rec: ImageRecord): void {
+    this.records.set(rec.id, rec);
+    for (const t of rec.repoTags) this.byTag.set(t, rec.id);
+    for (const d of rec.repoDigests) this.byDigest.set(d, rec.id);
+  }
+
+  private unindex(rec: ImageRecord): void {
+    this.records.delete(rec.id);
+    for (const t of rec.repoTags) if (this.byTag.get(t) === rec.id) this.byTag.delete(t);
+    for (const d of rec.repoDigests) if (this.byDigest.get(d) === rec.id) this.byDigest.delete(d);
+  }
+
+  // ---- remove ----
+
+  async remove(refOrId: string): Promise<void> {
+    await this.lock.run('records', async () => {
+      const rec = this.get(refOrId);
+      if (!rec) return;
+      const isId =
+        ID_RE.test(refOrId) &&
+        rec.id.startsWith(refOrId.startsWith('sha256:') ? refOrId : `sha256:${refOrId}`);
+      let tag: string | undefined;
+      if (!isId) {
+        const ref = parseReference(refOrId);
+        if (!ref.digest) tag = tagReference(ref);
+      }
+      // CRI-O's rule: a tag of an image with other tags is only untagged; the last tag, an id or a
+      // digest removes the image.
+      if (tag && rec.repoTags.length > 1) {
+        await this.write({ ...rec, repoTags: rec.repoTags.filter((t) => t !== tag) });
+        this.log.info('image untagged', { tag, id: rec.id });
+        return;
+      }
+      await fsp.rm(this.recordPath(rec.id), { force: true });
+      this.unindex(rec);
+      this.log.info('image removed', { id: rec.id, tags: rec.repoTags });
+      await this.collectGarbage(`remove ${rec.id}`);
+    });
+    for (const k of [...this.readCache.keys()])
+      if (!this.records.has(k.split('|')[0] as string)) this.readCache.delete(k);
+  }
+
+  /**
+   * Frees layers and blobs no record references: layers that no container snapshot stands on and no
+   * running pull uses (removed top-down), then blobs.
+   */
+  private async collectGarbage(why: string): Promise<void> {
+    const keepChains = new Set<string>(this.busyChains.keys());
+    const keepBlobs = new Set<string>(this.busyBlobs.keys());
+    for (const r of this.records.values()) {
+      for (const b of referencedBlobs(r)) keepBlobs.add(b);
+      for (const l of r.layers) keepChains.add(l.chainId);
+    }
+    const snap = this.opts.snapshotter;
+    let inUse: Set<string>;
+    try {
+      inUse = await snap.layersInUse();
+    } catch (err) {
+      this.log.warn('cannot list layers in use; keeping all layers', { error: errMessage(err) });
+      return;
+    }
+    // Chain IDs do not tell a layer's depth, so a removal the snapshotter refuses is retried after
+    // the others are gone.
+    let pending = (await snap.listLayers()).filter((c) => !keepChains.has(c) && !inUse.has(c));
+    let freed = 0;
+    for (let round = 0; round < 3 && pending.length; round++) {
+      const failed: string[] = [];
+      for (const c of pending) {
+        try {
+          await snap.removeLayer(c);
+          freed++;
+        } catch (err) {
+          failed.push(c);
+          if (round === 2) this.log.warn('cannot remove layer', { chainId: c, error: errMessage(err) });
+        }
+      }
+      pending = failed;
+    }
+    let blobs = 0;
+    for (const b of await this.content.list()) {
+      if (!keepBlobs.has(b)) {
+        await this.content.delete(b);
+        blobs++;
+      }
+    }
+    if (freed + blobs > 0) this.log.info('freed unused image data', { why, layers: freed, blobs });
+  }
+
+  // ---- files and usage ----
+
+  async readFile(image: ImageRecord, filePath: string): Promise<Buffer | undefined> {
+    const key = `${image.id}|${filePath}`;
+    if (this.readCache.has(key)) return this.readCache.get(key);
+    const data = await readFromLayers(
+      image.layers.length,
+      (i) => {
+        const l = image.layers[i] as LayerRecord;
+        return openDecompressed(this.content.path(l.storedDigest ?? l.digest), `layer ${l.digest}`);
+      },
+      filePath,
+    );
+    if (this.readCache.size >= READ_CACHE_MAX)
+      this.readCache.delete(this.readCache.keys().next().value as string);
+    this.readCache.set(key, data);
+    return data;
+  }
+
+  async fsUsage(): Promise<{ mountpoint: string; bytes: number; inodes: number }> {
+    const c = await this.content.usage();
+    const s = await this.opts.snapshotter.fsUsage();
+    let recBytes = 0;
+    let recInodes = 0;
+    for (const n of await fsp.readdir(this.imagesDir).catch(() => [] as string[])) {
+      const st = await fsp.stat(path.join(this.imagesDir, n)).catch(() => undefined);
+      if (st) {
+        recBytes += st.blocks * 512;
+        recInodes++;
+      }
+    }
+    return {
+      mountpoint: await mountpointOf(this.opts.root),
+      bytes: c.bytes + s.bytes + recBytes,
+      inodes: c.inodes + s.inodes + recInodes,
+    };
+  }
+}
+
+function referencedBlobs(r: ImageRecord): string[] {
+  return [
+    r.manifestDigest,
+    ...(r.platformManifestDigest ? [r.platformManifestDigest] : []),
+    r.id,
+    ...r.layers.map((l) => l.storedDigest ?? l.digest),
+  ];
+}
+
+function acquire(m: Map<string, number>, k: string): void {
+  m.set(k, (m.get(k) ?? 0) + 1);
+}
+
+function release(m: Map<string, number>, k: string): void {
+  const n = (m.get(k) ?? 1) - 1;
+  if (n <= 0) m.delete(k);
+  else m.set(k, n);
+}
+
+function union(a: string[], b: string[]): string[] {
+  return [...new Set([...a, ...b])];
+}
+
+function mismatchOrCorrupt(err: unknown, what: string): BerthError {
+  if (isBerthError(err)) return err;
+  return new BerthError(Status.DATA_LOSS, `${what} cannot be decompressed: ${errMessage(err)}`, {
+    cause: err,
+  });
+}
+
+/** Checks the shape of a record read from disk; throws when it is not one of ours. */
+function checkRecord(v: unknown, hex: string): ImageRecord {
+  const r = v as ImageRecord;
+  const strs = (a: unknown): boolean => Array.isArray(a) && a.every((x) => typeof x === 'string');
+  if (typeof r !== 'object' || r === null) throw new Error('not an object');
+  if (r.id !== `sha256:${hex}`) throw new Error('id does not match the file name');
+  if (!strs(r.repoTags) || !strs(r.repoDigests)) throw new Error('repoTags/repoDigests missing');
+  if (typeof r.manifestDigest !== 'string' || typeof r.size !== 'number')
+    throw new Error('manifest fields missing');
+  if (
+    !Array.isArray(r.layers) ||
+    !r.layers.every((l) => typeof l?.chainId === 'string' && typeof l.digest === 'string')
+  )
+    throw new Error('layers missing');
+  if (typeof r.config !== 'object' || r.config === null) throw new Error('config missing');
+  return r;
+}
+
+/** The mount point holding `p`: the longest mount point in /proc/self/mountinfo that contains it. */
+export async function mountpointOf(p: string): Promise<string> {
+  let text: string;
+  try {
+    text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return '/';
+  }
+  const real = await fsp.realpath(p).catch(() => path.resolve(p));
+  let best = '/';
+  for (const line of text.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (!mp) continue;
+    // mountinfo escapes space, tab, newline and backslash as octal.
+    const dir = mp.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if ((real === dir || real.startsWith(dir === '/' ? '/' : `${dir}/`)) && dir.length > best.length)
+      best = dir;
+  }
+  return best;
+}

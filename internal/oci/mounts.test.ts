@@ -1,0 +1,192 @@
+import { Status } from '../errors';
+import { buildMounts, sortMounts, type MountOptions, type MountResult } from './mounts';
+import { mount } from './test-fixtures';
+
+const base = (o: Partial<MountOptions> = {}): MountOptions => ({
+  criMounts: [],
+  podFiles: {
+    hostname: '/pod/hostname',
+    hosts: '/pod/hosts',
+    resolvConf: '/pod/resolv.conf',
+    shm: '/pod/shm',
+  },
+  privileged: false,
+  readonlyRootfs: false,
+  rroSupported: true,
+  ...o,
+});
+const byDest = (r: MountResult, d: string) => r.mounts.find((m) => m.destination === d);
+
+describe('buildMounts', () => {
+  it('default mounts with read-only sysfs and cgroupfs, pod files rw, pod shm', () => {
+    const r = buildMounts(base());
+    expect(r.mounts.map((m) => m.destination)).toEqual([
+      '/proc',
+      '/dev',
+      '/sys',
+      '/dev/pts',
+      '/dev/shm',
+      '/dev/mqueue',
+      '/etc/hostname',
+      '/etc/hosts',
+      '/etc/resolv.conf',
+      '/sys/fs/cgroup',
+    ]);
+    expect(byDest(r, '/sys')).toMatchObject({ type: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
+    expect(byDest(r, '/sys/fs/cgroup')?.options).toContain('ro');
+    expect(byDest(r, '/dev/shm')).toEqual({
+      destination: '/dev/shm',
+      type: 'bind',
+      source: '/pod/shm',
+      options: ['rbind', 'rprivate', 'rw'],
+    });
+    expect(byDest(r, '/etc/hosts')).toEqual({
+      destination: '/etc/hosts',
+      type: 'bind',
+      source: '/pod/hosts',
+      options: ['rbind', 'rprivate', 'rw'],
+    });
+    expect(r.rootfsPropagation).toBeUndefined();
+  });
+  it('privileged: writable sysfs and cgroupfs', () => {
+    const r = buildMounts(base({ privileged: true }));
+    expect(byDest(r, '/sys')?.options).toContain('rw');
+    expect(byDest(r, '/sys')?.options).not.toContain('ro');
+    expect(byDest(r, '/sys/fs/cgroup')?.options).toContain('rw');
+  });
+  it('readonly rootfs makes the pod files read-only (containerd), not /dev/shm', () => {
+    const r = buildMounts(base({ readonlyRootfs: true }));
+    expect(byDest(r, '/etc/resolv.conf')?.options).toContain('ro');
+    expect(byDest(r, '/etc/hostname')?.options).toContain('ro');
+    expect(byDest(r, '/dev/shm')?.options).toContain('rw');
+  });
+  it('host IPC uses the host /dev/shm; no pod shm gives a private tmpfs', () => {
+    expect(byDest(buildMounts(base({ ipcMode: 'NODE' })), '/dev/shm')?.source).toBe('/dev/shm');
+    expect(byDest(buildMounts(base({ podFiles: {} })), '/dev/shm')).toMatchObject({
+      type: 'tmpfs',
+      source: 'shm',
+    });
+  });
+  it('CRI mounts: readonly, propagation, rootfs propagation', () => {
+    const r = buildMounts(
+      base({
+        criMounts: [
+          mount({ container_path: '/data', host_path: '/h/data', readonly: true }),
+          mount({
+            container_path: '/slave',
+            host_path: '/h/s',
+            propagation: 'PROPAGATION_HOST_TO_CONTAINER',
+          }),
+        ],
+      }),
+    );
+    expect(byDest(r, '/data')).toEqual({
+      destination: '/data',
+      type: 'bind',
+      source: '/h/data',
+      options: ['rbind', 'rprivate', 'ro'],
+    });
+    expect(byDest(r, '/slave')?.options).toEqual(['rbind', 'rslave', 'rw']);
+    expect(r.rootfsPropagation).toBe('rslave');
+    const shared = buildMounts(
+      base({
+        criMounts: [
+          mount({ container_path: '/b', host_path: '/h/b', propagation: 'PROPAGATION_BIDIRECTIONAL' }),
+          mount({ container_path: '/s', host_path: '/h/s', propagation: 'PROPAGATION_HOST_TO_CONTAINER' }),
+        ],
+      }),
+    );
+    expect(byDest(shared, '/b')?.options).toEqual(['rbind', 'rshared', 'rw']);
+    expect(shared.rootfsPropagation).toBe('rshared');
+  });
+  it('checks host propagation when known', () => {
+    const m = mount({ container_path: '/b', host_path: '/h/b', propagation: 'PROPAGATION_BIDIRECTIONAL' });
+    expect(() =>
+      buildMounts(base({ criMounts: [m], sources: { '/h/b': { realPath: '/h/b', propagation: 'slave' } } })),
+    ).toThrow(/not on a shared mount/);
+    const s = mount({
+      container_path: '/s',
+      host_path: '/h/s',
+      propagation: 'PROPAGATION_HOST_TO_CONTAINER',
+    });
+    expect(() =>
+      buildMounts(
+        base({ criMounts: [s], sources: { '/h/s': { realPath: '/h/s', propagation: 'private' } } }),
+      ),
+    ).toThrow(/shared or slave/);
+  });
+  it('recursive read-only', () => {
+    const m = mount({ container_path: '/r', host_path: '/h/r', readonly: true, recursive_read_only: true });
+    expect(byDest(buildMounts(base({ criMounts: [m] })), '/r')?.options).toEqual([
+      'rbind',
+      'rprivate',
+      'rro',
+    ]);
+    expect(() => buildMounts(base({ criMounts: [m], rroSupported: false }))).toThrow(
+      /not supported by the runtime/,
+    );
+    expect(() => buildMounts(base({ criMounts: [{ ...m, readonly: false }] }))).toThrow(/needs readonly/);
+    expect(() =>
+      buildMounts(base({ criMounts: [{ ...m, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] })),
+    ).toThrow(/private/);
+  });
+  it('refuses relative container paths, a missing host path, image volumes', () => {
+    const rel = mount({ container_path: 'data', host_path: '/h' });
+    expect(() => buildMounts(base({ criMounts: [rel] }))).toThrow(/absolute/);
+    const m = mount({ container_path: '/data', host_path: '/nope' });
+    try {
+      buildMounts(base({ criMounts: [m], sources: { '/nope': null } }));
+      throw new Error('no error');
+    } catch (err) {
+      expect((err as { code: number }).code).toBe(Status.INVALID_ARGUMENT);
+      expect((err as Error).message).toMatch(/host path \/nope does not exist/);
+    }
+    expect(() => buildMounts(base({ criMounts: [m], sources: {} }))).toThrow(/does not exist/);
+    const img = mount({
+      container_path: '/i',
+      host_path: '/h',
+      image: { image: 'x', annotations: {}, user_specified_image: '', runtime_handler: '' },
+    });
+    expect(() => buildMounts(base({ criMounts: [img] }))).toThrow(/image volumes/);
+  });
+  it('uses the resolved real path as source', () => {
+    const m = mount({ container_path: '/data', host_path: '/link' });
+    expect(
+      byDest(buildMounts(base({ criMounts: [m], sources: { '/link': { realPath: '/real' } } })), '/data')
+        ?.source,
+    ).toBe('/real');
+  });
+  it('CRI mounts override defaults and pod files at the same destination; /dev replaces /dev/*', () => {
+    const r = buildMounts(
+      base({
+        criMounts: [
+          mount({ container_path: '/etc/hosts', host_path: '/kubelet/hosts' }),
+          mount({ container_path: '/dev/shm/', host_path: '/my/shm' }),
+        ],
+      }),
+    );
+    expect(r.mounts.filter((m) => m.destination === '/etc/hosts')).toEqual([
+      {
+        destination: '/etc/hosts',
+        type: 'bind',
+        source: '/kubelet/hosts',
+        options: ['rbind', 'rprivate', 'rw'],
+      },
+    ]);
+    expect(r.mounts.filter((m) => m.destination === '/dev/shm').map((m) => m.source)).toEqual(['/my/shm']);
+    const dev = buildMounts(base({ criMounts: [mount({ container_path: '/dev', host_path: '/dev' })] }));
+    expect(dev.mounts.filter((m) => m.destination.startsWith('/dev')).map((m) => m.destination)).toEqual([
+      '/dev',
+    ]);
+  });
+  it('sorts parents before children, stable otherwise', () => {
+    const sorted = sortMounts([
+      { destination: '/a/b/c' },
+      { destination: '/x' },
+      { destination: '/a/b' },
+      { destination: '/a' },
+      { destination: '/y' },
+    ]);
+    expect(sorted.map((m) => m.destination)).toEqual(['/x', '/a', '/y', '/a/b', '/a/b/c']);
+  });
+});

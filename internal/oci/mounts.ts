@@ -1,0 +1,191 @@
+// The mount table of a container: the Linux defaults (/proc, /dev, /dev/pts, /dev/mqueue, /sys,
+// /sys/fs/cgroup), the pod's shared files (/etc/hostname, /etc/hosts, /etc/resolv.conf and
+// /dev/shm) and the CRI mounts with their readonly and propagation settings.
+//
+// Following containerd: the pod files are read-write binds unless the container's rootfs is
+// read-only (then read-only); a CRI mount at a destination replaces the default there, and a CRI
+// mount at /dev replaces every default under /dev; /dev/shm is the host's when the pod uses the
+// host IPC namespace. Mounts are ordered so a parent is mounted before its children.
+import * as path from 'node:path';
+import { failedPrecondition, invalidArgument, short } from '../errors';
+import type { Mount__Output, NamespaceMode__Output } from '../../api/generated';
+import type { OciMount } from './spec-types';
+
+/** Paths of the pod's shared files on the host (in the pod dir); unset ones are not mounted. */
+export interface PodFiles {
+  hostname?: string;
+  hosts?: string;
+  resolvConf?: string;
+  /** the pod's /dev/shm tmpfs; without it the container gets a private tmpfs */
+  shm?: string;
+}
+
+/** What the caller found on the host for a CRI mount's host_path. */
+export interface MountSource {
+  /** the host path with symlinks resolved */
+  realPath: string;
+  /** propagation of the host mount holding it, when known; checked for shared/slave requests */
+  propagation?: 'shared' | 'slave' | 'private';
+}
+
+export interface MountOptions {
+  criMounts: Mount__Output[];
+  podFiles: PodFiles;
+  privileged: boolean;
+  readonlyRootfs: boolean;
+  /** the container's IPC namespace mode: NODE shares the host's /dev/shm */
+  ipcMode?: NamespaceMode__Output;
+  /**
+   * Host facts for each CRI mount's host_path (keyed by host_path as requested): null means the
+   * path does not exist, which is refused. When the map is absent, host paths are used unchecked.
+   */
+  sources?: Record<string, MountSource | null>;
+  /** the runtime supports recursive read-only (`rro`) mounts */
+  rroSupported: boolean;
+}
+
+export interface MountResult {
+  mounts: OciMount[];
+  /** set when a CRI mount needs shared or slave propagation from the rootfs */
+  rootfsPropagation?: 'rshared' | 'rslave';
+}
+
+const CLEAN = (p: string): string => path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+
+export function defaultMounts(privileged: boolean): OciMount[] {
+  const sysMode = privileged ? 'rw' : 'ro';
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    {
+      destination: '/dev',
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'],
+    },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
+    {
+      destination: '/dev/shm',
+      type: 'tmpfs',
+      source: 'shm',
+      options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'],
+    },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', sysMode] },
+    {
+      destination: '/sys/fs/cgroup',
+      type: 'cgroup',
+      source: 'cgroup',
+      options: ['nosuid', 'noexec', 'nodev', 'relatime', sysMode],
+    },
+  ];
+}
+
+const bind = (destination: string, source: string, readonly: boolean): OciMount => ({
+  destination,
+  type: 'bind',
+  source,
+  options: ['rbind', 'rprivate', readonly ? 'ro' : 'rw'],
+});
+
+/** Stable sort by depth of the destination: parents before children, otherwise request order. */
+export function sortMounts(mounts: OciMount[]): OciMount[] {
+  const depth = (m: OciMount): number =>
+    CLEAN(m.destination)
+      .split('/')
+      .filter((s) => s !== '').length;
+  return mounts
+    .map((m, i) => ({ m, i, d: depth(m) }))
+    .sort((a, b) => a.d - b.d || a.i - b.i)
+    .map((x) => x.m);
+}
+
+function criMount(m: Mount__Output, opts: MountOptions, result: MountResult): OciMount {
+  const dest = m.container_path;
+  const where = `mount ${short(dest)}`;
+  if (!dest || !path.posix.isAbsolute(dest))
+    throw invalidArgument(`${where}: container_path must be an absolute path`);
+  if (CLEAN(dest) === '/') throw invalidArgument(`${where}: cannot mount over the container's root`);
+  if (m.image?.image) throw invalidArgument(`${where}: image volumes are not supported`);
+  if (m.uidMappings?.length || m.gidMappings?.length)
+    throw invalidArgument(`${where}: id-mapped mounts are not supported by this runtime`);
+  if (!m.host_path) throw invalidArgument(`${where}: host_path is empty`);
+  if (!path.posix.isAbsolute(m.host_path))
+    throw invalidArgument(`${where}: host_path ${short(m.host_path)} is not absolute`);
+
+  let source = m.host_path;
+  let hostProp: MountSource['propagation'];
+  if (opts.sources) {
+    const s = opts.sources[m.host_path];
+    if (!s) throw invalidArgument(`${where}: host path ${short(m.host_path)} does not exist`);
+    source = s.realPath;
+    hostProp = s.propagation;
+  }
+
+  const options = ['rbind'];
+  const prop = m.propagation ?? 'PROPAGATION_PRIVATE';
+  switch (prop) {
+    case 'PROPAGATION_PRIVATE':
+      options.push('rprivate');
+      break;
+    case 'PROPAGATION_HOST_TO_CONTAINER':
+      if (hostProp === 'private')
+        throw failedPrecondition(
+          `${where}: host path ${short(m.host_path)} is not on a shared or slave mount`,
+        );
+      options.push('rslave');
+      if (result.rootfsPropagation !== 'rshared') result.rootfsPropagation = 'rslave';
+      break;
+    case 'PROPAGATION_BIDIRECTIONAL':
+      if (hostProp && hostProp !== 'shared')
+        throw failedPrecondition(`${where}: host path ${short(m.host_path)} is not on a shared mount`);
+      options.push('rshared');
+      result.rootfsPropagation = 'rshared';
+      break;
+    default:
+      throw invalidArgument(`${where}: unknown propagation ${short(prop)}`);
+  }
+  if (m.recursive_read_only) {
+    if (!m.readonly) throw invalidArgument(`${where}: recursive_read_only needs readonly`);
+    if (prop !== 'PROPAGATION_PRIVATE')
+      throw invalidArgument(`${where}: recursive_read_only needs private propagation`);
+    if (!opts.rroSupported)
+      throw invalidArgument(`${where}: recursive read-only mounts are not supported by the runtime`);
+    options.push('rro');
+  } else {
+    options.push(m.readonly ? 'ro' : 'rw');
+  }
+  return { destination: CLEAN(dest), type: 'bind', source, options };
+}
+
+export function buildMounts(opts: MountOptions): MountResult {
+  const result: MountResult = { mounts: [] };
+  const cri = opts.criMounts.map((m) => criMount(m, opts, result));
+  const requested = new Set(cri.map((m) => m.destination));
+  const devReplaced = requested.has('/dev');
+  const keep = (dest: string): boolean => !requested.has(dest) && !(devReplaced && dest.startsWith('/dev/'));
+
+  const base: OciMount[] = [];
+  for (const m of defaultMounts(opts.privileged)) {
+    if (!keep(m.destination)) continue;
+    if (m.destination === '/dev/shm') {
+      if (opts.ipcMode === 'NODE') base.push(bind('/dev/shm', '/dev/shm', false));
+      else if (opts.podFiles.shm) base.push(bind('/dev/shm', opts.podFiles.shm, false));
+      else base.push(m);
+      continue;
+    }
+    base.push(m);
+  }
+  const ro = opts.readonlyRootfs;
+  const pf = opts.podFiles;
+  if (pf.hostname && keep('/etc/hostname')) base.push(bind('/etc/hostname', pf.hostname, ro));
+  if (pf.hosts && keep('/etc/hosts')) base.push(bind('/etc/hosts', pf.hosts, ro));
+  if (pf.resolvConf && keep('/etc/resolv.conf')) base.push(bind('/etc/resolv.conf', pf.resolvConf, ro));
+
+  result.mounts = sortMounts([...base, ...cri]);
+  return result;
+}

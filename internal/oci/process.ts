@@ -1,0 +1,83 @@
+// The process part of a container: argv from CRI command/args and the image's Entrypoint/Cmd
+// (Kubernetes' rules), the environment merged over the image's, and the working directory.
+import * as path from 'node:path';
+import { invalidArgument, short } from '../errors';
+import type { KeyValue__Output } from '../../api/generated';
+
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * Kubernetes' rules (the same as containerd's and Docker's):
+ * - command set: command + args; the image's Entrypoint and Cmd are ignored;
+ * - only args: image Entrypoint + args;
+ * - neither: image Entrypoint + Cmd;
+ * - an Entrypoint of exactly [""] means "no entrypoint" (Docker's reset marker).
+ */
+export function buildArgs(
+  command: string[] | undefined,
+  args: string[] | undefined,
+  image: { Entrypoint?: string[] | null; Cmd?: string[] | null } | undefined,
+): string[] {
+  const cmd = command ?? [];
+  let rest = args ?? [];
+  let head: string[] = cmd;
+  if (cmd.length === 0) {
+    if (rest.length === 0) rest = [...(image?.Cmd ?? [])];
+    const ep = image?.Entrypoint ?? [];
+    head = ep.length === 1 && ep[0] === '' ? [] : [...ep];
+  }
+  const argv = [...head, ...rest];
+  if (argv.length === 0)
+    throw invalidArgument(
+      'no command specified: the request has no command/args and the image no Entrypoint/Cmd',
+    );
+  return argv;
+}
+
+function envKey(entry: string): string {
+  const i = entry.indexOf('=');
+  return i < 0 ? entry : entry.slice(0, i);
+}
+
+/** Sets or appends `KEY=value` entries, replacing an existing key in place (order kept). */
+function setEnv(env: string[], index: Map<string, number>, entry: string): void {
+  const key = envKey(entry);
+  const at = index.get(key);
+  if (at === undefined) {
+    index.set(key, env.length);
+    env.push(entry);
+  } else {
+    env[at] = entry;
+  }
+}
+
+/**
+ * The environment: a default PATH, HOSTNAME, then the image's Env, then the request's envs; a later
+ * entry with the same name replaces the earlier one where it stood.
+ */
+export function buildEnv(
+  imageEnv: string[] | undefined,
+  envs: KeyValue__Output[] | undefined,
+  hostname?: string,
+): string[] {
+  const env: string[] = [];
+  const index = new Map<string, number>();
+  setEnv(env, index, `PATH=${DEFAULT_PATH}`);
+  if (hostname) setEnv(env, index, `HOSTNAME=${hostname}`);
+  for (const e of imageEnv ?? []) if (e !== '') setEnv(env, index, e);
+  for (const kv of envs ?? []) {
+    if (!kv.key) throw invalidArgument('envs: an environment variable has an empty name');
+    if (kv.key.includes('=') || kv.key.includes('\0'))
+      throw invalidArgument(`envs: invalid environment variable name ${short(kv.key)}`);
+    if (kv.value.includes('\0')) throw invalidArgument(`envs: value of ${short(kv.key)} contains a NUL byte`);
+    setEnv(env, index, `${kv.key}=${kv.value}`);
+  }
+  return env;
+}
+
+/** The request's working_dir, else the image's WorkingDir, else "/"; it must be absolute. */
+export function buildCwd(workingDir: string | undefined, imageWorkingDir: string | undefined): string {
+  const cwd = workingDir || imageWorkingDir || '/';
+  if (!path.isAbsolute(cwd)) throw invalidArgument(`working_dir ${short(cwd)} is not an absolute path`);
+  return path.posix.normalize(cwd);
+}

@@ -1,0 +1,34 @@
+// The parts the pod and container state machines drive. Built once by internal/daemon.ts.
+import type { Config } from '../config/config';
+import type { Logger } from '../log';
+import type { ImageStore } from '../image/types';
+import type { Snapshotter } from '../snapshot/types';
+import type { OciRuntime } from '../runtime';
+import type { CniManager } from '../network/cni';
+import type { NetnsManager } from '../network/netns';
+import type { HostFacts, RuntimeFeatures } from '../oci/spec';
+import { invalidArgument, short } from '../errors';
+
+export interface CoreDeps {
+  config: Config;
+  log: Logger;
+  images: ImageStore;
+  snapshotter: Snapshotter;
+  /** one driver per configured runtime handler */
+  runtimes: Map<string, OciRuntime>;
+  network: CniManager;
+  netns: NetnsManager;
+  host: HostFacts;
+  features: RuntimeFeatures;
+}
+
+/** The runtime driver for a handler name ('' = the default handler). */
+export function runtimeFor(deps: CoreDeps, handler: string): { name: string; runtime: OciRuntime } {
+  const name = handler || deps.config.runtime.default_runtime;
+  const runtime = deps.runtimes.get(name);
+  if (!runtime)
+    throw invalidArgument(
+      `runtime handler ${short(name)} is not configured (configured: ${[...deps.runtimes.keys()].join(', ')})`,
+    );
+  return { name, runtime };
+}

@@ -1,0 +1,436 @@
+// The pod sandbox state machine: run, stop, remove, recover. A sandbox is a pinned network
+// namespace with its CNI attachment, the pod files (hostname, hosts, resolv.conf, /dev/shm), and
+// an infra container from the pause image that holds the pod's IPC/UTS/PID namespaces.
+//
+// Every step of RunPodSandbox is undone if a later one fails; the record is written (state
+// "creating") before the first side effect, so a crash midway is rolled back by recover().
+// Teardown always finishes: a step that fails (CNI DEL, say) is logged and left to
+// reconcile(), which retries it in the background and at start.
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import type { PodSandboxConfig__Output } from '../../api/generated';
+import { alreadyExists, errMessage, failedPrecondition, notFound, short } from '../errors';
+import type { ImageRecord } from '../image/types';
+import { KeyedMutex } from '../util/keyed-mutex';
+import { RecordStore } from '../util/record-store';
+import { buildSandboxSpec, type SandboxNamespacePaths } from '../oci/spec';
+import { writeBundle } from '../oci/bundle';
+import { cgroupsPathFor } from '../oci/resources';
+import { resolveUser, userRequestFrom } from '../oci/user';
+import type { CapabilityArgs } from '../network/cni';
+import { mountRootfs, releaseRootfs, rootfsOf } from '../container/rootfs';
+import { nowNs } from '../container/types';
+import { createPodFiles, removePodFiles, writeHosts } from './podfiles';
+import { runtimeFor, type CoreDeps } from './deps';
+import {
+  hostIpc,
+  hostNetwork,
+  isSandboxRecord,
+  sandboxNameKey,
+  type SandboxRecord,
+  type SandboxState,
+} from './types';
+
+/** What the sandbox service needs from the container service (which in turn needs sandboxes). */
+export interface PodContainers {
+  idsInPod(podId: string): string[];
+  /** kills a container of a stopping pod (no grace: kubelet stopped them already) */
+  stopForPod(id: string): Promise<void>;
+  removeForPod(id: string): Promise<void>;
+}
+
+export interface SandboxFilter {
+  id?: string;
+  state?: 'SANDBOX_READY' | 'SANDBOX_NOTREADY';
+  labels?: Record<string, string>;
+}
+
+export class SandboxService {
+  private readonly records = new Map<string, SandboxRecord>();
+  private readonly names = new Map<string, string>();
+  private readonly locks = new KeyedMutex();
+  private readonly store: RecordStore<SandboxRecord>;
+  private readonly watchers = new Map<string, AbortController>();
+  private containers: PodContainers | undefined;
+  private readonly log;
+
+  constructor(private readonly deps: CoreDeps) {
+    this.log = deps.log.child({ component: 'sandbox' });
+    this.store = new RecordStore(path.join(deps.config.root, 'sandboxes'), this.log, isSandboxRecord);
+  }
+
+  setContainers(c: PodContainers): void {
+    this.containers = c;
+  }
+
+  private get podsDir(): string {
+    return path.join(this.deps.config.state, 'pods');
+  }
+
+  private bundleOf(id: string): string {
+    return path.join(this.deps.config.state, 'bundles', id);
+  }
+
+  get(id: string): SandboxRecord | undefined {
+    return this.records.get(id);
+  }
+
+  /** A sandbox by full id or unique prefix; NOT_FOUND otherwise. */
+  resolve(idOrPrefix: string): SandboxRecord {
+    const exact = this.records.get(idOrPrefix);
+    if (exact) return exact;
+    const matches = [...this.records.values()].filter((r) => r.id.startsWith(idOrPrefix));
+    if (matches.length === 1) return matches[0];
+    if (matches.length > 1)
+      throw failedPrecondition(`pod sandbox id prefix ${short(idOrPrefix)} is ambiguous`);
+    throw notFound(`pod sandbox ${short(idOrPrefix)} not found`);
+  }
+
+  list(filter: SandboxFilter = {}): SandboxRecord[] {
+    const want =
+      filter.state === 'SANDBOX_READY'
+        ? 'ready'
+        : filter.state === 'SANDBOX_NOTREADY'
+          ? 'notready'
+          : undefined;
+    return [...this.records.values()].filter((r) => {
+      if (r.state === 'creating') return false;
+      if (filter.id && !r.id.startsWith(filter.id)) return false;
+      if (want && r.state !== want) return false;
+      for (const [k, v] of Object.entries(filter.labels ?? {})) if (r.config.labels[k] !== v) return false;
+      return true;
+    });
+  }
+
+  /** The namespaces a container of this pod joins. */
+  namespacePaths(rec: SandboxRecord): SandboxNamespacePaths {
+    if (rec.state !== 'ready' || rec.pid <= 0)
+      throw failedPrecondition(`pod sandbox ${short(rec.id)} is not ready (state ${rec.state})`);
+    const ns = (t: string): string => `/proc/${rec.pid}/ns/${t}`;
+    return {
+      network: rec.netnsPath,
+      ipc: ns('ipc'),
+      uts: ns('uts'),
+      pid: ns('pid'),
+    };
+  }
+
+  private async persist(rec: SandboxRecord): Promise<void> {
+    await this.store.put(rec.id, rec);
+    this.records.set(rec.id, rec);
+  }
+
+  private async setState(
+    rec: SandboxRecord,
+    state: SandboxState,
+    extra: Partial<SandboxRecord> = {},
+  ): Promise<void> {
+    Object.assign(rec, extra, { state });
+    await this.persist(rec);
+  }
+
+  private async pauseImage(): Promise<ImageRecord> {
+    const ref = this.deps.config.pause_image;
+    return this.deps.images.get(ref) ?? (await this.deps.images.pull(ref));
+  }
+
+  async run(config: PodSandboxConfig__Output, handler: string): Promise<string> {
+    const { name: runtimeHandler, runtime } = runtimeFor(this.deps, handler);
+    const key = sandboxNameKey(config);
+    const taken = this.names.get(key);
+    if (taken)
+      throw alreadyExists(
+        `pod sandbox name ${short(key)} is reserved for ${taken}: remove that sandbox before creating another with the same metadata`,
+      );
+    const id = randomBytes(32).toString('hex');
+    this.names.set(key, id);
+    const rec: SandboxRecord = {
+      version: 1,
+      id,
+      state: 'creating',
+      config,
+      runtimeHandler,
+      createdAt: nowNs(),
+      pauseImageId: '',
+      podDir: path.join(this.podsDir, id),
+      bundle: this.bundleOf(id),
+      ips: [],
+      pid: 0,
+      networkUp: false,
+    };
+    const started = Date.now();
+    try {
+      await this.locks.run(id, async () => {
+        await this.persist(rec);
+        const pause = await this.pauseImage();
+        rec.pauseImageId = pause.id;
+        const files = await createPodFiles({
+          dir: rec.podDir,
+          hostname: config.hostname,
+          hostNetwork: hostNetwork(config),
+          hostIpc: hostIpc(config),
+          dns: config.dns_config,
+        });
+        if (!hostNetwork(config)) {
+          rec.netnsPath = await this.deps.netns.create(id);
+          await this.persist(rec);
+          const m = config.metadata!;
+          const up = await this.deps.network.setUp(
+            id,
+            rec.netnsPath,
+            { namespace: m.namespace, name: m.name, uid: m.uid },
+            capabilityArgs(config),
+          );
+          rec.ips = up.ips;
+          rec.networkUp = true;
+          await this.persist(rec);
+          await writeHosts(files, config.hostname, up.ips);
+        }
+        const rootfs = await mountRootfs(
+          this.deps.snapshotter,
+          id,
+          this.deps.images.chainIds(pause),
+          rec.bundle,
+        );
+        const user = resolveUser(userRequestFrom(config.linux?.security_context, pause.config.config?.User), {
+          passwd: await this.deps.images.readFile(pause, '/etc/passwd'),
+          group: await this.deps.images.readFile(pause, '/etc/group'),
+        });
+        const spec = buildSandboxSpec({
+          id,
+          config,
+          image: pause.config,
+          imageName: this.deps.config.pause_image,
+          rootfs,
+          user,
+          netnsPath: rec.netnsPath,
+          podFiles: { shm: files.shm },
+          cgroupsPath: cgroupsPathFor(
+            this.deps.config.runtime.cgroup_driver,
+            config.linux?.cgroup_parent,
+            id,
+          ),
+          host: this.deps.host,
+          features: this.deps.features,
+        });
+        await writeBundle(rec.bundle, spec);
+        const created = await runtime.create({
+          id,
+          bundle: rec.bundle,
+          logPath: path.join(rec.bundle, 'infra.log'),
+        });
+        await runtime.start(id);
+        await this.setState(rec, 'ready', { pid: created.pid });
+        this.watchInfra(rec);
+      });
+    } catch (err) {
+      this.log.warn('RunPodSandbox failed; rolling back', { id, error: errMessage(err) });
+      await this.rollback(rec);
+      throw err;
+    }
+    this.log.info('pod sandbox ready', {
+      id,
+      pod: `${config.metadata!.namespace}/${config.metadata!.name}`,
+      ips: rec.ips,
+      ms: Date.now() - started,
+    });
+    return id;
+  }
+
+  /** Undoes whatever of RunPodSandbox happened (also used for "creating" records at start). */
+  private async rollback(rec: SandboxRecord): Promise<void> {
+    await this.teardown(rec, { keepRecord: false });
+  }
+
+  /** Notices the infra container exiting by itself: the pod is then NOTREADY. */
+  private watchInfra(rec: SandboxRecord): void {
+    const runtime = this.deps.runtimes.get(rec.runtimeHandler);
+    if (!runtime) return;
+    this.watchers.get(rec.id)?.abort();
+    const ac = new AbortController();
+    this.watchers.set(rec.id, ac);
+    runtime.waitExit(rec.id, ac.signal).then(
+      () =>
+        this.locks.run(rec.id, async () => {
+          const cur = this.records.get(rec.id);
+          if (cur && cur.state === 'ready') {
+            this.log.warn('infra container exited; pod sandbox is not ready', { id: rec.id });
+            await this.setState(cur, 'notready', { pid: 0 });
+          }
+        }),
+      () => undefined,
+    );
+  }
+
+  async stop(idOrPrefix: string): Promise<void> {
+    let rec: SandboxRecord;
+    try {
+      rec = this.resolve(idOrPrefix);
+    } catch (err) {
+      // CRI: stopping what is already gone is not an error
+      if ((err as { code?: number }).code === 5) return;
+      throw err;
+    }
+    for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.stopForPod(cid);
+    await this.locks.run(rec.id, async () => {
+      await this.stopInfraAndNetwork(rec);
+      if (rec.state !== 'notready' || rec.pid !== 0) await this.setState(rec, 'notready', { pid: 0 });
+    });
+  }
+
+  private async stopInfraAndNetwork(rec: SandboxRecord): Promise<void> {
+    this.watchers.get(rec.id)?.abort();
+    this.watchers.delete(rec.id);
+    const runtime = this.deps.runtimes.get(rec.runtimeHandler);
+    if (runtime) {
+      try {
+        const st = await runtime.state(rec.id);
+        if (st && (st.status === 'running' || st.status === 'paused' || st.status === 'created'))
+          await runtime.stop(rec.id, 'SIGKILL', 0);
+      } catch (err) {
+        this.log.warn('stopping the infra container failed', { id: rec.id, error: errMessage(err) });
+      }
+    }
+    if (rec.networkUp || rec.netnsPath) {
+      try {
+        await this.deps.network.tearDown(rec.id, rec.netnsPath);
+        rec.networkUp = false;
+      } catch (err) {
+        // the CNI cache keeps the attachment; reconcile() retries the DEL
+        this.log.warn('CNI DEL failed; will retry', { id: rec.id, error: errMessage(err) });
+        rec.networkUp = false;
+      }
+    }
+    if (rec.netnsPath) {
+      try {
+        await this.deps.netns.remove(rec.netnsPath);
+      } catch (err) {
+        this.log.warn('removing the network namespace failed; will retry', {
+          id: rec.id,
+          error: errMessage(err),
+        });
+      }
+    }
+  }
+
+  async remove(idOrPrefix: string): Promise<void> {
+    let rec: SandboxRecord;
+    try {
+      rec = this.resolve(idOrPrefix);
+    } catch (err) {
+      if ((err as { code?: number }).code === 5) return;
+      throw err;
+    }
+    for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.removeForPod(cid);
+    await this.locks.run(rec.id, () => this.teardown(rec, { keepRecord: false }));
+  }
+
+  /** Stops and removes everything of a sandbox; each step is best effort and logged. */
+  private async teardown(rec: SandboxRecord, opts: { keepRecord: boolean }): Promise<void> {
+    await this.stopInfraAndNetwork(rec);
+    const runtime = this.deps.runtimes.get(rec.runtimeHandler);
+    const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
+      try {
+        await fn();
+      } catch (err) {
+        this.log.warn(`sandbox teardown: ${what} failed; will retry`, { id: rec.id, error: errMessage(err) });
+      }
+    };
+    if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
+    await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
+    await step('pod files', () => removePodFiles(rec.podDir));
+    if (!opts.keepRecord) {
+      await this.store.delete(rec.id);
+      this.records.delete(rec.id);
+      if (this.names.get(sandboxNameKey(rec.config)) === rec.id)
+        this.names.delete(sandboxNameKey(rec.config));
+    }
+  }
+
+  /** Loads records; rolls back half-made sandboxes; notices infra containers that died meanwhile. */
+  async recover(): Promise<void> {
+    const loaded = await this.store.load();
+    for (const rec of loaded.values()) {
+      this.records.set(rec.id, rec);
+      this.names.set(sandboxNameKey(rec.config), rec.id);
+    }
+    for (const rec of loaded.values()) {
+      if (rec.state === 'creating') {
+        this.log.info('rolling back a pod sandbox whose creation was interrupted', { id: rec.id });
+        await this.rollback(rec);
+        continue;
+      }
+      const runtime = this.deps.runtimes.get(rec.runtimeHandler);
+      const st = runtime ? await runtime.state(rec.id).catch(() => undefined) : undefined;
+      if (rec.state === 'ready') {
+        if (st?.status === 'running') {
+          if (st.pid !== rec.pid) await this.setState(rec, 'ready', { pid: st.pid });
+          this.watchInfra(rec);
+        } else {
+          this.log.warn('infra container is gone; pod sandbox is not ready', { id: rec.id });
+          await this.setState(rec, 'notready', { pid: 0 });
+        }
+      }
+    }
+  }
+
+  /**
+   * Releases what no sandbox owns any more: CNI attachments left by a failed DEL, pinned network
+   * namespaces, infra snapshots. Called at start (after recover) and periodically.
+   */
+  async reconcile(): Promise<void> {
+    for (const c of await this.deps.network.listCached().catch(() => [])) {
+      const rec = this.records.get(c.podId);
+      if (rec && (rec.networkUp || rec.state === 'creating')) continue;
+      await this.locks.run(c.podId, async () => {
+        try {
+          await this.deps.network.tearDown(c.podId, c.netns);
+          this.log.info('released a leftover CNI attachment', { id: c.podId });
+        } catch (err) {
+          this.log.warn('CNI DEL retry failed', { id: c.podId, error: errMessage(err) });
+        }
+      });
+    }
+    for (const ns of await this.deps.netns.list().catch(() => [])) {
+      const rec = this.records.get(ns.name);
+      if (rec && rec.state !== 'notready') continue;
+      if (rec?.networkUp) continue;
+      await this.deps.netns
+        .remove(ns.path)
+        .catch((err: unknown) =>
+          this.log.warn('removing a leftover network namespace failed', {
+            path: ns.path,
+            error: errMessage(err),
+          }),
+        );
+    }
+  }
+
+  /** The infra container's rootfs dir (for verbose status). */
+  rootfs(rec: SandboxRecord): string {
+    return rootfsOf(rec.bundle);
+  }
+
+  close(): void {
+    for (const ac of this.watchers.values()) ac.abort();
+    this.watchers.clear();
+  }
+}
+
+/** CNI capability args from the pod config: host ports and DNS. */
+export function capabilityArgs(config: PodSandboxConfig__Output): CapabilityArgs {
+  const args: CapabilityArgs = {};
+  const ports = config.port_mappings
+    .filter((p) => p.host_port > 0)
+    .map((p) => ({
+      hostPort: p.host_port,
+      containerPort: p.container_port,
+      protocol: (p.protocol || 'TCP').toLowerCase() as 'tcp' | 'udp' | 'sctp',
+      hostIP: p.host_ip || undefined,
+    }));
+  if (ports.length) args.portMappings = ports;
+  const dns = config.dns_config;
+  if (dns && (dns.servers.length || dns.searches.length || dns.options.length))
+    args.dns = { servers: dns.servers, searches: dns.searches, options: dns.options };
+  return args;
+}

@@ -1,0 +1,58 @@
+// The persisted record of a pod sandbox. It is written before the first side effect of
+// RunPodSandbox (state "creating"), so a crash midway is rolled back at the next start.
+import type { PodSandboxConfig__Output } from '../../api/generated';
+
+export type SandboxState = 'creating' | 'ready' | 'notready';
+
+export interface SandboxRecord {
+  version: 1;
+  id: string;
+  state: SandboxState;
+  config: PodSandboxConfig__Output;
+  runtimeHandler: string;
+  /** nanoseconds since the epoch, as a decimal string (CRI int64) */
+  createdAt: string;
+  /** the infra (pause) container's image id */
+  pauseImageId: string;
+  /** hostname, hosts, resolv.conf, shm */
+  podDir: string;
+  /** the infra container's OCI bundle */
+  bundle: string;
+  /** pinned network namespace; absent with host network */
+  netnsPath?: string;
+  ips: string[];
+  /** the infra container's host pid; 0 when it is not running */
+  pid: number;
+  /** CNI ADD done and not yet torn down */
+  networkUp: boolean;
+  /** a teardown step failed; retried in the background and at start */
+  cleanupPending?: string[];
+}
+
+export function isSandboxRecord(v: unknown): v is SandboxRecord {
+  const r = v as SandboxRecord;
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    r.version === 1 &&
+    typeof r.id === 'string' &&
+    ['creating', 'ready', 'notready'].includes(r.state) &&
+    typeof r.config === 'object' &&
+    r.config !== null &&
+    Array.isArray(r.ips)
+  );
+}
+
+export function hostNetwork(cfg: PodSandboxConfig__Output): boolean {
+  return cfg.linux?.security_context?.namespace_options?.network === 'NODE';
+}
+
+export function hostIpc(cfg: PodSandboxConfig__Output): boolean {
+  return cfg.linux?.security_context?.namespace_options?.ipc === 'NODE';
+}
+
+/** kubelet's uniqueness key for a sandbox: name, namespace, uid and attempt. */
+export function sandboxNameKey(cfg: PodSandboxConfig__Output): string {
+  const m = cfg.metadata!;
+  return `${m.name}_${m.namespace}_${m.uid}_${m.attempt}`;
+}
