@@ -5,11 +5,13 @@
 // The record is written (state "creating") before the first side effect of CreateContainer; a
 // failure undoes every step, and a crash midway is rolled back by recover().
 import { randomBytes } from 'node:crypto';
+import { crashPoint } from '../util/crashpoint';
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type {
   ContainerConfig__Output,
+  LinuxContainerResources__Output,
   LinuxContainerSecurityContext__Output,
   PodSandboxConfig__Output,
 } from '../../api/generated';
@@ -33,10 +35,13 @@ import { resolveMountSources, statRequestedDevices } from '../oci/host';
 import { stopSignalOf } from '../oci/signal';
 import { validateSeccompProfile } from '../oci/seccomp';
 import type { ExitInfo, OciRuntime } from '../runtime';
-import type { CoreDeps } from '../sandbox/deps';
+import { featuresFor, type CoreDeps } from '../sandbox/deps';
 import type { SandboxService } from '../sandbox/service';
 import type { SandboxRecord } from '../sandbox/types';
 import { mountRootfs, releaseRootfs } from './rootfs';
+import { recordResources, requestedResources, updateBundleResources, updateRefusal } from './update';
+import { CHECKPOINT_IMAGES, writeCheckpointArchive } from './checkpoint';
+import { withPodNamespaces } from './defaults';
 import { dateToNs, isContainerRecord, nowNs, type ContainerRecord, type ContainerState } from './types';
 
 export type ContainerEventType =
@@ -198,11 +203,11 @@ export class ContainerService {
           this.deps.images.chainIds(image),
           rec.bundle,
         );
-        const target = this.targetPidNamespace(config, pod);
+        const target = this.targetPidNamespace(withPodNamespaces(config, podConfig), pod);
         const spec = buildContainerSpec({
           id,
           sandboxId: pod.id,
-          config,
+          config: withPodNamespaces(config, podConfig),
           sandboxConfig: podConfig,
           image: image.config,
           imageName: config.image!.image,
@@ -229,9 +234,11 @@ export class ContainerService {
           devices: await statRequestedDevices(config.devices),
           seccompProfile,
           host: this.deps.host,
-          features: this.deps.features,
+          features: featuresFor(this.deps, rec.runtimeHandler),
         });
+        crashPoint('container-create:rootfs-mounted');
         await writeBundle(rec.bundle, spec);
+        crashPoint('container-create:bundle-written');
         if (logPath) await fsp.mkdir(path.dirname(logPath), { recursive: true });
         const created = await this.runtimeOf(rec).create({
           id,
@@ -241,16 +248,17 @@ export class ContainerService {
           stdin: config.stdin,
           stdinOnce: config.stdin_once,
         });
+        crashPoint('container-create:runtime-created');
         rec.pid = created.pid;
         rec.state = 'created';
         await this.persist(rec);
+        this.emit('CONTAINER_CREATED_EVENT', rec);
       });
     } catch (err) {
       this.log.warn('CreateContainer failed; rolling back', { id, error: errMessage(err) });
       await this.teardown(rec);
       throw err;
     }
-    this.emit('CONTAINER_CREATED_EVENT', rec);
     this.log.info('container created', { id, pod: pod.id, name: meta.name, ms: Date.now() - started });
     return id;
   }
@@ -315,14 +323,16 @@ export class ContainerService {
           message: errMessage(err),
         });
         await this.persist(rec);
+        this.emit('CONTAINER_STOPPED_EVENT', rec);
         throw err;
       }
       rec.state = 'running';
       rec.startedAt = nowNs();
       await this.persist(rec);
+      // emitted before the exit watcher exists, so STARTED always precedes STOPPED
+      this.emit('CONTAINER_STARTED_EVENT', rec);
       this.watch(rec);
     });
-    this.emit('CONTAINER_STARTED_EVENT', rec);
   }
 
   /** Records the exit of a running container when it happens, whoever caused it. */
@@ -382,10 +392,10 @@ export class ContainerService {
     }
     if (rec.state === 'running' || rec.state === 'created') await this.stop(rec.id, 0);
     await this.locks.run(rec.id, async () => {
-      if (!this.records.has(rec.id)) return;
+      if (!this.records.has(rec.id)) return; // a concurrent remove won (and sent DELETED)
       await this.teardown(rec);
+      this.emit('CONTAINER_DELETED_EVENT', rec);
     });
-    this.emit('CONTAINER_DELETED_EVENT', rec);
   }
 
   /** Removes every trace of a container (runtime state, rootfs, bundle, record); best effort. */
@@ -405,6 +415,75 @@ export class ContainerService {
     await this.store.delete(rec.id);
     this.records.delete(rec.id);
     for (const [k, v] of this.names) if (v === rec.id) this.names.delete(k);
+  }
+
+  /**
+   * UpdateContainerResources: applies `r` to a created or running container (`runc update`), then
+   * writes it into the bundle's spec and the record. A refusal (e.g. a memory limit below current
+   * usage) re-applies the old limits and leaves spec and record as they were.
+   */
+  async updateResources(idOrPrefix: string, r: LinuxContainerResources__Output): Promise<void> {
+    const rec = this.resolve(idOrPrefix);
+    await this.locks.run(rec.id, async () => {
+      if (rec.state !== 'running' && rec.state !== 'created')
+        throw failedPrecondition(
+          `container ${short(rec.id)} is ${rec.state}: only created or running containers can be updated`,
+        );
+      const features = featuresFor(this.deps, rec.runtimeHandler);
+      const next = requestedResources(r, features);
+      const runtime = this.runtimeOf(rec);
+      try {
+        await runtime.update(rec.id, next);
+      } catch (err) {
+        // runc writes controller by controller: undo whatever went in before the refusal
+        await runtime
+          .update(rec.id, requestedResources(rec.resources, features))
+          .catch((e: unknown) => this.log.warn('restoring old limits failed', { id: rec.id, error: errMessage(e) }));
+        throw updateRefusal(err, rec.id, r);
+      }
+      await updateBundleResources(rec.bundle, next).catch((err: unknown) =>
+        this.log.warn('writing updated resources into the bundle failed', { id: rec.id, error: errMessage(err) }),
+      );
+      rec.resources = recordResources(rec.resources, r);
+      await this.persist(rec);
+    });
+  }
+
+  /**
+   * CheckpointContainer: CRIU dump of a running container (left running) plus its spec, record and
+   * writable-layer changes, archived at `location`. FAILED_PRECONDITION when CRIU or the runtime
+   * cannot checkpoint on this host, saying what is missing.
+   */
+  async checkpoint(idOrPrefix: string, location: string, timeoutSec: number): Promise<string[]> {
+    const rec = this.resolve(idOrPrefix);
+    if (!location || !path.isAbsolute(location))
+      throw invalidArgument(`location ${short(location)} must be an absolute path`);
+    const dir = path.dirname(location);
+    const st = await fsp.stat(dir).catch(() => undefined);
+    if (!st?.isDirectory()) throw invalidArgument(`location: directory ${short(dir)} does not exist`);
+    return this.locks.run(rec.id, async () => {
+      if (rec.state !== 'running')
+        throw failedPrecondition(`container ${short(rec.id)} is ${rec.state}: only a running container can be checkpointed`);
+      const work = await fsp.mkdtemp(path.join(dir, '.berth-checkpoint-'));
+      try {
+        await this.runtimeOf(rec).checkpoint(
+          rec.id,
+          path.join(work, CHECKPOINT_IMAGES),
+          work,
+          timeoutSec > 0 ? timeoutSec * 1000 : undefined,
+        );
+        const snap = await this.deps.snapshotter.info(rec.id);
+        return await writeCheckpointArchive({
+          location,
+          workDir: work,
+          specFile: path.join(rec.bundle, 'config.json'),
+          record: rec,
+          upperDir: snap?.upperDir,
+        });
+      } finally {
+        await fsp.rm(work, { recursive: true, force: true });
+      }
+    });
   }
 
   async execSync(

@@ -7,6 +7,7 @@
 // Teardown always finishes: a step that fails (CNI DEL, say) is logged and left to
 // reconcile(), which retries it in the background and at start.
 import { randomBytes } from 'node:crypto';
+import { crashPoint } from '../util/crashpoint';
 import * as path from 'node:path';
 import type { PodSandboxConfig__Output } from '../../api/generated';
 import { alreadyExists, errMessage, failedPrecondition, notFound, short } from '../errors';
@@ -21,7 +22,7 @@ import type { CapabilityArgs } from '../network/cni';
 import { mountRootfs, releaseRootfs, rootfsOf } from '../container/rootfs';
 import { nowNs } from '../container/types';
 import { createPodFiles, removePodFiles, writeHosts } from './podfiles';
-import { runtimeFor, type CoreDeps } from './deps';
+import { featuresFor, runtimeFor, type CoreDeps } from './deps';
 import {
   hostIpc,
   hostNetwork,
@@ -173,6 +174,7 @@ export class SandboxService {
         });
         if (!hostNetwork(config)) {
           rec.netnsPath = await this.deps.netns.create(id);
+          crashPoint('sandbox-run:netns-created');
           await this.persist(rec);
           const m = config.metadata!;
           const up = await this.deps.network.setUp(
@@ -181,6 +183,7 @@ export class SandboxService {
             { namespace: m.namespace, name: m.name, uid: m.uid },
             capabilityArgs(config),
           );
+          crashPoint('sandbox-run:cni-added');
           rec.ips = up.ips;
           rec.networkUp = true;
           await this.persist(rec);
@@ -211,7 +214,7 @@ export class SandboxService {
             id,
           ),
           host: this.deps.host,
-          features: this.deps.features,
+          features: featuresFor(this.deps, runtimeHandler),
         });
         await writeBundle(rec.bundle, spec);
         const created = await runtime.create({
@@ -219,6 +222,7 @@ export class SandboxService {
           bundle: rec.bundle,
           logPath: path.join(rec.bundle, 'infra.log'),
         });
+        crashPoint('sandbox-run:infra-created');
         await runtime.start(id);
         await this.setState(rec, 'ready', { pid: created.pid });
         this.watchInfra(rec);

@@ -1,11 +1,11 @@
 // RemoveImage: idempotent, as the CRI requires; removing an image that is not there succeeds.
 import type { RemoveImageRequest__Output, RemoveImageResponse } from '../../api/generated';
 import type { ServerDeps } from './deps';
-import { requireImageRef } from './validate';
+import { requireImageLookup } from './validate';
 
 export function removeImage(deps: ServerDeps) {
   return async (req: RemoveImageRequest__Output): Promise<RemoveImageResponse> => {
-    const ref = requireImageRef(req.image?.image, 'image.image');
+    const ref = requireImageLookup(req.image?.image, 'image.image');
     await deps.images.remove(ref);
     return {};
   };

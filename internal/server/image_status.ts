@@ -3,11 +3,11 @@
 import type { ImageStatusRequest__Output, ImageStatusResponse } from '../../api/generated';
 import type { ServerDeps } from './deps';
 import { toCriImage } from './image_convert';
-import { requireImageRef } from './validate';
+import { requireImageLookup } from './validate';
 
 export function imageStatus(deps: ServerDeps) {
   return async (req: ImageStatusRequest__Output): Promise<ImageStatusResponse> => {
-    const ref = requireImageRef(req.image?.image, 'image.image');
+    const ref = requireImageLookup(req.image?.image, 'image.image');
     const rec = deps.images.get(ref);
     if (!rec) return { info: {} };
     const res: ImageStatusResponse = { image: toCriImage(rec, deps.images.isPinned(rec)), info: {} };

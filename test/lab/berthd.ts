@@ -7,7 +7,12 @@ import * as path from 'node:path';
 import { connect, call, type CriClients } from '../../api/client';
 import { mountsUnder, unmount } from '../../internal/util/mount';
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** The checkout's root, whether this file runs from source (ts-jest) or from dist/ (benchmarks). */
+export const REPO_ROOT = ((): string => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  return dir;
+})();
 export const BERTHD = path.join(REPO_ROOT, 'dist', 'cmd', 'berthd', 'main.js');
 export const BERTHCTL = path.join(REPO_ROOT, 'dist', 'cmd', 'berthctl', 'main.js');
 
@@ -26,8 +31,12 @@ export interface TestDaemon {
   stop(): Promise<number | null>;
   /** SIGKILL and wait for exit */
   kill9(): Promise<void>;
-  /** start again over the same dirs (after stop or kill9) */
-  restart(): Promise<void>;
+  /** start again over the same dirs (after stop or kill9), optionally with other extra env */
+  restart(env?: Record<string, string>): Promise<void>;
+  /** start again without waiting for it to answer (for crash-point runs that die on a request) */
+  relaunch(env?: Record<string, string>): Promise<void>;
+  /** resolves when the current process exits */
+  exited(): Promise<number | null>;
   /** stop if running and remove the temp dirs */
   cleanup(): Promise<void>;
 }
@@ -55,7 +64,12 @@ async function waitReady(d: { clients: CriClients; proc: ChildProcess; output():
   throw new Error(`berthd did not answer within 30 s:\n${d.output()}`);
 }
 
-export async function startBerthd(config: Record<string, unknown> = {}): Promise<TestDaemon> {
+export { waitReady };
+
+export async function startBerthd(
+  config: Record<string, unknown> = {},
+  opts: { env?: Record<string, string> } = {},
+): Promise<TestDaemon> {
   assertBuilt();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-it-'));
   const root = path.join(dir, 'root');
@@ -65,9 +79,11 @@ export async function startBerthd(config: Record<string, unknown> = {}): Promise
   const configPath = path.join(dir, 'config.json');
   fs.writeFileSync(configPath, JSON.stringify({ log_level: 'debug', ...config }, null, 2));
   let out = '';
+  let env = opts.env ?? {};
   const launch = (): ChildProcess => {
     const p = spawn(process.execPath, [BERTHD, '--config', configPath, '--root', root, '--state', state], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     p.stdout?.on('data', (b: Buffer) => (out += b.toString()));
     p.stderr?.on('data', (b: Buffer) => (out += b.toString()));
@@ -91,13 +107,18 @@ export async function startBerthd(config: Record<string, unknown> = {}): Promise
       d.proc.kill('SIGKILL');
       await waitExit(d.proc);
     },
-    async restart() {
+    async restart(newEnv?: Record<string, string>) {
+      await d.relaunch(newEnv);
+      await waitReady(d);
+    },
+    async relaunch(newEnv?: Record<string, string>) {
       if (d.proc.exitCode === null && d.proc.signalCode === null) await d.stop();
+      if (newEnv) env = newEnv;
       d.clients.close();
       d.clients = connect(`unix://${socket}`);
       d.proc = launch();
-      await waitReady(d);
     },
+    exited: () => waitExit(d.proc),
     async cleanup() {
       if (d.proc.exitCode === null && d.proc.signalCode === null) await d.stop();
       d.clients.close();
