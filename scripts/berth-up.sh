@@ -15,6 +15,12 @@ if [ -d deploy/cni ] && ! ls /etc/cni/net.d/*.conf* >/dev/null 2>&1; then
   echo "berth-up: installed the example CNI config into /etc/cni/net.d"
 fi
 
+# Offline machines: a local registry with busybox and pause, mirrored for docker.io and
+# registry.k8s.io (skip with BERTH_NO_LOCAL_REGISTRY=1).
+if [ "${BERTH_NO_LOCAL_REGISTRY:-}" != 1 ]; then
+  bash scripts/local-registry.sh
+fi
+
 pidfile=/run/berth/berthd.pid
 if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
   echo "berth-up: stopping the berthd started earlier (pid $(cat "$pidfile"))"

@@ -60,6 +60,7 @@ export interface Config {
 }
 
 export const DEFAULT_CONFIG_PATHS = ['/etc/berth/config.toml', '/etc/berth/config.json'];
+export const DEFAULT_DROP_IN_DIR = '/etc/berth/config.d';
 
 export function defaultConfig(): Config {
   return {
@@ -80,7 +81,8 @@ export function defaultConfig(): Config {
     runtime: {
       conmon_path: '/usr/bin/conmon',
       default_runtime: 'runc',
-      runtimes: { runc: { path: '/usr/sbin/runc' } },
+      // crun is installed with berth's dependencies (scripts/install-deps.sh)
+      runtimes: { runc: { path: '/usr/sbin/runc' }, crun: { path: '/usr/bin/crun' } },
       cgroup_driver: 'cgroupfs',
       restrict_oom_score_adj: 'auto',
     },
@@ -221,13 +223,12 @@ export function loadConfig(file: string | undefined, overrides: ConfigOverrides 
   const files: string[] = [];
   const main = file ?? DEFAULT_CONFIG_PATHS.find((p) => fs.existsSync(p));
   if (file && !fs.existsSync(file)) throw new ConfigError(file, 'config file does not exist');
-  if (main) {
-    files.push(main);
-    const dropDir = `${main.replace(/\.(toml|json)$/, '')}.d`;
-    if (fs.existsSync(dropDir)) {
-      for (const n of fs.readdirSync(dropDir).sort()) {
-        if (/\.(toml|json)$/.test(n)) files.push(path.join(dropDir, n));
-      }
+  if (main) files.push(main);
+  // drop-ins: <config>.d/ next to the file in use, or /etc/berth/config.d when there is none
+  const dropDir = main ? `${main.replace(/\.(toml|json)$/, '')}.d` : DEFAULT_DROP_IN_DIR;
+  if (fs.existsSync(dropDir)) {
+    for (const n of fs.readdirSync(dropDir).sort()) {
+      if (/\.(toml|json)$/.test(n)) files.push(path.join(dropDir, n));
     }
   }
   let socketSet = false;
