@@ -21,6 +21,7 @@ import {
   errMessage,
   failedPrecondition,
   invalidArgument,
+  isBerthError,
   notFound,
   short,
   Status,
@@ -42,6 +43,7 @@ import { mountRootfs, releaseRootfs } from './rootfs';
 import { recordResources, requestedResources, updateBundleResources, updateRefusal } from './update';
 import { CHECKPOINT_IMAGES, writeCheckpointArchive } from './checkpoint';
 import { withPodNamespaces } from './defaults';
+import { checkContainerIdMap } from '../sandbox/userns';
 import { dateToNs, isContainerRecord, nowNs, type ContainerRecord, type ContainerState } from './types';
 
 export type ContainerEventType =
@@ -157,6 +159,8 @@ export class ContainerService {
     const image = this.deps.images.get(config.image!.image);
     if (!image) throw notFound(`image ${short(config.image!.image)} is not present: pull it first`);
     void sandboxConfig; // the stored pod config is authoritative; kubelet sends the same one
+    const idmap = this.sandboxes.idMap(pod);
+    checkContainerIdMap(idmap, withPodNamespaces(config, podConfig));
     const id = randomBytes(32).toString('hex');
     this.names.set(key, id);
     const logPath =
@@ -202,6 +206,7 @@ export class ContainerService {
           id,
           this.deps.images.chainIds(image),
           rec.bundle,
+          idmap,
         );
         const target = this.targetPidNamespace(withPodNamespaces(config, podConfig), pod);
         const spec = buildContainerSpec({
@@ -238,6 +243,7 @@ export class ContainerService {
         });
         crashPoint('container-create:rootfs-mounted');
         await writeBundle(rec.bundle, spec);
+        if (idmap) await this.sandboxes.openForPodRoot(rec.bundle, pod.podDir);
         crashPoint('container-create:bundle-written');
         if (logPath) await fsp.mkdir(path.dirname(logPath), { recursive: true });
         const created = await this.runtimeOf(rec).create({
@@ -387,7 +393,7 @@ export class ContainerService {
       rec = this.resolve(idOrPrefix);
     } catch (err) {
       // CRI: removing a container that is already gone is not an error
-      if ((err as { code?: number }).code === Status.NOT_FOUND) return;
+      if (isBerthError(err, Status.NOT_FOUND)) return;
       throw err;
     }
     if (rec.state === 'running' || rec.state === 'created') await this.stop(rec.id, 0);
@@ -438,11 +444,16 @@ export class ContainerService {
         // runc writes controller by controller: undo whatever went in before the refusal
         await runtime
           .update(rec.id, requestedResources(rec.resources, features))
-          .catch((e: unknown) => this.log.warn('restoring old limits failed', { id: rec.id, error: errMessage(e) }));
+          .catch((e: unknown) =>
+            this.log.warn('restoring old limits failed', { id: rec.id, error: errMessage(e) }),
+          );
         throw updateRefusal(err, rec.id, r);
       }
       await updateBundleResources(rec.bundle, next).catch((err: unknown) =>
-        this.log.warn('writing updated resources into the bundle failed', { id: rec.id, error: errMessage(err) }),
+        this.log.warn('writing updated resources into the bundle failed', {
+          id: rec.id,
+          error: errMessage(err),
+        }),
       );
       rec.resources = recordResources(rec.resources, r);
       await this.persist(rec);
@@ -463,7 +474,9 @@ export class ContainerService {
     if (!st?.isDirectory()) throw invalidArgument(`location: directory ${short(dir)} does not exist`);
     return this.locks.run(rec.id, async () => {
       if (rec.state !== 'running')
-        throw failedPrecondition(`container ${short(rec.id)} is ${rec.state}: only a running container can be checkpointed`);
+        throw failedPrecondition(
+          `container ${short(rec.id)} is ${rec.state}: only a running container can be checkpointed`,
+        );
       const work = await fsp.mkdtemp(path.join(dir, '.berth-checkpoint-'));
       try {
         await this.runtimeOf(rec).checkpoint(

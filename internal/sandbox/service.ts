@@ -10,7 +10,15 @@ import { randomBytes } from 'node:crypto';
 import { crashPoint } from '../util/crashpoint';
 import * as path from 'node:path';
 import type { PodSandboxConfig__Output } from '../../api/generated';
-import { alreadyExists, errMessage, failedPrecondition, notFound, short } from '../errors';
+import {
+  alreadyExists,
+  errMessage,
+  failedPrecondition,
+  isBerthError,
+  notFound,
+  short,
+  Status,
+} from '../errors';
 import type { ImageRecord } from '../image/types';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { RecordStore } from '../util/record-store';
@@ -22,6 +30,8 @@ import type { CapabilityArgs } from '../network/cni';
 import { mountRootfs, releaseRootfs, rootfsOf } from '../container/rootfs';
 import { nowNs } from '../container/types';
 import { createPodFiles, removePodFiles, writeHosts } from './podfiles';
+import { makeTraversable, podIdMap, UsernsManager } from './userns';
+import type { IdMap } from '../snapshot/idmap';
 import { featuresFor, runtimeFor, type CoreDeps } from './deps';
 import {
   hostIpc,
@@ -54,10 +64,12 @@ export class SandboxService {
   private readonly watchers = new Map<string, AbortController>();
   private containers: PodContainers | undefined;
   private readonly log;
+  private readonly userns: UsernsManager;
 
   constructor(private readonly deps: CoreDeps) {
     this.log = deps.log.child({ component: 'sandbox' });
     this.store = new RecordStore(path.join(deps.config.root, 'sandboxes'), this.log, isSandboxRecord);
+    this.userns = new UsernsManager(path.join(deps.config.state, 'userns'), deps.netns, this.log);
   }
 
   setContainers(c: PodContainers): void {
@@ -87,6 +99,16 @@ export class SandboxService {
     throw notFound(`pod sandbox ${short(idOrPrefix)} not found`);
   }
 
+  /** resolve(), but a sandbox that is gone is undefined: Stop and Remove of it succeed. */
+  private findForTeardown(idOrPrefix: string): SandboxRecord | undefined {
+    try {
+      return this.resolve(idOrPrefix);
+    } catch (err) {
+      if (isBerthError(err, Status.NOT_FOUND)) return undefined;
+      throw err;
+    }
+  }
+
   list(filter: SandboxFilter = {}): SandboxRecord[] {
     const want =
       filter.state === 'SANDBOX_READY'
@@ -113,7 +135,24 @@ export class SandboxService {
       ipc: ns('ipc'),
       uts: ns('uts'),
       pid: ns('pid'),
+      user: rec.usernsPath,
     };
+  }
+
+  /** The pod's user-namespace mapping; undefined when it uses the host's. */
+  idMap(rec: SandboxRecord): IdMap | undefined {
+    return podIdMap(rec.config);
+  }
+
+  /**
+   * Lets the pod's root (an unprivileged host uid) reach a bundle's rootfs and the pod files:
+   * runc mounts them from inside the user namespace. Adds o+x (search) only, to the state dir and
+   * its ancestors (normally already so) and the dirs below it; nothing becomes listable or readable.
+   */
+  async openForPodRoot(bundle: string, podDir: string): Promise<void> {
+    const dirs: string[] = [];
+    for (let d = path.resolve(this.deps.config.state); d !== '/'; d = path.dirname(d)) dirs.push(d);
+    await makeTraversable([...dirs, path.dirname(bundle), bundle, path.dirname(podDir), podDir]);
   }
 
   private async persist(rec: SandboxRecord): Promise<void> {
@@ -137,6 +176,11 @@ export class SandboxService {
 
   async run(config: PodSandboxConfig__Output, handler: string): Promise<string> {
     const { name: runtimeHandler, runtime } = runtimeFor(this.deps, handler);
+    const idmap = podIdMap(config);
+    if (idmap && !featuresFor(this.deps, runtimeHandler).userns)
+      throw failedPrecondition(
+        `runtime handler ${short(runtimeHandler)} does not support pod user namespaces here (see Status runtime_handlers)`,
+      );
     const key = sandboxNameKey(config);
     const taken = this.names.get(key);
     if (taken)
@@ -173,7 +217,15 @@ export class SandboxService {
           dns: config.dns_config,
         });
         if (!hostNetwork(config)) {
-          rec.netnsPath = await this.deps.netns.create(id);
+          if (idmap) {
+            // the pins' paths are recorded first, so a crash midway is rolled back
+            rec.netnsPath = this.deps.netns.pathFor(id);
+            rec.usernsPath = this.userns.pathFor(id);
+            await this.persist(rec);
+            await this.userns.create(id, idmap);
+          } else {
+            rec.netnsPath = await this.deps.netns.create(id);
+          }
           crashPoint('sandbox-run:netns-created');
           await this.persist(rec);
           const m = config.metadata!;
@@ -194,6 +246,7 @@ export class SandboxService {
           id,
           this.deps.images.chainIds(pause),
           rec.bundle,
+          idmap,
         );
         const user = resolveUser(userRequestFrom(config.linux?.security_context, pause.config.config?.User), {
           passwd: await this.deps.images.readFile(pause, '/etc/passwd'),
@@ -207,6 +260,7 @@ export class SandboxService {
           rootfs,
           user,
           netnsPath: rec.netnsPath,
+          userNamespacePath: rec.usernsPath,
           podFiles: { shm: files.shm },
           cgroupsPath: cgroupsPathFor(
             this.deps.config.runtime.cgroup_driver,
@@ -217,6 +271,7 @@ export class SandboxService {
           features: featuresFor(this.deps, runtimeHandler),
         });
         await writeBundle(rec.bundle, spec);
+        if (idmap) await this.openForPodRoot(rec.bundle, rec.podDir);
         const created = await runtime.create({
           id,
           bundle: rec.bundle,
@@ -267,14 +322,9 @@ export class SandboxService {
   }
 
   async stop(idOrPrefix: string): Promise<void> {
-    let rec: SandboxRecord;
-    try {
-      rec = this.resolve(idOrPrefix);
-    } catch (err) {
-      // CRI: stopping what is already gone is not an error
-      if ((err as { code?: number }).code === 5) return;
-      throw err;
-    }
+    // CRI: stopping what is already gone is not an error
+    const rec = this.findForTeardown(idOrPrefix);
+    if (!rec) return;
     for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.stopForPod(cid);
     await this.locks.run(rec.id, async () => {
       await this.stopInfraAndNetwork(rec);
@@ -318,13 +368,8 @@ export class SandboxService {
   }
 
   async remove(idOrPrefix: string): Promise<void> {
-    let rec: SandboxRecord;
-    try {
-      rec = this.resolve(idOrPrefix);
-    } catch (err) {
-      if ((err as { code?: number }).code === 5) return;
-      throw err;
-    }
+    const rec = this.findForTeardown(idOrPrefix);
+    if (!rec) return;
     for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.removeForPod(cid);
     await this.locks.run(rec.id, () => this.teardown(rec, { keepRecord: false }));
   }
@@ -343,6 +388,7 @@ export class SandboxService {
     if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
     await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
     await step('pod files', () => removePodFiles(rec.podDir));
+    if (rec.usernsPath) await step('user namespace', () => this.userns.remove(rec.usernsPath!));
     if (!opts.keepRecord) {
       await this.store.delete(rec.id);
       this.records.delete(rec.id);
@@ -383,6 +429,7 @@ export class SandboxService {
    * namespaces, infra snapshots. Called at start (after recover) and periodically.
    */
   async reconcile(): Promise<void> {
+    await this.reconcileUserns();
     for (const c of await this.deps.network.listCached().catch(() => [])) {
       const rec = this.records.get(c.podId);
       if (rec && (rec.networkUp || rec.state === 'creating')) continue;
@@ -399,13 +446,23 @@ export class SandboxService {
       const rec = this.records.get(ns.name);
       if (rec && rec.state !== 'notready') continue;
       if (rec?.networkUp) continue;
-      await this.deps.netns
-        .remove(ns.path)
+      await this.deps.netns.remove(ns.path).catch((err: unknown) =>
+        this.log.warn('removing a leftover network namespace failed', {
+          path: ns.path,
+          error: errMessage(err),
+        }),
+      );
+    }
+  }
+
+  /** Unpins user namespaces that no sandbox owns (a crash between pinning and recording). */
+  private async reconcileUserns(): Promise<void> {
+    for (const name of await this.userns.list().catch(() => [])) {
+      if (this.records.get(name)?.usernsPath) continue;
+      await this.userns
+        .remove(name)
         .catch((err: unknown) =>
-          this.log.warn('removing a leftover network namespace failed', {
-            path: ns.path,
-            error: errMessage(err),
-          }),
+          this.log.warn('removing a leftover user namespace failed', { name, error: errMessage(err) }),
         );
     }
   }

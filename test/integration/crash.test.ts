@@ -2,42 +2,20 @@
 // (BERTH_CRASH_AT), then starts again and must roll the half-done operation back completely:
 // no record, mount, network namespace, CNI IP, snapshot, runc container or conmon left.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { call } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
-import { startBerthd, type TestDaemon } from '../lab/berthd';
-import { startRegistry, type LabRegistry } from '../lab/registry';
-import { busyboxLayer, pushImage, pushPause } from '../lab/images';
-import { makeLabNetwork, type LabNetwork } from '../lab/cni';
+import type { TestDaemon } from '../lab/berthd';
+import type { LabNetwork } from '../lab/cni';
+import { startHarness, type Harness } from '../lab/harness';
 
-let reg: LabRegistry;
+let h: Harness;
 let d: TestDaemon;
 let netw: LabNetwork;
-let logDir: string;
-let busybox: string;
-let n = 0;
 
-function podConfig(): PodSandboxConfig {
-  const name = `crash${++n}`;
-  return {
-    metadata: { name, namespace: 'it', uid: `uid-${name}-${process.pid}`, attempt: 0 },
-    hostname: name,
-    log_directory: path.join(logDir, name),
-    linux: {},
-  };
-}
-
-function ctrConfig(): ContainerConfig {
-  return {
-    metadata: { name: 'c', attempt: 0 },
-    image: { image: busybox },
-    command: ['sleep', '3600'],
-    log_path: 'c.log',
-    linux: {},
-  };
-}
+const podConfig = (): PodSandboxConfig => h.podConfig();
+const ctrConfig = (): ContainerConfig => h.ctrConfig('c', ['sleep', '3600']);
 
 /** Everything that would show a leak of this daemon. */
 function traces(): Record<string, unknown> {
@@ -80,27 +58,13 @@ function traces(): Record<string, unknown> {
 }
 
 beforeAll(async () => {
-  reg = await startRegistry();
-  await pushPause(reg);
-  busybox = (await pushImage(reg, 'library/busybox', 'latest', { layers: [busyboxLayer()] })).reference;
-  netw = makeLabNetwork('berthcr0', '10.246.0.0/24');
-  logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-logs-'));
-  d = await startBerthd({
-    pause_image: `${reg.host}/pause:3.10`,
-    cni: { conf_dir: netw.confDir, bin_dirs: ['/usr/lib/cni'] },
-  });
-  await call(d.clients.image, 'PullImage', { image: { image: busybox } });
-  await call(d.clients.image, 'PullImage', { image: { image: `${reg.host}/pause:3.10` } });
+  h = await startHarness({ bridge: 'berthcr0', subnet: '10.246.0.0/24', prefix: 'crash' });
+  ({ d, netw } = h);
+  await call(d.clients.image, 'PullImage', { image: { image: `${h.reg.host}/pause:3.10` } });
 });
 
 afterAll(async () => {
-  try {
-    await d?.cleanup();
-  } finally {
-    await reg?.stop();
-    netw?.cleanup();
-    if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
-  }
+  await h?.cleanup();
 });
 
 test.each(['sandbox-run:netns-created', 'sandbox-run:cni-added', 'sandbox-run:infra-created'])(

@@ -7,90 +7,32 @@ import * as path from 'node:path';
 import { status as Status } from '@grpc/grpc-js';
 import { call } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
-import { berthctl, startBerthd, type TestDaemon } from '../lab/berthd';
-import { startRegistry, type LabRegistry } from '../lab/registry';
-import { busyboxLayer, pushImage, pushPause } from '../lab/images';
-import { makeLabNetwork, type LabNetwork } from '../lab/cni';
+import { berthctl, type TestDaemon } from '../lab/berthd';
+import type { LabNetwork } from '../lab/cni';
+import { startHarness, type Harness } from '../lab/harness';
 
-let reg: LabRegistry;
+let h: Harness;
 let d: TestDaemon;
 let netw: LabNetwork;
 let logDir: string;
 let busybox: string;
-let counter = 0;
 
-function podConfig(extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig {
-  const n = `more${++counter}`;
-  return {
-    metadata: { name: n, namespace: 'it', uid: `uid-${n}-${process.pid}`, attempt: 0 },
-    hostname: n,
-    log_directory: path.join(logDir, n),
-    linux: {},
-    ...extra,
-  };
-}
-
-function ctrConfig(name: string, command: string[], extra: Partial<ContainerConfig> = {}): ContainerConfig {
-  return {
-    metadata: { name, attempt: 0 },
-    image: { image: busybox },
-    command,
-    log_path: `${name}/0.log`,
-    linux: {},
-    ...extra,
-  };
-}
-
-async function runPod(cfg: PodSandboxConfig): Promise<string> {
-  return (await call(d.clients.runtime, 'RunPodSandbox', { config: cfg })).pod_sandbox_id;
-}
-
-async function startCtr(podId: string, pod: PodSandboxConfig, cfg: ContainerConfig): Promise<string> {
-  const c = await call(d.clients.runtime, 'CreateContainer', {
-    pod_sandbox_id: podId,
-    config: cfg,
-    sandbox_config: pod,
-  });
-  await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
-  return c.container_id;
-}
-
-async function exec(id: string, cmd: string[]): Promise<{ out: string; err: string; code: number }> {
-  const r = await call(d.clients.runtime, 'ExecSync', { container_id: id, cmd, timeout: 10 });
-  return { out: Buffer.from(r.stdout).toString(), err: Buffer.from(r.stderr).toString(), code: r.exit_code };
-}
-
-async function removePod(id: string): Promise<void> {
-  await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
-  await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
-}
+const podConfig = (extra?: Partial<PodSandboxConfig>): PodSandboxConfig => h.podConfig(extra);
+const ctrConfig = (name: string, command: string[], extra?: Partial<ContainerConfig>): ContainerConfig =>
+  h.ctrConfig(name, command, extra);
+const runPod = (cfg: PodSandboxConfig): Promise<string> => h.runPod(cfg);
+const startCtr = (podId: string, pod: PodSandboxConfig, cfg: ContainerConfig): Promise<string> =>
+  h.startCtr(podId, pod, cfg);
+const exec = (id: string, cmd: string[]): ReturnType<Harness['exec']> => h.exec(id, cmd);
+const removePod = (id: string): Promise<void> => h.removePod(id);
 
 beforeAll(async () => {
-  reg = await startRegistry();
-  await pushPause(reg);
-  busybox = (await pushImage(reg, 'library/busybox', 'latest', { layers: [busyboxLayer({ users: true })] }))
-    .reference;
-  netw = makeLabNetwork('berthit1', '10.247.0.0/24');
-  logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-logs-'));
-  d = await startBerthd({
-    pause_image: `${reg.host}/pause:3.10`,
-    cni: { conf_dir: netw.confDir, bin_dirs: ['/usr/lib/cni'] },
-  });
-  await call(d.clients.image, 'PullImage', { image: { image: busybox } });
+  h = await startHarness({ bridge: 'berthit1', subnet: '10.247.0.0/24', prefix: 'more' });
+  ({ d, netw, logDir, busybox } = h);
 });
 
 afterAll(async () => {
-  try {
-    if (d) {
-      const pods = await call(d.clients.runtime, 'ListPodSandbox', {}).catch(() => ({ items: [] }));
-      for (const p of pods.items) await removePod(p.id).catch(() => undefined);
-      await d.cleanup();
-    }
-  } finally {
-    await reg?.stop();
-    netw?.cleanup();
-    if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
-  }
+  await h?.cleanup();
 });
 
 test('a hostNetwork pod uses the host network namespace and no CNI IP', async () => {

@@ -8,113 +8,41 @@ import { execFileSync } from 'node:child_process';
 import { status as Status } from '@grpc/grpc-js';
 import { call } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
-import { berthctl, startBerthd, type TestDaemon } from '../lab/berthd';
-import { startRegistry, type LabRegistry } from '../lab/registry';
-import { busyboxLayer, pushImage, pushPause } from '../lab/images';
-import { makeLabNetwork, type LabNetwork } from '../lab/cni';
+import { berthctl, type TestDaemon } from '../lab/berthd';
+import { busyboxLayer, pushImage } from '../lab/images';
+import type { LabNetwork } from '../lab/cni';
+import { startHarness, type Harness } from '../lab/harness';
 
-let reg: LabRegistry;
+let h: Harness;
 let d: TestDaemon;
 let netw: LabNetwork;
-let logDir: string;
-let busybox: string;
 let usersImage: string;
-let counter = 0;
 
-function podConfig(extra: Partial<PodSandboxConfig> = {}): PodSandboxConfig {
-  const n = `pod${++counter}`;
-  return {
-    metadata: { name: n, namespace: 'it', uid: `uid-${n}-${process.pid}`, attempt: 0 },
-    hostname: n,
-    log_directory: path.join(logDir, n),
-    linux: {},
-    ...extra,
-  };
-}
-
-function ctrConfig(name: string, command: string[], extra: Partial<ContainerConfig> = {}): ContainerConfig {
-  return {
-    metadata: { name, attempt: 0 },
-    image: { image: busybox },
-    command,
-    log_path: `${name}/0.log`,
-    linux: {},
-    ...extra,
-  };
-}
-
-async function runPod(cfg: PodSandboxConfig): Promise<string> {
-  const r = await call(d.clients.runtime, 'RunPodSandbox', { config: cfg });
-  return r.pod_sandbox_id;
-}
-
-async function startCtr(podId: string, pod: PodSandboxConfig, cfg: ContainerConfig): Promise<string> {
-  const c = await call(d.clients.runtime, 'CreateContainer', {
-    pod_sandbox_id: podId,
-    config: cfg,
-    sandbox_config: pod,
-  });
-  await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
-  return c.container_id;
-}
-
-async function exec(
-  id: string,
-  cmd: string[],
-  timeout = 10,
-): Promise<{ out: string; err: string; code: number }> {
-  const r = await call(d.clients.runtime, 'ExecSync', { container_id: id, cmd, timeout });
-  return { out: Buffer.from(r.stdout).toString(), err: Buffer.from(r.stderr).toString(), code: r.exit_code };
-}
-
-async function waitExited(id: string, ms = 20_000): Promise<{ exit_code: number; reason: string }> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const s = await call(d.clients.runtime, 'ContainerStatus', { container_id: id });
-    if (s.status?.state === 'CONTAINER_EXITED') return s.status;
-    if (Date.now() > deadline) throw new Error(`container ${id} still ${s.status?.state}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function removePod(id: string): Promise<void> {
-  await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
-  await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
-}
+const podConfig = (extra?: Partial<PodSandboxConfig>): PodSandboxConfig => h.podConfig(extra);
+const ctrConfig = (name: string, command: string[], extra?: Partial<ContainerConfig>): ContainerConfig =>
+  h.ctrConfig(name, command, extra);
+const runPod = (cfg: PodSandboxConfig): Promise<string> => h.runPod(cfg);
+const startCtr = (podId: string, pod: PodSandboxConfig, cfg: ContainerConfig): Promise<string> =>
+  h.startCtr(podId, pod, cfg);
+const exec = (id: string, cmd: string[], timeout?: number): ReturnType<Harness['exec']> =>
+  h.exec(id, cmd, timeout);
+const waitExited = (id: string, ms?: number): ReturnType<Harness['waitExited']> => h.waitExited(id, ms);
+const removePod = (id: string): Promise<void> => h.removePod(id);
 
 beforeAll(async () => {
-  reg = await startRegistry();
-  await pushPause(reg);
-  busybox = (await pushImage(reg, 'library/busybox', 'latest', { layers: [busyboxLayer({ users: true })] }))
-    .reference;
+  h = await startHarness({ bridge: 'berthit0', subnet: '10.252.0.0/24' });
+  ({ d, netw } = h);
   usersImage = (
-    await pushImage(reg, 'users', 'alice', {
+    await pushImage(h.reg, 'users', 'alice', {
       layers: [busyboxLayer({ users: true })],
       config: { User: 'alice', Env: ['FROM_IMAGE=1', 'OVERRIDE=image'] },
     })
   ).reference;
-  netw = makeLabNetwork();
-  logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-logs-'));
-  d = await startBerthd({
-    pause_image: `${reg.host}/pause:3.10`,
-    cni: { conf_dir: netw.confDir, bin_dirs: ['/usr/lib/cni'] },
-  });
-  await call(d.clients.image, 'PullImage', { image: { image: busybox } });
   await call(d.clients.image, 'PullImage', { image: { image: usersImage } });
 });
 
 afterAll(async () => {
-  try {
-    if (d) {
-      const pods = await call(d.clients.runtime, 'ListPodSandbox', {}).catch(() => ({ items: [] }));
-      for (const p of pods.items) await removePod(p.id).catch(() => undefined);
-      await d.cleanup();
-    }
-  } finally {
-    await reg?.stop();
-    netw?.cleanup();
-    if (logDir) fs.rmSync(logDir, { recursive: true, force: true });
-  }
+  await h?.cleanup();
 });
 
 test('NetworkReady is true with a valid CNI config', async () => {
@@ -357,7 +285,7 @@ test('a second RunPodSandbox with the same metadata is ALREADY_EXISTS; bad input
     await expect(
       call(d.clients.runtime, 'CreateContainer', {
         pod_sandbox_id: podId,
-        config: ctrConfig('c', ['true'], { image: { image: `${reg.host}/not/pulled:1` } }),
+        config: ctrConfig('c', ['true'], { image: { image: `${h.reg.host}/not/pulled:1` } }),
       }),
     ).rejects.toMatchObject({ code: Status.NOT_FOUND });
     await expect(
@@ -436,16 +364,22 @@ test('containers keep running across kill -9 of berthd; exits meanwhile are reco
 });
 
 test('a create/remove loop leaks no mounts, netns, IPs or cgroups', async () => {
+  // every mount of this daemon but the netns dir's own bind mount (made once, kept on purpose)
   const mounts = (): string[] =>
     fs
       .readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
-      .filter((l) => l.includes(d.root) || l.includes(d.state));
+      .map((l) => l.split(' ')[4] ?? '')
+      .filter((m) => (m.startsWith(d.root) || m.startsWith(d.state)) && m !== path.join(d.state, 'netns'));
   const before = mounts().length;
+  const made: string[] = [];
   for (let i = 0; i < 3; i++) {
     const pod = podConfig();
     const podId = await runPod(pod);
     const id = await startCtr(podId, pod, ctrConfig('c', ['sleep', '3600']));
+    made.push(podId, id);
+    // while it runs, its cgroup exists (so the check below can fail)
+    expect(fs.existsSync(`/sys/fs/cgroup/memory/berth/berth-${id}`)).toBe(true);
     await call(d.clients.runtime, 'StopContainer', { container_id: id, timeout: 0 });
     await call(d.clients.runtime, 'RemoveContainer', { container_id: id });
     await removePod(podId);
@@ -454,10 +388,13 @@ test('a create/remove loop leaks no mounts, netns, IPs or cgroups', async () => 
   expect(netw.allocated()).toEqual([]);
   const netnsDir = path.join(d.state, 'netns');
   expect(fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : []).toEqual([]);
-  const cg = fs.existsSync('/sys/fs/cgroup/memory/berth')
-    ? fs.readdirSync('/sys/fs/cgroup/memory/berth').filter((n) => n.startsWith('berth-'))
-    : [];
-  expect(cg).toEqual([]);
+  // other daemons (other test files, berth-up) share /sys/fs/cgroup/*/berth: check ours only
+  const cgroups = made.flatMap((id) =>
+    ['memory', 'cpu', 'pids']
+      .map((c) => `/sys/fs/cgroup/${c}/berth/berth-${id}`)
+      .filter((p) => fs.existsSync(p)),
+  );
+  expect(cgroups).toEqual([]);
   const runcList = execFileSync('runc', ['--root', path.join(d.state, 'runtime', 'runc'), 'list', '-q'], {
     encoding: 'utf8',
   });
