@@ -11,6 +11,8 @@ import { LocalImageStore } from './image/store';
 import { OciRuntime } from './runtime';
 import { CniManager } from './network/cni';
 import { NetnsManager } from './network/netns';
+import { kernelHasUserns, runtimeHasUserns } from './sandbox/userns';
+import { PodCidrStore } from './network/pod-cidr';
 import {
   appArmorAvailable,
   detectCgroupFeatures,
@@ -22,8 +24,12 @@ import type { HostFacts, RuntimeFeatures } from './oci/spec';
 import { SandboxService } from './sandbox/service';
 import { ContainerService } from './container/service';
 import type { CoreDeps } from './sandbox/deps';
+import { StatsService } from './stats/service';
+import { CgroupReader, detectLayout } from './stats/cgroup';
+import { mountpointOf } from './image/store';
 import { serve, type RunningServer } from './server/server';
 import type { ServerDeps } from './server/deps';
+import { StreamingServer } from './streaming/server';
 
 /** How often leftovers of failed teardowns (CNI attachments, netns, snapshots) are retried. */
 const RECONCILE_INTERVAL_MS = 60_000;
@@ -100,6 +106,18 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const netns = new NetnsManager(path.join(config.state, 'netns'), log.child({ component: 'netns' }));
   const cg = await detectCgroupFeatures();
   const features: RuntimeFeatures = { rro: false, swap: cg.swap, hugetlb: cg.hugetlb };
+  // Each handler's binary says what it supports (asked once, concurrently).
+  const handlerFeatures = new Map<string, RuntimeFeatures>();
+  await Promise.all(
+    [...runtimes].map(async ([name, rt]) => {
+      const f = await rt.features();
+      // user namespaces: the runtime lists them in `features` and this kernel lets us make one
+      const userns = runtimeHasUserns(f.raw) && (await kernelHasUserns());
+      handlerFeatures.set(name, { ...features, rro: f.rro, userns });
+    }),
+  );
+  const podCidr = new PodCidrStore(config.root, (cidr) => network.setPodCidr(cidr));
+  await podCidr.load();
   const core: CoreDeps = {
     config,
     log,
@@ -110,6 +128,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     netns,
     host: await hostFacts(config, log),
     features,
+    handlerFeatures,
   };
   const sandboxes = new SandboxService(core);
   const containers = new ContainerService(core, sandboxes);
@@ -146,6 +165,41 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     version: berthVersion(),
     sandboxes,
     containers,
+    stats: new StatsService({
+      containers,
+      sandboxes,
+      snapshotter,
+      reader: new CgroupReader(await detectLayout()),
+      imageFsMountpoint: () => mountpointOf(config.root),
+      log: log.child({ component: 'stats' }),
+    }),
+    handlerFeatures,
+    podCidr,
+  };
+  const streaming = new StreamingServer({
+    address: config.streaming.address,
+    port: config.streaming.port,
+    tlsCert: config.streaming.tls_cert || undefined,
+    tlsKey: config.streaming.tls_key || undefined,
+    idleTimeoutSeconds: config.streaming.idle_timeout_seconds,
+    workDir: path.join(config.state, 'streaming'),
+    log: log.child({ component: 'streaming' }),
+    // Internal knob for tests of token expiry; not a config key.
+    tokenTtlMs: Number(process.env.BERTH_STREAMING_TOKEN_TTL_MS) || undefined,
+  });
+  await streaming.start();
+  deps.streaming = {
+    server: streaming,
+    runtime: (handler) => {
+      const r = config.runtime.runtimes[handler];
+      const rt = runtimes.get(handler);
+      if (!r || !rt) return undefined;
+      return {
+        runtimePath: r.path,
+        runtimeRoot: r.root ?? path.join(config.state, 'runtime', handler),
+        attachSocket: (id) => rt.attachSocketPath(id),
+      };
+    },
   };
   const server = await serve(deps);
   log.info('berthd serving CRI', { socket: config.socket, root: config.root, state: config.state });
@@ -155,6 +209,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     async stop() {
       clearInterval(timer);
       await server.close();
+      await streaming.stop();
       sandboxes.close();
       containers.close();
       network.close();

@@ -47,7 +47,7 @@ test.each([
   [{ root: 'relative' }, 'root'],
   [{ log_level: 'loud' }, 'log_level'],
   [{ registry: { mirrors: { 'docker.io': ['ftp://x'] } } }, 'registry.mirrors.docker.io'],
-  [{ runtime: { default_runtime: 'crun' } }, 'runtime.default_runtime'],
+  [{ runtime: { default_runtime: 'kata' } }, 'runtime.default_runtime'],
   [{ cni: { bin_dirs: 'x' } }, 'cni.bin_dirs'],
 ])('bad config %j names %s', (data, key) => {
   const d = tmp();

@@ -3,6 +3,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Snapshotter } from '../snapshot/types';
+import type { IdMap } from '../snapshot/idmap';
 import { mountSnapshot, unmountSnapshot } from '../snapshot/mount';
 import { isMountPoint } from '../util/mount';
 import { ROOTFS_DIR } from '../oci/bundle';
@@ -11,17 +12,23 @@ export function rootfsOf(bundle: string): string {
   return path.join(bundle, ROOTFS_DIR);
 }
 
-/** Prepares the snapshot `key` on `chainIds` and mounts it at <bundle>/rootfs. */
+/**
+ * Prepares the snapshot `key` on `chainIds` and mounts it at <bundle>/rootfs. With `idmap` (a pod
+ * with its own user namespace) the snapshot stands on layer copies owned by the mapped ids.
+ */
 export async function mountRootfs(
   snapshotter: Snapshotter,
   key: string,
   chainIds: string[],
   bundle: string,
+  idmap?: IdMap,
 ): Promise<string> {
   const target = rootfsOf(bundle);
   await fsp.mkdir(target, { recursive: true, mode: 0o755 });
   const existing = await snapshotter.info(key);
-  const spec = existing ? await snapshotter.mounts(key) : await snapshotter.prepare(key, chainIds);
+  const spec = existing
+    ? await snapshotter.mounts(key)
+    : await snapshotter.prepare(key, chainIds, idmap ? { idmap } : undefined);
   if (!(await isMountPoint(target))) mountSnapshot(spec, target);
   return target;
 }

@@ -58,6 +58,8 @@ export interface ContainerEvent {
   podId: string;
   /** nanoseconds */
   createdAt: string;
+  /** the pod's record when it is already removed (the sandbox's own DELETED event) */
+  pod?: SandboxRecord;
 }
 
 export interface ContainerFilter {

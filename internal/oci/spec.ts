@@ -76,6 +76,8 @@ export interface RuntimeFeatures {
   hugetlb?: boolean;
   /** give each container its own cgroup namespace (cgroup v2 hosts); default false */
   cgroupNamespace?: boolean;
+  /** pods may have their own user namespace (runtime and kernel both support it); default false */
+  userns?: boolean;
 }
 
 /** Facts about the host and the daemon, read by the caller. */

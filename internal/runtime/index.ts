@@ -3,6 +3,7 @@ export { OciRuntime } from './oci-runtime';
 export { RuntimePaths, ctlFifo, winszFifo, isValidRuntimeId } from './paths';
 export { RuncError, isRuncNotFound, isRuncNotRunning, runcErrorMessage } from './runc-error';
 export { DEFAULT_EXEC_OUTPUT_CAP } from './exec-sync';
+export { criuUnavailable, parseFeatures, type RuntimeBinaryFeatures } from './features';
 export type {
   RuntimeOptions,
   CreateOptions,

@@ -4,6 +4,7 @@
 // cannot be rebuilt from disk: after a daemon restart the same calls work on the same ids.
 import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { BerthError, Status, errMessage, invalidArgument, notFound, short } from '../errors';
 import type { Logger } from '../log';
 import { conmonCreateArgs, normalizeSignal, parseExitFile } from './conmon-args';
@@ -12,6 +13,13 @@ import { execSyncRunc } from './exec-sync';
 import { ExitWatcher } from './exit-watcher';
 import { RuntimePaths, ctlFifo, isValidRuntimeId } from './paths';
 import { RuncCli } from './runc';
+import { hybridWithV2Controllers, isCrun, writeLauncher } from './crun-hybrid';
+import {
+  checkpointUnsupported,
+  criuUnavailable,
+  detectFeatures,
+  type RuntimeBinaryFeatures,
+} from './features';
 import { isRuncNotFound, isRuncNotRunning } from './runc-error';
 import type {
   CreateOptions,
@@ -34,11 +42,12 @@ const UNKNOWN_EXIT_CODE = 255;
 
 export class OciRuntime {
   readonly paths: RuntimePaths;
-  private readonly runc: RuncCli;
+  private runc: RuncCli;
   private readonly log: Logger;
   private readonly exits: ExitWatcher;
   /** Bundle of each container seen, to spare a `runc state` on exec and log reopen. */
   private readonly bundles = new Map<string, string>();
+  private featuresCache?: Promise<RuntimeBinaryFeatures>;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.paths = new RuntimePaths(opts.stateDir);
@@ -64,6 +73,11 @@ export class OciRuntime {
       await fsp.mkdir(d, { recursive: true, mode: 0o700 });
     }
     await fsp.mkdir(this.opts.runtimeRoot, { recursive: true, mode: 0o700 });
+    if (isCrun(this.opts.runtimePath) && (await hybridWithV2Controllers())) {
+      const launcher = await writeLauncher(this.opts.stateDir, this.opts.runtimePath);
+      this.runc = new RuncCli(launcher, this.opts.runtimeRoot);
+      this.log.info('hybrid host with cgroup2 controllers: crun runs through a launcher', { launcher });
+    }
     // Leftovers of exec-syncs interrupted by a crash.
     for (const name of await fsp.readdir(this.paths.execDir)) {
       await fsp.rm(path.join(this.paths.execDir, name), { force: true, recursive: true });
@@ -100,7 +114,7 @@ export class OciRuntime {
     await fsp.mkdir(path.dirname(c.logPath), { recursive: true });
 
     const args = conmonCreateArgs({
-      runtimePath: this.opts.runtimePath,
+      runtimePath: this.runc.runtimePath,
       runtimeRoot: this.opts.runtimeRoot,
       paths: this.paths,
       create: c,
@@ -250,9 +264,48 @@ export class OciRuntime {
     });
   }
 
-  /** `runc update` with OCI linux.resources. */
+  /** `runc update` with OCI linux.resources. Given as a file: crun does not read `-` as stdin. */
   async update(id: string, resources: LinuxResources): Promise<void> {
-    await this.runc.run(['update', '--resources', '-', checkId(id)], { input: JSON.stringify(resources) });
+    checkId(id);
+    const file = path.join(
+      this.paths.execDir,
+      `update-${id.slice(0, 32)}-${randomBytes(6).toString('hex')}.json`,
+    );
+    await fsp.writeFile(file, JSON.stringify(resources), { mode: 0o600 });
+    try {
+      await this.runc.run(['update', '--resources', file, id]);
+    } finally {
+      await fsp.rm(file, { force: true });
+    }
+  }
+
+  /** Optional features of the runtime binary (`features`), asked once. */
+  features(): Promise<RuntimeBinaryFeatures> {
+    this.featuresCache ??= detectFeatures(this.opts.runtimePath);
+    return this.featuresCache;
+  }
+
+  /**
+   * Checkpoints the container with CRIU into `imagePath` and leaves it running. Throws
+   * FAILED_PRECONDITION when this runtime or CRIU cannot checkpoint here (saying what is missing).
+   */
+  async checkpoint(id: string, imagePath: string, workPath: string, timeoutMs?: number): Promise<void> {
+    checkId(id);
+    const missing = (await checkpointUnsupported(this.opts.runtimePath)) ?? (await criuUnavailable());
+    if (missing) throw new BerthError(Status.FAILED_PRECONDITION, `cannot checkpoint: ${missing}`);
+    await this.runc.run(
+      [
+        'checkpoint',
+        '--image-path',
+        imagePath,
+        '--work-path',
+        workPath,
+        '--leave-running',
+        '--file-locks',
+        id,
+      ],
+      { timeoutMs },
+    );
   }
 
   async pause(id: string): Promise<void> {

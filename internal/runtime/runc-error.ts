@@ -42,8 +42,15 @@ export type RuncErrorKind = 'not-found' | 'not-running' | 'wrong-state' | 'other
 
 export function classifyRuncError(message: string): RuncErrorKind {
   if (/does not exist|container not found|no such container/i.test(message)) return 'not-found';
+  // crun says it by failing to open the container's state: `error opening file `<root>/<id>/status`: ...`
   if (
-    /not running|stopped container|container .* is stopped|already stopped|process already finished/i.test(
+    /(error opening file `[^`]*\/status`|cannot open directory [^:]*): No such file or directory/.test(
+      message,
+    )
+  )
+    return 'not-found';
+  if (
+    /not running|stopped container|container .* is stopped|already stopped|process already finished|kill container: No such process/i.test(
       message,
     )
   )

@@ -104,6 +104,14 @@ describe('runc errors', () => {
     expect(classifyRuncError('cannot delete container c1 that is not stopped: running')).toBe('wrong-state');
     expect(classifyRuncError('container not paused')).toBe('wrong-state');
     expect(classifyRuncError('unable to start container process')).toBe('other');
+    // crun's wording
+    expect(
+      classifyRuncError('error opening file `/run/berth/runtime/crun/abc/status`: No such file or directory'),
+    ).toBe('not-found');
+    expect(classifyRuncError("cannot open directory '/run/x/abc': No such file or directory")).toBe(
+      'not-found',
+    );
+    expect(classifyRuncError('kill container: No such process')).toBe('not-running');
     expect(new RuncError('state', 'not-found', 'x').code).toBe(Status.NOT_FOUND);
     expect(new RuncError('kill', 'not-running', 'x').code).toBe(Status.FAILED_PRECONDITION);
     expect(new RuncError('create', 'other', 'x').code).toBe(Status.INTERNAL);

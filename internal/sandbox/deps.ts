@@ -19,7 +19,15 @@ export interface CoreDeps {
   network: CniManager;
   netns: NetnsManager;
   host: HostFacts;
+  /** host-wide features (cgroup swap, hugetlb); the default for a handler without its own entry */
   features: RuntimeFeatures;
+  /** per runtime handler: the host-wide features plus what that runtime binary supports (rro) */
+  handlerFeatures?: Map<string, RuntimeFeatures>;
+}
+
+/** The features the spec builder may use for containers of runtime handler `handler`. */
+export function featuresFor(deps: CoreDeps, handler: string): RuntimeFeatures {
+  return deps.handlerFeatures?.get(handler) ?? deps.features;
 }
 
 /** The runtime driver for a handler name ('' = the default handler). */

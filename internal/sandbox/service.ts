@@ -7,6 +7,7 @@
 // Teardown always finishes: a step that fails (CNI DEL, say) is logged and left to
 // reconcile(), which retries it in the background and at start.
 import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import { crashPoint } from '../util/crashpoint';
 import * as path from 'node:path';
 import type { PodSandboxConfig__Output } from '../../api/generated';
@@ -29,6 +30,7 @@ import { resolveUser, userRequestFrom } from '../oci/user';
 import type { CapabilityArgs } from '../network/cni';
 import { mountRootfs, releaseRootfs, rootfsOf } from '../container/rootfs';
 import { nowNs } from '../container/types';
+import type { ContainerEvent, ContainerEventType } from '../container/service';
 import { createPodFiles, removePodFiles, writeHosts } from './podfiles';
 import { makeTraversable, podIdMap, UsernsManager } from './userns';
 import type { IdMap } from '../snapshot/idmap';
@@ -65,6 +67,8 @@ export class SandboxService {
   private containers: PodContainers | undefined;
   private readonly log;
   private readonly userns: UsernsManager;
+  /** emits 'event' with a ContainerEvent whose containerId is the sandbox id (GetContainerEvents) */
+  readonly events = new EventEmitter();
 
   constructor(private readonly deps: CoreDeps) {
     this.log = deps.log.child({ component: 'sandbox' });
@@ -281,6 +285,9 @@ export class SandboxService {
         await runtime.start(id);
         await this.setState(rec, 'ready', { pid: created.pid });
         this.watchInfra(rec);
+        // the sandbox's own events, container_id = sandbox id (as containerd sends them)
+        this.emit('CONTAINER_CREATED_EVENT', rec);
+        this.emit('CONTAINER_STARTED_EVENT', rec);
       });
     } catch (err) {
       this.log.warn('RunPodSandbox failed; rolling back', { id, error: errMessage(err) });
@@ -301,6 +308,16 @@ export class SandboxService {
     await this.teardown(rec, { keepRecord: false });
   }
 
+  private emit(type: ContainerEventType, rec: SandboxRecord, gone?: SandboxRecord): void {
+    this.events.emit('event', {
+      type,
+      containerId: rec.id,
+      podId: rec.id,
+      createdAt: nowNs(),
+      pod: gone,
+    } satisfies ContainerEvent);
+  }
+
   /** Notices the infra container exiting by itself: the pod is then NOTREADY. */
   private watchInfra(rec: SandboxRecord): void {
     const runtime = this.deps.runtimes.get(rec.runtimeHandler);
@@ -315,6 +332,7 @@ export class SandboxService {
           if (cur && cur.state === 'ready') {
             this.log.warn('infra container exited; pod sandbox is not ready', { id: rec.id });
             await this.setState(cur, 'notready', { pid: 0 });
+            this.emit('CONTAINER_STOPPED_EVENT', cur);
           }
         }),
       () => undefined,
@@ -328,7 +346,9 @@ export class SandboxService {
     for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.stopForPod(cid);
     await this.locks.run(rec.id, async () => {
       await this.stopInfraAndNetwork(rec);
+      const wasReady = rec.state === 'ready';
       if (rec.state !== 'notready' || rec.pid !== 0) await this.setState(rec, 'notready', { pid: 0 });
+      if (wasReady) this.emit('CONTAINER_STOPPED_EVENT', rec);
     });
   }
 
@@ -371,7 +391,12 @@ export class SandboxService {
     const rec = this.findForTeardown(idOrPrefix);
     if (!rec) return;
     for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.removeForPod(cid);
-    await this.locks.run(rec.id, () => this.teardown(rec, { keepRecord: false }));
+    await this.locks.run(rec.id, async () => {
+      const had = this.records.has(rec.id);
+      await this.teardown(rec, { keepRecord: false });
+      // the record is gone: the event carries it (kubelet needs the pod's status to place it)
+      if (had) this.emit('CONTAINER_DELETED_EVENT', rec, rec);
+    });
   }
 
   /** Stops and removes everything of a sandbox; each step is best effort and logged. */

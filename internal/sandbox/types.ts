@@ -20,6 +20,8 @@ export interface SandboxRecord {
   bundle: string;
   /** pinned network namespace; absent with host network */
   netnsPath?: string;
+  /** pinned user namespace of a pod with userns_options mode POD (its netns lives inside it) */
+  usernsPath?: string;
   ips: string[];
   /** the infra container's host pid; 0 when it is not running */
   pid: number;

@@ -5,6 +5,10 @@ import type { Logger } from '../log';
 import type { ImageStore } from '../image/types';
 import type { SandboxService } from '../sandbox/service';
 import type { ContainerService } from '../container/service';
+import type { StreamingDeps } from '../streaming/types';
+import type { StatsService } from '../stats/service';
+import type { RuntimeFeatures } from '../oci/spec';
+import type { PodCidrStore } from '../network/pod-cidr';
 
 export interface NetworkStatusSource {
   status(): { ready: boolean; reason?: string; message?: string };
@@ -20,4 +24,12 @@ export interface ServerDeps {
   version: string;
   sandboxes: SandboxService;
   containers: ContainerService;
+  /** container and pod stats and metrics (internal/stats) */
+  stats: StatsService;
+  /** per runtime handler, what its binary supports (Status lists them) */
+  handlerFeatures?: Map<string, RuntimeFeatures>;
+  /** the pod CIDR from UpdateRuntimeConfig, persisted and handed to CNI */
+  podCidr?: PodCidrStore;
+  /** Exec/Attach/PortForward URLs; absent when the streaming server is not running. */
+  streaming?: StreamingDeps;
 }

@@ -1,6 +1,6 @@
 // Status: the two conditions kubelet gates on (RuntimeReady, NetworkReady), the runtime handlers
 // and their features, and with `verbose` the effective config.
-import type { StatusRequest__Output, StatusResponse } from '../../api/generated';
+import type { RuntimeHandler, StatusRequest__Output, StatusResponse } from '../../api/generated';
 import type { ServerDeps } from './deps';
 
 export function status(deps: ServerDeps) {
@@ -22,10 +22,7 @@ export function status(deps: ServerDeps) {
           },
         ],
       },
-      runtime_handlers: Object.keys(deps.config.runtime.runtimes).map((name) => ({
-        name,
-        features: { recursive_read_only_mounts: false, user_namespaces: false },
-      })),
+      runtime_handlers: runtimeHandlerList(deps),
       features: { supplemental_groups_policy: false },
       info: {},
     };
@@ -34,6 +31,25 @@ export function status(deps: ServerDeps) {
     }
     return res;
   };
+}
+
+/**
+ * Each configured handler with its features, then the default handler again under the name ''
+ * (kubelet looks a pod without a RuntimeClass up by '', as containerd lists it).
+ */
+export function runtimeHandlerList(deps: Pick<ServerDeps, 'config' | 'handlerFeatures'>): RuntimeHandler[] {
+  const list: RuntimeHandler[] = Object.keys(deps.config.runtime.runtimes).map((name) => ({
+    name,
+    features: {
+      // what `<runtime> features` reported at start (mountOptions has "rro")
+      recursive_read_only_mounts: deps.handlerFeatures?.get(name)?.rro ?? false,
+      // the runtime lists user namespaces in `features` and the kernel lets berthd make one
+      user_namespaces: deps.handlerFeatures?.get(name)?.userns ?? false,
+    },
+  }));
+  const def = list.find((h) => h.name === deps.config.runtime.default_runtime);
+  if (def) list.push({ ...def, name: '' });
+  return list;
 }
 
 /** The config with registry secrets blanked, for `Status` verbose output. */

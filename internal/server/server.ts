@@ -1,12 +1,11 @@
 // Assembles the CRI RuntimeService and ImageService from the per-RPC handler files and serves them
-// on the daemon's unix socket. An RPC whose feature is not built yet answers UNIMPLEMENTED with a
-// message saying so (see the README's "Status of the CRI" table).
+// on the daemon's unix socket. Every RPC of CRI runtime.v1 has a handler (see the README's
+// "Status of the CRI" table for what each does on this host).
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import { loadCri } from '../../api/proto';
 import type { ImageServiceHandlers } from '../../api/generated/runtime/v1/ImageService';
 import type { RuntimeServiceHandlers } from '../../api/generated/runtime/v1/RuntimeService';
-import { Status } from '../errors';
 import type { ServerDeps } from './deps';
 import { unary, type Handler } from './rpc';
 import { prepareSocketPath } from './listen';
@@ -31,25 +30,26 @@ import { containerStatus } from './container_status';
 import { listContainers } from './container_list';
 import { execSync } from './container_exec_sync';
 import { reopenContainerLog } from './container_reopen_log';
+import { exec } from './container_exec';
+import { attach } from './container_attach';
+import { portForward } from './pod_port_forward';
+import { updateContainerResources } from './container_update';
+import { updateRuntimeConfig } from './runtime_config_update';
+import { checkpointContainer } from './container_checkpoint';
+import { getContainerEvents } from './container_events';
+import { containerStats } from './container_stats';
+import { listContainerStats } from './container_stats_list';
+import { podSandboxStats } from './sandbox_stats';
+import { listPodSandboxStats } from './sandbox_stats_list';
+import { listMetricDescriptors } from './metric_descriptors_list';
+import { listPodSandboxMetrics } from './sandbox_metrics_list';
 
 type Unary = grpc.handleUnaryCall<never, never>;
-
-function notYet(rpc: string, what: string): grpc.UntypedHandleCall {
-  const message = `${rpc} is not implemented by this berthd yet (${what})`;
-  return (_call: unknown, callback?: grpc.sendUnaryData<never>) => {
-    const err = { code: Status.UNIMPLEMENTED, details: message, message };
-    if (callback) callback(err, null);
-    else
-      (_call as grpc.ServerWritableStream<unknown, unknown>).destroy(Object.assign(new Error(message), err));
-  };
-}
 
 export function runtimeHandlers(deps: ServerDeps): RuntimeServiceHandlers {
   const log = deps.log.child({ component: 'cri' });
   const u = <Req, Res>(name: string, fn: Handler<Req, Res>): Unary =>
     unary(log, name, fn) as unknown as Unary;
-  const streaming = 'the streaming server arrives with the streaming work';
-  const stats = 'stats and metrics arrive with the rest-of-CRI work';
   return {
     Version: u('Version', version(deps)),
     Status: u('Status', status(deps)),
@@ -65,24 +65,21 @@ export function runtimeHandlers(deps: ServerDeps): RuntimeServiceHandlers {
     RemoveContainer: u('RemoveContainer', removeContainer(deps)),
     ListContainers: u('ListContainers', listContainers(deps)),
     ContainerStatus: u('ContainerStatus', containerStatus(deps)),
-    UpdateContainerResources: notYet(
-      'UpdateContainerResources',
-      'live resource updates arrive with the rest-of-CRI work',
-    ),
+    UpdateContainerResources: u('UpdateContainerResources', updateContainerResources(deps)),
     ReopenContainerLog: u('ReopenContainerLog', reopenContainerLog(deps)),
     ExecSync: u('ExecSync', execSync(deps)),
-    Exec: notYet('Exec', streaming),
-    Attach: notYet('Attach', streaming),
-    PortForward: notYet('PortForward', streaming),
-    ContainerStats: notYet('ContainerStats', stats),
-    ListContainerStats: notYet('ListContainerStats', stats),
-    PodSandboxStats: notYet('PodSandboxStats', stats),
-    ListPodSandboxStats: notYet('ListPodSandboxStats', stats),
-    UpdateRuntimeConfig: notYet('UpdateRuntimeConfig', 'pod CIDR hand-off arrives with the rest-of-CRI work'),
-    CheckpointContainer: notYet('CheckpointContainer', 'checkpointing arrives with the rest-of-CRI work'),
-    GetContainerEvents: notYet('GetContainerEvents', 'container events arrive with the rest-of-CRI work'),
-    ListMetricDescriptors: notYet('ListMetricDescriptors', stats),
-    ListPodSandboxMetrics: notYet('ListPodSandboxMetrics', stats),
+    Exec: u('Exec', exec(deps)),
+    Attach: u('Attach', attach(deps)),
+    PortForward: u('PortForward', portForward(deps)),
+    ContainerStats: u('ContainerStats', containerStats(deps)),
+    ListContainerStats: u('ListContainerStats', listContainerStats(deps)),
+    PodSandboxStats: u('PodSandboxStats', podSandboxStats(deps)),
+    ListPodSandboxStats: u('ListPodSandboxStats', listPodSandboxStats(deps)),
+    UpdateRuntimeConfig: u('UpdateRuntimeConfig', updateRuntimeConfig(deps)),
+    CheckpointContainer: u('CheckpointContainer', checkpointContainer(deps)),
+    GetContainerEvents: getContainerEvents(deps),
+    ListMetricDescriptors: u('ListMetricDescriptors', listMetricDescriptors(deps)),
+    ListPodSandboxMetrics: u('ListPodSandboxMetrics', listPodSandboxMetrics(deps)),
   } as RuntimeServiceHandlers;
 }
 

@@ -3,7 +3,10 @@
 //   layers/<chain id hex>/meta.json  { chainId, parent, size, inodes, link, created }
 //   l/<link>                         short symlink -> ../layers/<hex>/fs (keeps mount options short)
 //   snapshots/<key>/{upper,work}     a container's writable layer
-//   snapshots/<key>/meta.json        { key, parents (lowest first), created }
+//   snapshots/<key>/meta.json        { key, parents (lowest first), created, idmap? }
+//   mapped/<hash>/{fs,meta.json}     a layer copied with owners shifted into a user-namespace
+//                                    mapping (idmap.ts); hash = mappedKey(chain id, mapping). Kept
+//                                    while a snapshot stands on it, removed with the last one.
 // Layers are unpacked into `layers/<hex>.tmp-*` and renamed into place once complete, snapshots
 // likewise; whatever a crash leaves with `.tmp-` in its name is removed by init(). Removal renames
 // to a `.tmp-` name first, so a crash mid-delete is also finished by init().
@@ -29,8 +32,9 @@ import {
 import { KeyedMutex } from '../util/keyed-mutex';
 import { native } from '../util/native';
 import { applyLayerTar } from './apply';
+import { checkIdMap, copyLayerMapped, mappedKey, toHost, type IdMap } from './idmap';
 import { diskUsage } from './usage';
-import type { LayerInfo, MountSpec, SnapshotInfo, Snapshotter, Usage } from './types';
+import type { LayerInfo, MountSpec, PrepareOptions, SnapshotInfo, Snapshotter, Usage } from './types';
 
 export interface OverlaySnapshotterOptions {
   /** e.g. /var/lib/berth/snapshots */
@@ -55,6 +59,19 @@ interface LayerMeta {
 interface SnapshotMeta {
   key: string;
   parents: string[];
+  created: string;
+  /** the snapshot stands on id-mapped copies of its parents */
+  idmap?: IdMap;
+}
+
+interface MappedMeta {
+  /** mappedKey(chainId, idmap): the directory name */
+  key: string;
+  chainId: string;
+  idmap: IdMap;
+  link: string;
+  size: number;
+  inodes: number;
   created: string;
 }
 
@@ -89,9 +106,13 @@ export class OverlaySnapshotter implements Snapshotter {
   private readonly layersDir: string;
   private readonly linksDir: string;
   private readonly snapshotsDir: string;
+  private readonly mappedDir: string;
   private readonly locks = new KeyedMutex();
   private layers = new Map<string, LayerMeta>();
   private snapshots = new Map<string, SnapshotMeta>();
+  private mapped = new Map<string, MappedMeta>();
+  /** mapped copies being built or about to be stacked on: garbage collection leaves them */
+  private readonly mappedPending = new Map<string, number>();
   private loaded?: Promise<void>;
 
   constructor(opts: OverlaySnapshotterOptions) {
@@ -105,14 +126,16 @@ export class OverlaySnapshotter implements Snapshotter {
     this.layersDir = path.join(root, 'layers');
     this.linksDir = path.join(root, 'l');
     this.snapshotsDir = path.join(root, 'snapshots');
+    this.mappedDir = path.join(root, 'mapped');
   }
 
   async init(): Promise<void> {
-    for (const d of [this.root, this.layersDir, this.linksDir, this.snapshotsDir]) {
+    for (const d of [this.root, this.layersDir, this.linksDir, this.snapshotsDir, this.mappedDir]) {
       await fsp.mkdir(d, { recursive: true, mode: 0o700 });
     }
     const layerTmp = await cleanTempFiles(this.layersDir);
     const snapTmp = await cleanTempFiles(this.snapshotsDir);
+    await cleanTempFiles(this.mappedDir);
     if (layerTmp + snapTmp > 0) {
       this.log.info('removed leftovers of interrupted snapshot operations', {
         layers: layerTmp,
@@ -121,6 +144,7 @@ export class OverlaySnapshotter implements Snapshotter {
     }
     this.loaded = this.load();
     await this.loaded;
+    await this.locks.run(REFS_LOCK, () => this.collectMapped());
     await this.repairLinks();
   }
 
@@ -174,14 +198,32 @@ export class OverlaySnapshotter implements Snapshotter {
       }
       snapshots.set(meta.key, meta);
     }
+    const mapped = new Map<string, MappedMeta>();
+    for (const name of await readdirIfExists(this.mappedDir)) {
+      if (name.includes(TMP_MARK)) continue;
+      let meta: MappedMeta | undefined;
+      try {
+        meta = await readJsonIfExists<MappedMeta>(path.join(this.mappedDir, name, 'meta.json'));
+      } catch {
+        meta = undefined;
+      }
+      if (!meta || meta.key !== name || typeof meta.link !== 'string') {
+        // a cache entry: rebuilt on demand, so damage is simply dropped
+        await this.dropMappedDir(name);
+        continue;
+      }
+      mapped.set(name, meta);
+    }
     this.layers = layers;
     this.snapshots = snapshots;
+    this.mapped = mapped;
   }
 
   /** Recreates missing short links and drops links no layer owns. */
   private async repairLinks(): Promise<void> {
     const wanted = new Map<string, string>();
     for (const m of this.layers.values()) wanted.set(m.link, this.linkTarget(m.chainId));
+    for (const m of this.mapped.values()) wanted.set(m.link, path.join('..', 'mapped', m.key, 'fs'));
     for (const name of await readdirIfExists(this.linksDir)) {
       const p = path.join(this.linksDir, name);
       const target = wanted.get(name);
@@ -261,11 +303,11 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   /** A fresh short name in l/ pointing at the layer's (future) fs dir. */
-  private async makeLink(chainId: string): Promise<string> {
+  private async makeLink(chainId: string, target = this.linkTarget(chainId)): Promise<string> {
     for (;;) {
       const name = randomBytes(5).toString('hex');
       try {
-        await fsp.symlink(this.linkTarget(chainId), path.join(this.linksDir, name));
+        await fsp.symlink(target, path.join(this.linksDir, name));
         return name;
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
@@ -312,16 +354,41 @@ export class OverlaySnapshotter implements Snapshotter {
     return used;
   }
 
-  async prepare(key: string, parents: string[]): Promise<MountSpec> {
+  async prepare(key: string, parents: string[], opts: PrepareOptions = {}): Promise<MountSpec> {
     checkKey(key);
     for (const p of parents) chainHex(p);
+    const idmap = opts.idmap;
+    if (idmap) checkIdMap(idmap);
     await this.ready();
+    if (!idmap) return this.prepareLocked(key, parents, undefined);
+    // Mapped copies are built outside REFS_LOCK (a big layer takes a while to copy); the pending
+    // count keeps collectMapped() off them until the snapshot that needs them exists.
+    const hashes = parents.map((p) => mappedKey(p, idmap));
+    for (const h of hashes) this.mappedPending.set(h, (this.mappedPending.get(h) ?? 0) + 1);
+    let ok = false;
+    try {
+      this.layerMetas(key, parents);
+      for (const p of parents) await this.ensureMapped(p, idmap);
+      const spec = await this.prepareLocked(key, parents, idmap);
+      ok = true;
+      return spec;
+    } finally {
+      for (const h of hashes) {
+        const left = (this.mappedPending.get(h) ?? 1) - 1;
+        if (left > 0) this.mappedPending.set(h, left);
+        else this.mappedPending.delete(h);
+      }
+      if (!ok) await this.locks.run(REFS_LOCK, () => this.collectMapped());
+    }
+  }
+
+  private prepareLocked(key: string, parents: string[], idmap: IdMap | undefined): Promise<MountSpec> {
     return this.locks.run(REFS_LOCK, async () => {
       const dir = path.join(this.snapshotsDir, key);
       if (this.snapshots.has(key) || existsSync(dir))
         throw alreadyExists(`snapshot ${short(key)} already exists`);
-      const metas = this.layerMetas(key, parents);
-      const spec = this.mountSpec(key, metas);
+      const links = this.lowerLinks(key, parents, idmap);
+      const spec = this.mountSpec(key, links);
       const tmp = `${dir}${TMP_MARK}${rand()}`;
       try {
         await fsp.mkdir(tmp, { mode: 0o700 });
@@ -329,13 +396,20 @@ export class OverlaySnapshotter implements Snapshotter {
         await fsp.mkdir(upper, { mode: 0o755 });
         await fsp.mkdir(path.join(tmp, 'work'), { mode: 0o700 });
         // The merged root takes its owner and mode from the upper dir: copy the top layer's.
-        const top = metas[metas.length - 1];
+        const top = links[links.length - 1];
         if (top) {
-          const st = await fsp.lstat(path.join(this.layersDir, chainHex(top.chainId), 'fs'));
+          const st = await fsp.stat(path.join(this.linksDir, top));
           await fsp.lchown(upper, st.uid, st.gid);
           await fsp.chmod(upper, st.mode & 0o7777);
+        } else if (idmap) {
+          await fsp.lchown(upper, toHost(0, idmap.uids), toHost(0, idmap.gids));
         }
-        const meta: SnapshotMeta = { key, parents: [...parents], created: new Date().toISOString() };
+        const meta: SnapshotMeta = {
+          key,
+          parents: [...parents],
+          created: new Date().toISOString(),
+          ...(idmap ? { idmap } : {}),
+        };
         await atomicWriteJson(path.join(tmp, 'meta.json'), meta);
         await fsp.rename(tmp, dir);
         await fsyncDir(this.snapshotsDir);
@@ -363,13 +437,91 @@ export class OverlaySnapshotter implements Snapshotter {
     });
   }
 
-  private mountSpec(key: string, metas: LayerMeta[]): MountSpec {
+  /** The short links of a snapshot's lower dirs, lowest first: the layers, or their mapped copies. */
+  private lowerLinks(key: string, parents: string[], idmap: IdMap | undefined): string[] {
+    const metas = this.layerMetas(key, parents);
+    if (!idmap) return metas.map((m) => m.link);
+    return parents.map((p) => {
+      const m = this.mapped.get(mappedKey(p, idmap));
+      if (!m)
+        throw failedPrecondition(
+          `the id-mapped copy of layer ${short(p)} for snapshot ${short(key)} is missing`,
+        );
+      return m.link;
+    });
+  }
+
+  /** Builds the id-mapped copy of `chainId` unless it exists. Caller holds a pending count on it. */
+  private async ensureMapped(chainId: string, idmap: IdMap): Promise<void> {
+    const h = mappedKey(chainId, idmap);
+    await this.locks.run(`mapped:${h}`, () =>
+      // the layer lock keeps removeLayer from deleting the source while it is copied
+      this.locks.run(`layer:${chainId}`, async () => {
+        if (this.mapped.has(h)) return;
+        if (!this.layers.has(chainId)) throw notFound(`layer ${short(chainId)} is not unpacked`);
+        const started = Date.now();
+        const tmp = path.join(this.mappedDir, `${h}${TMP_MARK}${rand()}`);
+        let link: string | undefined;
+        try {
+          await fsp.mkdir(tmp, { mode: 0o700 });
+          await copyLayerMapped(
+            path.join(this.layersDir, chainHex(chainId), 'fs'),
+            path.join(tmp, 'fs'),
+            idmap,
+          );
+          const { bytes, inodes } = await diskUsage(path.join(tmp, 'fs'));
+          link = await this.makeLink(chainId, path.join('..', 'mapped', h, 'fs'));
+          const meta: MappedMeta = {
+            key: h,
+            chainId,
+            idmap,
+            link,
+            size: bytes,
+            inodes,
+            created: new Date().toISOString(),
+          };
+          await atomicWriteJson(path.join(tmp, 'meta.json'), meta);
+          await fsp.rename(tmp, path.join(this.mappedDir, h));
+          await fsyncDir(this.mappedDir);
+          this.mapped.set(h, meta);
+          this.log.debug('id-mapped layer copy made', { chainId, key: h, ms: Date.now() - started });
+        } catch (err) {
+          await fsp.rm(tmp, { recursive: true, force: true });
+          if (link) await fsp.rm(path.join(this.linksDir, link), { force: true });
+          throw err;
+        }
+      }),
+    );
+  }
+
+  /** Removes mapped copies that no snapshot stands on and no prepare is about to. Holds REFS_LOCK. */
+  private async collectMapped(): Promise<void> {
+    const used = new Set<string>();
+    for (const s of this.snapshots.values())
+      if (s.idmap) for (const p of s.parents) used.add(mappedKey(p, s.idmap));
+    for (const [h, m] of [...this.mapped]) {
+      if (used.has(h) || this.mappedPending.has(h)) continue;
+      this.mapped.delete(h);
+      await fsp.rm(path.join(this.linksDir, m.link), { force: true });
+      await this.dropMappedDir(h);
+    }
+  }
+
+  private async dropMappedDir(name: string): Promise<void> {
+    const dir = path.join(this.mappedDir, name);
+    if (!existsSync(dir)) return;
+    const doomed = `${dir}${TMP_MARK}rm-${rand()}`;
+    await fsp.rename(dir, doomed);
+    await fsp.rm(doomed, { recursive: true, force: true });
+  }
+
+  private mountSpec(key: string, links: string[]): MountSpec {
     const dir = path.join(this.snapshotsDir, key);
     const upper = path.join(dir, 'upper');
-    if (metas.length === 0) return { type: 'bind', source: upper, options: ['rbind', 'rw'] };
+    if (links.length === 0) return { type: 'bind', source: upper, options: ['rbind', 'rw'] };
     // overlayfs lists the top-most lower dir first.
-    const lower = metas
-      .map((m) => path.join(this.linksDir, m.link))
+    const lower = links
+      .map((l) => path.join(this.linksDir, l))
       .reverse()
       .join(':');
     const options = [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${path.join(dir, 'work')}`];
@@ -379,7 +531,7 @@ export class OverlaySnapshotter implements Snapshotter {
     const len = options.join(',').length;
     if (len > MAX_MOUNT_DATA) {
       throw failedPrecondition(
-        `snapshot ${short(key)}: overlay options for ${metas.length} layers need ${len} bytes, over the kernel's ` +
+        `snapshot ${short(key)}: overlay options for ${links.length} layers need ${len} bytes, over the kernel's ` +
           `${MAX_MOUNT_DATA}-byte limit (use a shorter snapshotter root or an image with fewer layers)`,
       );
     }
@@ -391,7 +543,7 @@ export class OverlaySnapshotter implements Snapshotter {
     await this.ready();
     const meta = this.snapshots.get(key);
     if (!meta) throw notFound(`snapshot ${short(key)} not found`);
-    return this.mountSpec(key, this.layerMetas(key, meta.parents));
+    return this.mountSpec(key, this.lowerLinks(key, meta.parents, meta.idmap));
   }
 
   async info(key: string): Promise<SnapshotInfo | undefined> {
@@ -426,9 +578,11 @@ export class OverlaySnapshotter implements Snapshotter {
       }
       const doomed = `${dir}${TMP_MARK}rm-${rand()}`;
       await fsp.rename(dir, doomed);
+      const had = this.snapshots.get(key);
       this.snapshots.delete(key);
       await fsyncDir(this.snapshotsDir);
       await fsp.rm(doomed, { recursive: true, force: true });
+      if (had?.idmap) await this.collectMapped();
     });
   }
 
@@ -444,7 +598,7 @@ export class OverlaySnapshotter implements Snapshotter {
     // Layers are immutable: their sizes were measured when they were applied.
     let bytes = 0;
     let inodes = 0;
-    for (const m of this.layers.values()) {
+    for (const m of [...this.layers.values(), ...this.mapped.values()]) {
       bytes += m.size;
       inodes += m.inodes;
     }

@@ -2,12 +2,18 @@
 // ID of the layer and all below it); container snapshots are an upper and a work dir stacked on a
 // list of layers. The rest of Berth sees only this interface.
 import type { Readable } from 'node:stream';
+import type { IdMap } from './idmap';
 
 /** An overlay mount, in the OCI runtime spec's shape (type, source, options). */
 export interface MountSpec {
   type: 'overlay' | 'bind';
   source: string;
   options: string[];
+}
+
+export interface PrepareOptions {
+  /** user-namespace mapping whose root must own the snapshot's files */
+  idmap?: IdMap;
 }
 
 export interface LayerInfo {
@@ -46,8 +52,12 @@ export interface Snapshotter {
   listLayers(): Promise<string[]>;
   /** Layers that a container snapshot stands on. */
   layersInUse(): Promise<Set<string>>;
-  /** Creates a writable snapshot on `parents` (lowest first) and returns its mount. */
-  prepare(key: string, parents: string[]): Promise<MountSpec>;
+  /**
+   * Creates a writable snapshot on `parents` (lowest first) and returns its mount. With
+   * `opts.idmap` it stands on copies of the layers whose owners are shifted into that mapping
+   * (made once per layer and mapping, freed with the last snapshot on them).
+   */
+  prepare(key: string, parents: string[], opts?: PrepareOptions): Promise<MountSpec>;
   /** The mount of an existing snapshot. */
   mounts(key: string): Promise<MountSpec>;
   info(key: string): Promise<SnapshotInfo | undefined>;

@@ -40,5 +40,6 @@ bool export_int(napi_env env, napi_value obj, const char *name, int64_t value);
 // Per-area initialisers, each adds its functions to exports.
 bool init_fsops(napi_env env, napi_value exports);
 bool init_mount(napi_env env, napi_value exports);
+bool init_socket(napi_env env, napi_value exports);
 
 #endif

@@ -1,0 +1,258 @@
+// Streaming exec: `runc exec --process <spec>` in the foreground, as CRI-O does.
+//
+// Without a tty, runc's stdio are our pipes and runc relays them to the command (stdin EOF
+// closes the command's stdin). With a tty, runc is given a pseudo-terminal we open (native
+// openpty, raw mode) as its stdin/stdout/stderr: runc allocates the container-side terminal
+// itself, relays between the two, and copies our terminal's size onto it at start and on each
+// SIGWINCH — so a resize is TIOCSWINSZ on our master followed by SIGWINCH to runc. This needs no
+// console socket (which requires runc -d, and then nobody but a subreaper could learn the exit
+// code) and no extra monitor process: runc's own exit status is the command's.
+//
+// The process spec is the container's own (user, env, capabilities, cwd) with the command
+// replaced (runtime/exec-spec.ts). runc runs in its own process group; when the client goes
+// away, the command's process group (pid from --pid-file) and runc are killed.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import * as tty from 'node:tty';
+import { randomBytes } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
+import type { Writable } from 'node:stream';
+import type { Logger } from '../log';
+import { execProcessSpec } from '../runtime/exec-spec';
+import { runtimeEnv } from '../runtime/runc';
+import { runcErrorMessage } from '../runtime/runc-error';
+import type { OciProcess } from '../runtime/types';
+import { exitCodeStatus, internalErrorStatus, successStatus, type K8sStatus } from './channel';
+import { openPty, setWinsize } from './native-io';
+import { firstSize, type SessionIO } from './session-io';
+import type { ExecTarget } from './types';
+
+/** How long a tty exec waits for the client's initial terminal size before starting. */
+const INITIAL_SIZE_WAIT_MS = 300;
+/** After runc exits, how long output still in flight may take to drain. */
+const DRAIN_AFTER_EXIT_MS = 2000;
+
+export async function runExec(t: ExecTarget, io: SessionIO, workDir: string, log: Logger): Promise<K8sStatus> {
+  let base: OciProcess | undefined;
+  try {
+    base = (JSON.parse(await fsp.readFile(path.join(t.bundle, 'config.json'), 'utf8')) as { process?: OciProcess })
+      .process;
+  } catch (err) {
+    return internalErrorStatus(`cannot read the container's config: ${String(err)}`);
+  }
+  if (!base) return internalErrorStatus('container config has no process');
+  const spec = execProcessSpec(base, t.cmd, { tty: t.tty });
+  const tag = `${t.containerId.slice(0, 24)}-${randomBytes(6).toString('hex')}`;
+  const specFile = path.join(workDir, `${tag}.json`);
+  const pidFile = path.join(workDir, `${tag}.pid`);
+  const logFile = path.join(workDir, `${tag}.log`);
+  await fsp.writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
+  const args = [
+    '--root',
+    t.runtimeRoot,
+    '--log',
+    logFile,
+    '--log-format',
+    'json',
+    'exec',
+    '--process',
+    specFile,
+    '--pid-file',
+    pidFile,
+    t.containerId,
+  ];
+  try {
+    const code = t.tty ? await execTty(t, io, args, pidFile, log) : await execPipes(t, io, args, pidFile, log);
+    if (io.signal.aborted) return internalErrorStatus('client disconnected');
+    const runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
+    const msg = runcErrorMessage(errorLines(runcLog));
+    if (msg) return internalErrorStatus(msg);
+    return code === 0 ? successStatus() : exitCodeStatus(code, t.cmd);
+  } finally {
+    await Promise.all([specFile, pidFile, logFile].map((f) => fsp.rm(f, { force: true })));
+  }
+}
+
+function errorLines(runcLog: string): string {
+  return runcLog
+    .split('\n')
+    .filter((l) => /"level":"(error|fatal)"/.test(l))
+    .join('\n');
+}
+
+function exitCodeOf(code: number | null, sig: NodeJS.Signals | null): number {
+  if (code !== null) return code;
+  const n = sig ? osConstants.signals[sig] : undefined;
+  return typeof n === 'number' ? 128 + n : -1;
+}
+
+/** Kills the exec'd command's process group (and the command), then runc's group. */
+async function killExec(child: ChildProcess, pidFile: string): Promise<void> {
+  const pid = Number.parseInt(await fsp.readFile(pidFile, 'utf8').catch(() => ''), 10);
+  const targets = pid > 0 ? [-pid, pid] : [];
+  if (child.pid) targets.push(-child.pid);
+  for (const p of targets) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function onAbort(io: SessionIO, fn: () => void): () => void {
+  if (io.signal.aborted) {
+    fn();
+    return () => undefined;
+  }
+  io.signal.addEventListener('abort', fn, { once: true });
+  return () => io.signal.removeEventListener('abort', fn);
+}
+
+function execPipes(t: ExecTarget, io: SessionIO, args: string[], pidFile: string, log: Logger): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const child = spawn(t.runtimePath, args, {
+      stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: runtimeEnv(),
+    });
+    let exitCode = -1;
+    const off = onAbort(io, () => void killExec(child, pidFile));
+    if (io.stdin && child.stdin) {
+      const cin = child.stdin;
+      cin.on('error', () => undefined); // the command may exit without reading
+      io.stdin.pipe(cin);
+    }
+    relay(child.stdout, io.stdout);
+    relay(child.stderr, io.stderr);
+    child.on('error', (err) => {
+      log.warn('exec: cannot run runtime', { error: err.message });
+      off();
+      resolve(-1);
+    });
+    child.on('exit', (code, sig) => {
+      exitCode = exitCodeOf(code, sig);
+    });
+    child.on('close', () => {
+      off();
+      io.stdin?.unpipe();
+      resolve(exitCode);
+    });
+  });
+}
+
+/** Copies a child's output to the client's stream, with backpressure; drains it when there is none. */
+function relay(from: NodeJS.ReadableStream | null, to: Writable | undefined): void {
+  if (!from) return;
+  if (!to) {
+    from.resume();
+    return;
+  }
+  from.on('data', (chunk: Buffer) => {
+    if (to.destroyed) return;
+    if (!to.write(chunk)) {
+      from.pause();
+      const go = (): void => {
+        to.off('drain', go);
+        to.off('close', go);
+        from.resume();
+      };
+      to.on('drain', go);
+      to.on('close', go);
+    }
+  });
+}
+
+async function execTty(
+  t: ExecTarget,
+  io: SessionIO,
+  args: string[],
+  pidFile: string,
+  log: Logger,
+): Promise<number> {
+  let child: ChildProcess | undefined;
+  let master = -1;
+  const later: { width: number; height: number }[] = [];
+  const applySize = (s: { width: number; height: number }): void => {
+    if (master < 0) {
+      later.push(s);
+      return;
+    }
+    try {
+      setWinsize(master, s.height, s.width);
+      if (child?.pid) process.kill(child.pid, 'SIGWINCH');
+    } catch {
+      // terminal or runc already gone
+    }
+  };
+  const initial = await firstSize(io.resize, INITIAL_SIZE_WAIT_MS, applySize);
+  if (io.signal.aborted) return -1;
+  const pty = openPty(initial?.height ?? 24, initial?.width ?? 80);
+  master = pty.master;
+  let term: tty.ReadStream;
+  try {
+    child = spawn(t.runtimePath, args, {
+      stdio: [pty.slave, pty.slave, pty.slave],
+      detached: true,
+      env: runtimeEnv(),
+    });
+  } finally {
+    closeSync(pty.slave);
+  }
+  try {
+    // A ReadStream over the master is a libuv tty handle: non-blocking, readable and writable.
+    term = new tty.ReadStream(master);
+  } catch (err) {
+    closeSync(master);
+    child.kill('SIGKILL');
+    throw err;
+  }
+  for (const s of later.splice(0)) applySize(s);
+  const c = child;
+  return new Promise<number>((resolve) => {
+    let exitCode: number | undefined;
+    let outputDone = false;
+    let settled = false;
+    let drainTimer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (settled) return;
+      settled = true;
+      if (drainTimer) clearTimeout(drainTimer);
+      off();
+      io.stdin?.unpipe();
+      term.destroy(); // closes the master fd
+      resolve(exitCode ?? -1);
+    };
+    const off = onAbort(io, () => {
+      void killExec(c, pidFile);
+    });
+    term.on('error', (err: NodeJS.ErrnoException) => {
+      // EIO: every holder of the terminal's other side is gone, i.e. all output was read.
+      if (err.code !== 'EIO') log.debug('exec tty read error', { error: err.message });
+      outputDone = true;
+      if (exitCode !== undefined) finish();
+    });
+    term.on('end', () => {
+      outputDone = true;
+      if (exitCode !== undefined) finish();
+    });
+    relay(term, io.stdout);
+    if (io.stdin) {
+      // A terminal has no EOF of its own: the client sends ^D itself if it wants one.
+      io.stdin.on('data', (chunk: Buffer) => {
+        if (!term.destroyed) term.write(chunk);
+      });
+    }
+    c.on('error', (err) => {
+      log.warn('exec: cannot run runtime', { error: err.message });
+      exitCode = -1;
+      finish();
+    });
+    c.on('exit', (code, sig) => {
+      exitCode = exitCodeOf(code, sig);
+      if (outputDone) finish();
+      else drainTimer = setTimeout(finish, DRAIN_AFTER_EXIT_MS);
+    });
+  });
+}

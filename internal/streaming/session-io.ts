@@ -1,0 +1,79 @@
+// The protocol-neutral shape of one exec/attach session: what the SPDY or WebSocket layer hands
+// the backends (exec.ts, attach.ts) once the client's streams are all there.
+import type { Readable, Writable } from 'node:stream';
+import { ResizeDecoder, type TerminalSize } from './channel';
+
+export interface SessionIO {
+  stdin?: Readable;
+  stdout?: Writable;
+  stderr?: Writable;
+  /** The raw resize stream (JSON {"Width","Height"} messages), when the client has one. */
+  resize?: Readable;
+  /** Aborted when the client goes away (connection lost or reset). */
+  signal: AbortSignal;
+}
+
+/** Calls onSize for each terminal size on the resize stream; bad input ends the watching. */
+export function watchResize(resize: Readable | undefined, onSize: (s: TerminalSize) => void): void {
+  if (!resize) return;
+  const dec = new ResizeDecoder();
+  const onData = (chunk: Buffer): void => {
+    let sizes: TerminalSize[];
+    try {
+      sizes = dec.push(chunk);
+    } catch {
+      resize.off('data', onData);
+      resize.resume();
+      return;
+    }
+    for (const s of sizes) if (s.width > 0 && s.height > 0) onSize(s);
+  };
+  resize.on('data', onData);
+  resize.on('error', () => undefined);
+}
+
+/**
+ * The first terminal size the client sends, if one arrives within `ms` (clients send it right
+ * after opening the streams); later sizes go to onLater.
+ */
+export function firstSize(
+  resize: Readable | undefined,
+  ms: number,
+  onLater: (s: TerminalSize) => void,
+): Promise<TerminalSize | undefined> {
+  if (!resize) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    let first = true;
+    const timer = setTimeout(() => {
+      if (first) {
+        first = false;
+        resolve(undefined);
+      }
+    }, ms);
+    watchResize(resize, (s) => {
+      if (first) {
+        first = false;
+        clearTimeout(timer);
+        resolve(s);
+      } else onLater(s);
+    });
+  });
+}
+
+/** Writes and waits for the write to be taken (backpressure), ignoring a destination that is gone. */
+export function writeTo(w: Writable, data: Buffer): Promise<void> {
+  if (w.destroyed || w.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const ok = w.write(data, () => undefined);
+    if (ok) resolve();
+    else {
+      const done = (): void => {
+        w.off('drain', done);
+        w.off('close', done);
+        resolve();
+      };
+      w.on('drain', done);
+      w.on('close', done);
+    }
+  });
+}
