@@ -1,6 +1,6 @@
 // Attach: to the container's main process through conmon's attach socket (SOCK_SEQPACKET, via
-// the native addon). conmon prefixes every packet it sends with the pipe it came from (1 stdout,
-// 2 stderr) and writes whatever a client sends to the container's stdin; a client's shutdown of
+// the native addon). conmon prefixes every packet it sends with the pipe it came from (2 stdout,
+// 3 stderr) and writes whatever a client sends to the container's stdin; a client's shutdown of
 // its write side makes conmon close that stdin unless it runs with --leave-stdin-open (which
 // Berth passes unless the container asked for stdin_once). Only output produced after we connect
 // arrives: nothing already logged is replayed. Each attach is its own connection, so several
@@ -12,8 +12,9 @@ import { SeqpacketSocket } from './native-io';
 import { watchResize, type SessionIO } from './session-io';
 import type { AttachTarget } from './types';
 
-const PIPE_STDOUT = 1;
-const PIPE_STDERR = 2;
+// conmon's stdpipe_t: 1 is stdin, 2 stdout, 3 stderr (CRI-O's AttachPipeStdout/Stderr agree).
+const PIPE_STDOUT = 2;
+const PIPE_STDERR = 3;
 /** conmon reads client packets into a 32 KiB buffer; keep stdin packets well inside it. */
 const STDIN_PACKET = 8192;
 /** conmon refuses sizes beyond this. */
@@ -29,7 +30,9 @@ export function runAttach(t: AttachTarget, io: SessionIO, log: Logger): Promise<
   if (t.tty) {
     watchResize(io.resize, (s) => {
       const msg = `1 ${Math.min(s.height, MAX_CONMON_SIZE)} ${Math.min(s.width, MAX_CONMON_SIZE)}\n`;
-      void writeCtl(t.ctlFifo, msg).catch((err: Error) => log.debug('attach resize failed', { error: err.message }));
+      void writeCtl(t.ctlFifo, msg).catch((err: Error) =>
+        log.debug('attach resize failed', { error: err.message }),
+      );
     });
   }
   return new Promise<K8sStatus>((resolve) => {
@@ -46,7 +49,14 @@ export function runAttach(t: AttachTarget, io: SessionIO, log: Logger): Promise<
     io.signal.addEventListener('abort', onAbort, { once: true });
 
     sock.on('packet', (pkt: Buffer) => {
-      const dest = pkt[0] === PIPE_STDERR ? (t.tty ? io.stdout : io.stderr) : pkt[0] === PIPE_STDOUT ? io.stdout : undefined;
+      const dest =
+        pkt[0] === PIPE_STDERR
+          ? t.tty
+            ? io.stdout
+            : io.stderr
+          : pkt[0] === PIPE_STDOUT
+            ? io.stdout
+            : undefined;
       if (!dest || dest.destroyed || pkt.length < 2) return;
       if (!dest.write(pkt.subarray(1))) {
         sock.setReading(false);

@@ -172,12 +172,13 @@ async function execWs(url: string, o: ExecClientOptions): Promise<ExecResult> {
     rejectUnauthorized: !o.insecure,
     perMessageDeflate: false,
   });
-  await openWs(ws);
-  const mux = new WsChannelMux(ws, wsProtocolInfo(ws.protocol));
-  const errText = collect(mux.channel(Channel.ERROR));
-  const outs: Promise<void>[] = [];
-  if (o.stdout) outs.push(pipeOut(mux.channel(Channel.STDOUT), o.stdout));
-  if (o.stderr && !o.tty) outs.push(pipeOut(mux.channel(Channel.STDERR), o.stderr));
+  const { mux, errText, outs } = await openWs(ws, () => {
+    const m = new WsChannelMux(ws, wsProtocolInfo(ws.protocol));
+    const outputs: Promise<void>[] = [];
+    if (o.stdout) outputs.push(pipeOut(m.channel(Channel.STDOUT), o.stdout));
+    if (o.stderr && !o.tty) outputs.push(pipeOut(m.channel(Channel.STDERR), o.stderr));
+    return { mux: m, errText: collect(m.channel(Channel.ERROR)), outs: outputs };
+  });
   const stdin = o.stdin ? mux.channel(Channel.STDIN) : undefined;
   if (o.tty) {
     const resize = mux.channel(Channel.RESIZE);
@@ -193,9 +194,13 @@ async function execWs(url: string, o: ExecClientOptions): Promise<ExecResult> {
   return exitFromStatus(text);
 }
 
-function openWs(ws: WebSocket): Promise<void> {
+/**
+ * Resolves once the WebSocket is open, with what setup (run synchronously in the 'open' event)
+ * returns: channels must exist before the first message is parsed, or it would be dropped.
+ */
+function openWs<T>(ws: WebSocket, setup: () => T): Promise<T> {
   return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve());
+    ws.once('open', () => resolve(setup()));
     ws.once('unexpected-response', (_req: http.ClientRequest, res: http.IncomingMessage) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
@@ -212,6 +217,27 @@ export interface PortForwarder {
   close(): void;
 }
 
+/**
+ * Turns a failure reported on a forwarded connection's error stream into an 'error' on its data
+ * stream. The server sends the message before it ends the data stream, so by the time the data
+ * ends, any message has arrived; one arriving later (while data still flows) destroys the data.
+ */
+function failOnError(data: Duplex, error: Readable): void {
+  let msg = '';
+  error.on('data', (c: Buffer) => (msg += c.toString()));
+  error.on('end', () => {
+    if (msg && !data.destroyed) data.destroy(new Error(msg));
+  });
+  const push = data.push.bind(data);
+  data.push = (chunk: unknown, enc?: BufferEncoding): boolean => {
+    if (chunk === null && msg) {
+      data.destroy(new Error(msg));
+      return false;
+    }
+    return push(chunk, enc);
+  };
+}
+
 /** SPDY: one connection, a data+error stream pair per forwarded connection. */
 export async function portForwardSpdy(url: string, insecure = false): Promise<PortForwarder> {
   const { conn } = await spdyUpgrade(url, PORTFORWARD_SPDY_PROTOCOLS, insecure);
@@ -223,9 +249,7 @@ export async function portForwardSpdy(url: string, insecure = false): Promise<Po
       const error = conn.openStream({ ...h, [HEADER_STREAM_TYPE]: 'error' }, { fin: true });
       const data = conn.openStream({ ...h, [HEADER_STREAM_TYPE]: 'data' });
       error.on('error', () => undefined);
-      void collect(error).then((msg) => {
-        if (msg) data.destroy(new Error(msg));
-      });
+      failOnError(data, error);
       await data.waitReply();
       return data;
     },
@@ -233,24 +257,28 @@ export async function portForwardSpdy(url: string, insecure = false): Promise<Po
   };
 }
 
-/** WebSocket: one WebSocket per forwarded connection (the protocol has one connection per port). */
-export function portForwardWs(url: string, insecure = false): PortForwarder {
+/**
+ * WebSocket: one WebSocket per forwarded connection (the protocol has one connection per port per
+ * WebSocket), so each connection needs its own URL (tokens are single-use): `urlFor` asks for one.
+ */
+export function portForwardWs(urlFor: () => Promise<string>, insecure = false): PortForwarder {
   const sockets = new Set<WebSocket>();
   return {
     async connect(port: number): Promise<Duplex> {
-      const u = new URL(wsUrl(url));
+      const u = new URL(wsUrl(await urlFor()));
       u.searchParams.set('ports', String(port));
-      const ws = new WebSocket(u, ['v4.channel.k8s.io'], { rejectUnauthorized: !insecure, perMessageDeflate: false });
+      const ws = new WebSocket(u, ['v4.channel.k8s.io'], {
+        rejectUnauthorized: !insecure,
+        perMessageDeflate: false,
+      });
       sockets.add(ws);
       ws.on('close', () => sockets.delete(ws));
-      await openWs(ws);
-      const mux = new WsChannelMux(ws, wsProtocolInfo(ws.protocol));
-      const data = mux.channel(0);
-      const error = mux.channel(1);
-      // Each channel first carries the port number; strip it.
-      const stripped = stripPrefix(data);
-      void collect(stripPrefix(error)).then((msg) => {
-        if (msg) stripped.destroy(new Error(msg));
+      const { mux, stripped } = await openWs(ws, () => {
+        const m = new WsChannelMux(ws, wsProtocolInfo(ws.protocol));
+        // Each channel first carries the port number; strip it.
+        const d = stripPrefix(m.channel(0));
+        failOnError(d, stripPrefix(m.channel(1)));
+        return { mux: m, stripped: d };
       });
       // No half-close in v4: ending our side closes the WebSocket.
       stripped.on('finish', () => mux.close(1000));

@@ -23,7 +23,13 @@ import { execProcessSpec } from '../runtime/exec-spec';
 import { runtimeEnv } from '../runtime/runc';
 import { runcErrorMessage } from '../runtime/runc-error';
 import type { OciProcess } from '../runtime/types';
-import { exitCodeStatus, internalErrorStatus, successStatus, type K8sStatus } from './channel';
+import {
+  exitCodeStatus,
+  internalErrorStatus,
+  successStatus,
+  type K8sStatus,
+  type TerminalSize,
+} from './channel';
 import { openPty, setWinsize } from './native-io';
 import { firstSize, type SessionIO } from './session-io';
 import type { ExecTarget } from './types';
@@ -33,16 +39,31 @@ const INITIAL_SIZE_WAIT_MS = 300;
 /** After runc exits, how long output still in flight may take to drain. */
 const DRAIN_AFTER_EXIT_MS = 2000;
 
-export async function runExec(t: ExecTarget, io: SessionIO, workDir: string, log: Logger): Promise<K8sStatus> {
+export async function runExec(
+  t: ExecTarget,
+  io: SessionIO,
+  workDir: string,
+  log: Logger,
+): Promise<K8sStatus> {
+  const pendingSizes: TerminalSize[] = [];
   let base: OciProcess | undefined;
   try {
-    base = (JSON.parse(await fsp.readFile(path.join(t.bundle, 'config.json'), 'utf8')) as { process?: OciProcess })
-      .process;
+    base = (
+      JSON.parse(await fsp.readFile(path.join(t.bundle, 'config.json'), 'utf8')) as { process?: OciProcess }
+    ).process;
   } catch (err) {
     return internalErrorStatus(`cannot read the container's config: ${String(err)}`);
   }
   if (!base) return internalErrorStatus('container config has no process');
   const spec = execProcessSpec(base, t.cmd, { tty: t.tty });
+  // With a tty, the size must be on the container's terminal before the command starts: runc
+  // applies process.consoleSize at creation (its own copy from our terminal comes only after
+  // start, and a quick `stty size` would see 0 0). So wait for the client's first size here.
+  let initial: TerminalSize | undefined;
+  if (t.tty) {
+    initial = await firstSize(io.resize, INITIAL_SIZE_WAIT_MS, (s) => pendingSizes.push(s));
+    if (initial) spec.consoleSize = { height: initial.height, width: initial.width };
+  }
   const tag = `${t.containerId.slice(0, 24)}-${randomBytes(6).toString('hex')}`;
   const specFile = path.join(workDir, `${tag}.json`);
   const pidFile = path.join(workDir, `${tag}.pid`);
@@ -63,7 +84,9 @@ export async function runExec(t: ExecTarget, io: SessionIO, workDir: string, log
     t.containerId,
   ];
   try {
-    const code = t.tty ? await execTty(t, io, args, pidFile, log) : await execPipes(t, io, args, pidFile, log);
+    const code = t.tty
+      ? await execTty(io, t.runtimePath, args, pidFile, initial, pendingSizes, log)
+      : await execPipes(t, io, args, pidFile, log);
     if (io.signal.aborted) return internalErrorStatus('client disconnected');
     const runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
     const msg = runcErrorMessage(errorLines(runcLog));
@@ -110,7 +133,13 @@ function onAbort(io: SessionIO, fn: () => void): () => void {
   return () => io.signal.removeEventListener('abort', fn);
 }
 
-function execPipes(t: ExecTarget, io: SessionIO, args: string[], pidFile: string, log: Logger): Promise<number> {
+function execPipes(
+  t: ExecTarget,
+  io: SessionIO,
+  args: string[],
+  pidFile: string,
+  log: Logger,
+): Promise<number> {
   return new Promise<number>((resolve) => {
     const child = spawn(t.runtimePath, args, {
       stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
@@ -165,16 +194,17 @@ function relay(from: NodeJS.ReadableStream | null, to: Writable | undefined): vo
 }
 
 async function execTty(
-  t: ExecTarget,
   io: SessionIO,
+  runtimePath: string,
   args: string[],
   pidFile: string,
+  initial: TerminalSize | undefined,
+  later: TerminalSize[],
   log: Logger,
 ): Promise<number> {
   let child: ChildProcess | undefined;
   let master = -1;
-  const later: { width: number; height: number }[] = [];
-  const applySize = (s: { width: number; height: number }): void => {
+  const applySize = (s: TerminalSize): void => {
     if (master < 0) {
       later.push(s);
       return;
@@ -186,13 +216,12 @@ async function execTty(
       // terminal or runc already gone
     }
   };
-  const initial = await firstSize(io.resize, INITIAL_SIZE_WAIT_MS, applySize);
   if (io.signal.aborted) return -1;
   const pty = openPty(initial?.height ?? 24, initial?.width ?? 80);
   master = pty.master;
   let term: tty.ReadStream;
   try {
-    child = spawn(t.runtimePath, args, {
+    child = spawn(runtimePath, args, {
       stdio: [pty.slave, pty.slave, pty.slave],
       detached: true,
       env: runtimeEnv(),
@@ -209,6 +238,11 @@ async function execTty(
     throw err;
   }
   for (const s of later.splice(0)) applySize(s);
+  // Later sizes now go straight to the terminal.
+  later.push = (...s: TerminalSize[]): number => {
+    s.forEach(applySize);
+    return 0;
+  };
   const c = child;
   return new Promise<number>((resolve) => {
     let exitCode: number | undefined;

@@ -10,6 +10,8 @@ import type { Logger } from '../log';
 import { runtimeEnv } from '../runtime/runc';
 
 const MAX_STDERR = 4096;
+/** How long a closed stdout waits for socat's exit status before it counts as a clean end. */
+const EXIT_GRACE_MS = 100;
 /** After one side's EOF, how long socat keeps copying the other way (its default, 0.5 s, would
  * cut a long response to a client that half-closed after its request). */
 const HALF_CLOSE_SECONDS = '3600';
@@ -23,14 +25,19 @@ export interface ForwardOptions {
   /** Where a failure is reported (the connection's error stream); ended when the connection is done. */
   error: Writable;
   log: Logger;
+  /** End the whole connection once the pod side has closed (transports without half-close). */
+  endOnPodEof?: boolean;
 }
 
 /** Forwards one connection; resolves when both directions are done (or it failed). */
 export function forwardConnection(o: ForwardOptions): Promise<void> {
   const target = `TCP4:127.0.0.1:${o.port}`;
   const [cmd, args] = o.netnsPath
-    ? ['nsenter', [`--net=${o.netnsPath}`, '--', 'socat', '-t', HALF_CLOSE_SECONDS, 'STDIO', target]]
-    : ['socat', ['-t', HALF_CLOSE_SECONDS, 'STDIO', target]];
+    ? [
+        'nsenter',
+        [`--net=${o.netnsPath}`, '--', 'socat', '-t', HALF_CLOSE_SECONDS, 'STDIO,shut-down', target],
+      ]
+    : ['socat', ['-t', HALF_CLOSE_SECONDS, 'STDIO,shut-down', target]];
   return new Promise<void>((resolve) => {
     const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: runtimeEnv() });
     let stderr = '';
@@ -62,15 +69,26 @@ export function forwardConnection(o: ForwardOptions): Promise<void> {
       }
     });
     child.stdout?.on('end', () => {
-      if (!o.data.destroyed) o.data.end();
+      // A failed connect also closes socat's stdout: give its exit status a moment to arrive,
+      // so that the failure, not a clean end, is what the client sees.
+      const endData = (): void => {
+        clearTimeout(t);
+        child.off('exit', endData);
+        if (settled || child.exitCode) return; // finish() reports the failure
+        if (!o.data.destroyed) o.data.end();
+        if (o.endOnPodEof) kill();
+      };
+      const t = setTimeout(endData, EXIT_GRACE_MS);
+      child.once('exit', () => setImmediate(endData));
     });
     const finish = (code: number | null): void => {
       if (settled) return;
       settled = true;
-      if (code !== 0 && code !== null && !o.data.destroyed) {
+      if (code !== 0 && code !== null && !o.data.destroyed && !o.data.writableEnded) {
         const msg = `error forwarding port ${o.port} to pod ${o.podId}: ${lastLine(stderr) || `socat exited with ${code}`}`;
         o.log.debug('port-forward connection failed', { port: o.port, error: msg });
-        if (!o.error.destroyed) o.error.write(msg);
+        // The error stream finishes first, so the client knows why before its data stream ends.
+        if (!o.error.destroyed) o.error.end(msg);
         if (!o.data.destroyed) o.data.end();
       }
       if (!o.error.destroyed && !o.error.writableEnded) o.error.end();

@@ -35,7 +35,11 @@ const DEFAULT_STREAM_CREATION_TIMEOUT_MS = 30_000;
 const SPDY_STREAM_WINDOW = 1024 * 1024;
 const SPDY_SESSION_WINDOW = 16 * 1024 * 1024;
 
-const PATHS: Record<StreamTarget['kind'], string> = { exec: 'exec', attach: 'attach', portforward: 'portforward' };
+const PATHS: Record<StreamTarget['kind'], string> = {
+  exec: 'exec',
+  attach: 'attach',
+  portforward: 'portforward',
+};
 
 export class StreamingServer {
   private readonly tokens: TokenCache<StreamTarget>;
@@ -56,13 +60,16 @@ export class StreamingServer {
 
   async start(): Promise<void> {
     await fsp.mkdir(this.opts.workDir, { recursive: true, mode: 0o700 });
-    for (const f of await fsp.readdir(this.opts.workDir)) await fsp.rm(`${this.opts.workDir}/${f}`, { force: true });
+    for (const f of await fsp.readdir(this.opts.workDir))
+      await fsp.rm(`${this.opts.workDir}/${f}`, { force: true });
     const tls = Boolean(this.opts.tlsCert && this.opts.tlsKey);
     const server = tls
       ? https.createServer({ cert: readFileSync(this.opts.tlsCert!), key: readFileSync(this.opts.tlsKey!) })
       : http.createServer();
     server.on('request', (req, res) => this.onRequest(req, res));
-    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head));
+    server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
     server.on('connection', (s: Duplex) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));
@@ -217,7 +224,12 @@ export class StreamingServer {
   }
 }
 
-function refuse(socket: Duplex, status: number, message: string, headers: Record<string, string[]> = {}): void {
+function refuse(
+  socket: Duplex,
+  status: number,
+  message: string,
+  headers: Record<string, string[]> = {},
+): void {
   const extra = Object.entries(headers)
     .flatMap(([k, vs]) => vs.map((v) => `${k}: ${v}\r\n`))
     .join('');

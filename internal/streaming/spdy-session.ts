@@ -3,7 +3,13 @@
 // `streamtype` header) and, for port-forward, a data+error stream pair per connection (matched
 // by `requestid`, the port in `port`).
 import type { Logger } from '../log';
-import { HEADER_PORT, HEADER_REQUEST_ID, HEADER_STREAM_TYPE, encodeErrorStream, expectedExecStreams } from './channel';
+import {
+  HEADER_PORT,
+  HEADER_REQUEST_ID,
+  HEADER_STREAM_TYPE,
+  encodeErrorStream,
+  expectedExecStreams,
+} from './channel';
 import type { K8sStatus } from './channel';
 import { RstStatus } from './spdy-frames';
 import type { SpdyConnection, SpdyStream } from './spdy-conn';
@@ -83,7 +89,11 @@ export function serveSpdyExec(
 }
 
 /** Serves port-forward over SPDY until the client closes the connection. */
-export function serveSpdyPortForward(conn: SpdyConnection, target: PortForwardTarget, log: Logger): Promise<void> {
+export function serveSpdyPortForward(
+  conn: SpdyConnection,
+  target: PortForwardTarget,
+  log: Logger,
+): Promise<void> {
   const pairs = new Map<string, { data?: SpdyStream; error?: SpdyStream }>();
   return new Promise<void>((resolve) => {
     conn.on('close', () => resolve());

@@ -61,7 +61,15 @@ export function serveWsPortForward(
     const error = mux.channel(ch.error);
     mux.send(ch.data, encodePortPrefix(port));
     mux.send(ch.error, encodePortPrefix(port));
-    return forwardConnection({ netnsPath: target.netnsPath, port, podId: target.podId, data, error, log });
+    return forwardConnection({
+      netnsPath: target.netnsPath,
+      port,
+      podId: target.podId,
+      data,
+      error,
+      log,
+      endOnPodEof: !proto.closeSignal,
+    });
   });
   return new Promise<void>((resolve) => {
     mux.on('close', () => resolve());

@@ -172,7 +172,7 @@ static void watcher_cb(uv_poll_t *h, int status, int events) {
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value cb, recv, args[2], result;
   if (napi_get_reference_value(env, w->cb, &cb) == napi_ok && cb != NULL &&
-      napi_get_undefined(env, &recv) == napi_ok && napi_create_int32(env, status, &args[0]) == napi_ok &&
+      napi_get_global(env, &recv) == napi_ok && napi_create_int32(env, status, &args[0]) == napi_ok &&
       napi_create_int32(env, events, &args[1]) == napi_ok) {
     // make_callback: microtasks and async hooks run as after any other I/O callback.
     napi_make_callback(env, w->ctx, recv, cb, 2, args, &result);
@@ -210,10 +210,10 @@ static napi_value js_poll_start(napi_env env, napi_callback_info info) {
   }
   w->handle.data = w;
   w->finalized = 1;  // until the external exists, only libuv holds w
-  napi_value name, ext;
+  napi_value name, resource, ext;
   if (napi_create_reference(env, argv[2], 1, &w->cb) != napi_ok ||
       napi_create_string_utf8(env, "berth.fdwatch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-      napi_async_init(env, NULL, name, &w->ctx) != napi_ok) {
+      napi_create_object(env, &resource) != napi_ok || napi_async_init(env, resource, name, &w->ctx) != napi_ok) {
     w->closing = 1;
     uv_close((uv_handle_t *)&w->handle, watcher_closed);
     return NULL;

@@ -2,7 +2,10 @@
 // nsenter+socat and a CNI pod, driven through the same client code berthctl uses, over SPDY/3.1
 // and WebSocket.
 import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
 import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { PassThrough, Readable, Writable, type Duplex } from 'node:stream';
 import { call } from '../../api/client';
@@ -45,13 +48,19 @@ beforeAll(async () => {
   );
   // httpd is up once wget through the loopback works
   for (let i = 0; i < 100; i++) {
-    const r = await h.exec(web, ['sh', '-c', 'test -s /www/big && wget -qO- http://127.0.0.1:8080/index.html']);
+    const r = await h.exec(web, [
+      'sh',
+      '-c',
+      'test -s /www/big && wget -qO- http://127.0.0.1:8080/index.html',
+    ]);
     if (r.out.includes('hello')) break;
     await new Promise((r) => setTimeout(r, 100));
   }
 });
 
 afterAll(async () => {
+  if (process.env.BERTH_ST_DEBUG && h)
+    fs.writeFileSync(path.join(os.tmpdir(), 'berth-st-daemon.log'), h.d.output());
   await h?.cleanup();
 });
 
@@ -69,7 +78,11 @@ class Sink extends Writable {
   }
 }
 
-async function execUrl(id: string, cmd: string[], o: { tty?: boolean; stdin?: boolean } = {}): Promise<string> {
+async function execUrl(
+  id: string,
+  cmd: string[],
+  o: { tty?: boolean; stdin?: boolean } = {},
+): Promise<string> {
   const r = await call(h.d.clients.runtime, 'Exec', {
     container_id: id,
     cmd,
@@ -135,10 +148,14 @@ describe.each(TRANSPORTS)('exec over %s', (transport) => {
   test('tty: a terminal with the size from the resize stream', async () => {
     const stdin = new PassThrough();
     let send: ((s: { width: number; height: number }) => void) | undefined;
-    const url = await execUrl(shell, ['sh', '-c', 'stty size; read x; stty size; test -t 0 && echo is-a-tty'], {
-      tty: true,
-      stdin: true,
-    });
+    const url = await execUrl(
+      shell,
+      ['sh', '-c', 'stty size; read x; stty size; test -t 0 && echo is-a-tty'],
+      {
+        tty: true,
+        stdin: true,
+      },
+    );
     const out = new Sink();
     const done = streamExec(url, {
       transport,
@@ -169,7 +186,9 @@ test('exec validation: empty cmd, no streams, stopped container', async () => {
   await expect(
     call(h.d.clients.runtime, 'Exec', { container_id: shell, cmd: [], stdout: true }),
   ).rejects.toMatchObject({ code: 3 });
-  await expect(call(h.d.clients.runtime, 'Exec', { container_id: shell, cmd: ['true'] })).rejects.toMatchObject({
+  await expect(
+    call(h.d.clients.runtime, 'Exec', { container_id: shell, cmd: ['true'] }),
+  ).rejects.toMatchObject({
     code: 3,
   });
   await expect(
@@ -180,8 +199,10 @@ test('exec validation: empty cmd, no streams, stopped container', async () => {
 test('URLs are absolute; a token works once, unknown tokens are 404', async () => {
   const url = await execUrl(shell, ['true']);
   expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\/[A-Za-z0-9_-]{40,}$/);
-  expect((await streamExec(url, { stdout: new Sink() })).exitCode).toBe(0);
-  await expect(streamExec(url, { stdout: new Sink() })).rejects.toMatchObject({ statusCode: 404 });
+  expect((await streamExec(url, { stdout: new Sink(), stderr: new Sink() })).exitCode).toBe(0);
+  await expect(streamExec(url, { stdout: new Sink(), stderr: new Sink() })).rejects.toMatchObject({
+    statusCode: 404,
+  });
   const bogus = url.replace(/\/exec\/.*/, '/exec/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA');
   await expect(streamExec(bogus, { stdout: new Sink(), transport: 'websocket' })).rejects.toMatchObject({
     statusCode: 404,
@@ -201,10 +222,14 @@ describe.each(TRANSPORTS)('attach over %s', (transport) => {
     const id = await h.startCtr(
       podId,
       pod,
-      h.ctrConfig(`att-${transport}`, ['sh', '-c', 'echo started; while read l; do echo "got $l"; echo "err $l" >&2; done; echo end'], {
-        stdin: true,
-        stdin_once: true,
-      }),
+      h.ctrConfig(
+        `att-${transport}`,
+        ['sh', '-c', 'echo started; while read l; do echo "got $l"; echo "err $l" >&2; done; echo end'],
+        {
+          stdin: true,
+          stdin_once: true,
+        },
+      ),
     );
     const { url } = await call(h.d.clients.runtime, 'Attach', {
       container_id: id,
@@ -219,7 +244,8 @@ describe.each(TRANSPORTS)('attach over %s', (transport) => {
     const done = streamExec(url, { transport, stdin, stdout: out, stderr: err });
     await new Promise((r) => setTimeout(r, 300));
     stdin.write('one\n');
-    for (let i = 0; i < 100 && !out.text.includes('got one'); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 100 && !out.text.includes('got one'); i++)
+      await new Promise((r) => setTimeout(r, 50));
     stdin.end('two\n');
     const res = await done;
     expect(res.exitCode).toBe(0);
@@ -266,24 +292,43 @@ function body(resp: Buffer): Buffer {
 describe.each(TRANSPORTS)('port-forward over %s', (transport) => {
   test('10 MB response intact; 20 parallel connections; a refused port errs alone', async () => {
     const expected = Buffer.from(
-      (await call(h.d.clients.runtime, 'ExecSync', { container_id: web, cmd: ['md5sum', '/www/big'], timeout: 10 }))
-        .stdout,
+      (
+        await call(h.d.clients.runtime, 'ExecSync', {
+          container_id: web,
+          cmd: ['md5sum', '/www/big'],
+          timeout: 10,
+        })
+      ).stdout,
     )
       .toString()
       .split(' ')[0];
     const { url } = await call(h.d.clients.runtime, 'PortForward', { pod_sandbox_id: podId, port: [8080] });
-    const pf = transport === 'spdy' ? await portForwardSpdy(url) : portForwardWs(url);
+    const pf =
+      transport === 'spdy'
+        ? await portForwardSpdy(url)
+        : portForwardWs(
+            async () =>
+              (await call(h.d.clients.runtime, 'PortForward', { pod_sandbox_id: podId, port: [] })).url,
+          );
     try {
-      const big = body(await httpGet(await pf.connect(8080), '/big'));
+      const resp = await httpGet(await pf.connect(8080), '/big');
+      expect(resp.subarray(0, 13).toString()).toMatch(/^HTTP\/1\.[01] 200 /);
+      const big = body(resp);
       expect(big.length).toBe(10 * 1024 * 1024);
       expect(crypto.createHash('md5').update(big).digest('hex')).toBe(expected);
       // a failing connection next to working ones
-      const bad = pf.connect(8081).then((c) => httpGet(c, '/'));
+      const bad = pf
+        .connect(8081)
+        .then((c) => httpGet(c, '/'))
+        .then(
+          () => 'no error',
+          (e: Error) => e.message,
+        );
       const replies = await Promise.all(
         Array.from({ length: 20 }, async () => body(await httpGet(await pf.connect(8080), '/index.html'))),
       );
       for (const r of replies) expect(r.toString()).toBe('hello\n');
-      await expect(bad).rejects.toThrow(/8081|refused/i);
+      expect(await bad).toMatch(/error forwarding port 8081.*refused/i);
     } finally {
       pf.close();
     }
@@ -301,7 +346,10 @@ test('a client that cuts the connection mid-stream leaves nothing behind', async
   await new Promise<void>((resolve) => out.once('data', () => resolve()));
   conn.destroy();
   // port-forward: a download cut half-way
-  const { url: pfUrl } = await call(h.d.clients.runtime, 'PortForward', { pod_sandbox_id: podId, port: [8080] });
+  const { url: pfUrl } = await call(h.d.clients.runtime, 'PortForward', {
+    pod_sandbox_id: podId,
+    port: [8080],
+  });
   const pf = await portForwardSpdy(pfUrl);
   const c = await pf.connect(8080);
   c.write('GET /big HTTP/1.0\r\n\r\n');
@@ -320,7 +368,9 @@ test('an unused token expires', async () => {
   await h.d.restart({ BERTH_STREAMING_TOKEN_TTL_MS: '500' });
   const url = await execUrl(shell, ['true']);
   await new Promise((r) => setTimeout(r, 800));
-  await expect(streamExec(url, { stdout: new Sink() })).rejects.toBeInstanceOf(UpgradeError);
+  await expect(streamExec(url, { stdout: new Sink(), stderr: new Sink() })).rejects.toBeInstanceOf(
+    UpgradeError,
+  );
   const fresh = await execUrl(shell, ['true']);
-  expect((await streamExec(fresh, { stdout: new Sink() })).exitCode).toBe(0);
+  expect((await streamExec(fresh, { stdout: new Sink(), stderr: new Sink() })).exitCode).toBe(0);
 });
