@@ -349,11 +349,24 @@ describe('exec', () => {
     expect(fake.calls[0].req.cmd).toEqual(['-v']);
   });
 
-  it('refuses -i/-t for now with exit 2 and no RPC', async () => {
-    const r = await ctl('exec', '-it', C1, 'sh');
-    expect(r.code).toBe(2);
-    expect(r.err).toContain('not supported yet');
-    expect(fake.calls).toEqual([]);
+  it('-it asks the Exec RPC for a tty session with stdin and no stderr', async () => {
+    fake.on('Exec', () => {
+      throw fail(grpc.status.FAILED_PRECONDITION, 'container is not running');
+    });
+    const r = await ctl('exec', '-it', '--transport', 'websocket', C1, 'sh', '-l');
+    expect(r).toMatchObject({ code: 1, err: 'berthctl exec: container is not running\n' });
+    expect(fake.calls[0]).toEqual({
+      method: 'Exec',
+      req: { container_id: C1, cmd: ['sh', '-l'], tty: true, stdin: true, stdout: true, stderr: false },
+    });
+  });
+
+  it('-i alone keeps stderr separate and no tty', async () => {
+    fake.on('Exec', () => {
+      throw fail(grpc.status.NOT_FOUND, 'no such container');
+    });
+    expect((await ctl('exec', '-i', C1, 'cat')).code).toBe(1);
+    expect(fake.calls[0].req).toMatchObject({ tty: false, stdin: true, stdout: true, stderr: true });
   });
 
   it('reports the server error', async () => {

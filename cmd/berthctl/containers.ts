@@ -12,10 +12,11 @@ import type {
 } from '../../api/generated';
 import { UsageError, type Out } from './common';
 import { loadContainerConfig, loadPodConfig } from './config';
-import { EXEC_USAGE, intFlag, parseExecArgs, parseFlags, parseLabels, regexFlag } from './flags';
+import { intFlag, parseExecArgs, parseFlags, parseLabels, regexFlag } from './flags';
 import { ago, json, parseInfo, rfc3339Nano, shortId, stateName, table, truncId } from './format';
 import { resolveContainerId, resolvePodId } from './ids';
 import { keepCount } from './pods';
+import { execStream } from './streaming';
 
 const POD_NAME_LABEL = 'io.kubernetes.pod.name';
 const POD_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
@@ -330,16 +331,13 @@ export async function inspect(c: CriClients, argv: string[], out: Out): Promise<
   });
 }
 
-/** ExecSync: the command's output becomes ours and its exit code berthctl's. */
+/**
+ * ExecSync, or with -i/-t a streaming session (Exec RPC): the command's output becomes ours and
+ * its exit code berthctl's.
+ */
 export async function exec(c: CriClients, argv: string[], out: Out, err: Out): Promise<number> {
   const a = parseExecArgs(argv);
-  if (a.interactive || a.tty) {
-    err.write(
-      'berthctl exec: -i/-t (interactive exec) is not supported yet; run a command without them, ' +
-        `as ${EXEC_USAGE}\n`,
-    );
-    return 2;
-  }
+  if (a.interactive || a.tty) return execStream(c, a);
   const id = await resolveContainerId(c, a.id);
   const res = await call(c.runtime, 'ExecSync', { container_id: id, cmd: a.cmd, timeout: a.timeout });
   if (res.stdout.length) out.write(res.stdout.toString('utf8'));

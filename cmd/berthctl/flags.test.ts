@@ -8,6 +8,7 @@ describe('parseExecArgs', () => {
       interactive: false,
       tty: false,
       timeout: 3,
+      transport: 'spdy',
       id: 'abc',
       cmd: ['ls', '-la', '--color'],
     });
@@ -20,12 +21,23 @@ describe('parseExecArgs', () => {
     });
     expect(parseExecArgs(['--', '-odd-id', 'true'])).toMatchObject({ id: '-odd-id', cmd: ['true'] });
   });
+  it('takes --transport spdy|websocket in both spellings', () => {
+    expect(parseExecArgs(['-i', '--transport', 'websocket', 'abc', 'cat'])).toMatchObject({
+      interactive: true,
+      transport: 'websocket',
+      cmd: ['cat'],
+    });
+    expect(parseExecArgs(['--transport=spdy', 'abc', 'cat']).transport).toBe('spdy');
+    expect(() => parseExecArgs(['--transport', 'http2', 'abc', 'cat'])).toThrow(/spdy or websocket/);
+    expect(() => parseExecArgs(['--transport'])).toThrow(UsageError);
+  });
   it.each([
     [[]],
     [['abc']],
     [['-x', 'abc', 'sh']],
     [['--bogus', 'abc', 'sh']],
     [['--timeout', 'soon', 'abc', 'sh']],
+    [['--transport=', 'abc', 'sh']],
   ])('refuses %j', (argv) => {
     expect(() => parseExecArgs(argv)).toThrow(UsageError);
   });

@@ -1,5 +1,6 @@
 // Flag parsing shared by berthctl's pod and container commands.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { Transport } from '../../internal/streaming/client';
 import { UsageError } from './common';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -50,18 +51,39 @@ export interface ExecArgs {
   interactive: boolean;
   tty: boolean;
   timeout: number;
+  /** how -i/-t sessions reach the streaming server */
+  transport: Transport;
   id: string;
   cmd: string[];
 }
 
-export const EXEC_USAGE = 'exec [-s|--sync] [--timeout SECONDS] CONTAINER-ID COMMAND [ARG...]';
+export type { Transport };
+
+export const EXEC_USAGE =
+  'exec [-i|--interactive] [-t|--tty] [--transport spdy|websocket] [-s|--sync] [--timeout SECONDS] ' +
+  'CONTAINER-ID COMMAND [ARG...]';
+
+/** --transport's value, checked. */
+export function transportFlag(v: string | undefined, usage: string): Transport {
+  if (v === 'spdy' || v === 'websocket') return v;
+  throw new UsageError(`${usage}
+--transport wants spdy or websocket, got ${JSON.stringify(v ?? '')}`);
+}
 
 /**
  * exec's arguments: flags stop at the container id, so the command's own flags (`sh -c ...`,
  * `ls -la`) pass through untouched; `--` also ends the flags.
  */
 export function parseExecArgs(argv: string[]): ExecArgs {
-  const r: ExecArgs = { sync: false, interactive: false, tty: false, timeout: 0, id: '', cmd: [] };
+  const r: ExecArgs = {
+    sync: false,
+    interactive: false,
+    tty: false,
+    timeout: 0,
+    transport: 'spdy',
+    id: '',
+    cmd: [],
+  };
   let i = 0;
   const bool = (ch: string): void => {
     if (ch === 's') r.sync = true;
@@ -82,6 +104,11 @@ export function parseExecArgs(argv: string[]): ExecArgs {
     else if (a === '--timeout' || a.startsWith('--timeout=')) {
       const v = a === '--timeout' ? argv[++i] : a.slice('--timeout='.length);
       r.timeout = intFlag(v ?? '', 'timeout', EXEC_USAGE) ?? 0;
+    } else if (a === '--transport' || a.startsWith('--transport=')) {
+      r.transport = transportFlag(
+        a === '--transport' ? argv[++i] : a.slice('--transport='.length),
+        EXEC_USAGE,
+      );
     } else if (a.startsWith('--')) throw new UsageError(`${EXEC_USAGE}\nunknown flag ${a}`);
     else for (const ch of a.slice(1)) bool(ch);
   }

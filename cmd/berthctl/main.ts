@@ -7,6 +7,7 @@ import * as imageCmds from './images';
 import { logs } from './logs';
 import * as podCmds from './pods';
 import * as runtimeCmds from './runtime';
+import * as streamCmds from './streaming';
 
 /** A command writes to out/err; a number it returns is berthctl's exit code (exec passes its own). */
 type Command = (c: CriClients, argv: string[], out: Out, err: Out) => Promise<void | number>;
@@ -47,7 +48,15 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   },
   exec: {
     run: containerCmds.exec,
-    help: 'run a command in a container: exec [-s] [--timeout SECONDS] CONTAINER-ID CMD [ARG...]',
+    help: 'run a command in a container: exec [-i] [-t] [--transport spdy|websocket] [-s] [--timeout SECONDS] CONTAINER-ID CMD [ARG...]',
+  },
+  attach: {
+    run: streamCmds.attach,
+    help: "attach to a container's main process: attach [-i] [-t] [--transport spdy|websocket] CONTAINER-ID",
+  },
+  'port-forward': {
+    run: streamCmds.portForward,
+    help: 'forward 127.0.0.1 ports into a pod until ^C: port-forward [--transport spdy|websocket] POD-ID [LOCAL:]REMOTE...',
   },
   logs: {
     run: logs,

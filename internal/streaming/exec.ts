@@ -45,7 +45,7 @@ export async function runExec(
   workDir: string,
   log: Logger,
 ): Promise<K8sStatus> {
-  const pendingSizes: TerminalSize[] = [];
+  const sizes = new SizeQueue();
   let base: OciProcess | undefined;
   try {
     base = (
@@ -61,7 +61,7 @@ export async function runExec(
   // start, and a quick `stty size` would see 0 0). So wait for the client's first size here.
   let initial: TerminalSize | undefined;
   if (t.tty) {
-    initial = await firstSize(io.resize, INITIAL_SIZE_WAIT_MS, (s) => pendingSizes.push(s));
+    initial = await firstSize(io.resize, INITIAL_SIZE_WAIT_MS, (s) => sizes.push(s));
     if (initial) spec.consoleSize = { height: initial.height, width: initial.width };
   }
   const tag = `${t.containerId.slice(0, 24)}-${randomBytes(6).toString('hex')}`;
@@ -85,7 +85,7 @@ export async function runExec(
   ];
   try {
     const code = t.tty
-      ? await execTty(io, t.runtimePath, args, pidFile, initial, pendingSizes, log)
+      ? await execTty(io, t.runtimePath, args, pidFile, initial, sizes, log)
       : await execPipes(t, io, args, pidFile, log);
     if (io.signal.aborted) return internalErrorStatus('client disconnected');
     const runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
@@ -94,6 +94,25 @@ export async function runExec(
     return code === 0 ? successStatus() : exitCodeStatus(code, t.cmd);
   } finally {
     await Promise.all([specFile, pidFile, logFile].map((f) => fsp.rm(f, { force: true })));
+  }
+}
+
+/**
+ * Terminal sizes from the client: held while the terminal does not exist yet, then handed over in
+ * order, and from then on delivered as they come.
+ */
+class SizeQueue {
+  private held: TerminalSize[] = [];
+  private sink: ((s: TerminalSize) => void) | undefined;
+
+  push(s: TerminalSize): void {
+    if (this.sink) this.sink(s);
+    else this.held.push(s);
+  }
+
+  deliverTo(sink: (s: TerminalSize) => void): void {
+    this.sink = sink;
+    for (const s of this.held.splice(0)) sink(s);
   }
 }
 
@@ -199,26 +218,13 @@ async function execTty(
   args: string[],
   pidFile: string,
   initial: TerminalSize | undefined,
-  later: TerminalSize[],
+  sizes: SizeQueue,
   log: Logger,
 ): Promise<number> {
-  let child: ChildProcess | undefined;
-  let master = -1;
-  const applySize = (s: TerminalSize): void => {
-    if (master < 0) {
-      later.push(s);
-      return;
-    }
-    try {
-      setWinsize(master, s.height, s.width);
-      if (child?.pid) process.kill(child.pid, 'SIGWINCH');
-    } catch {
-      // terminal or runc already gone
-    }
-  };
+  let child: ChildProcess;
   if (io.signal.aborted) return -1;
   const pty = openPty(initial?.height ?? 24, initial?.width ?? 80);
-  master = pty.master;
+  const master = pty.master;
   let term: tty.ReadStream;
   try {
     child = spawn(runtimePath, args, {
@@ -237,13 +243,16 @@ async function execTty(
     child.kill('SIGKILL');
     throw err;
   }
-  for (const s of later.splice(0)) applySize(s);
-  // Later sizes now go straight to the terminal.
-  later.push = (...s: TerminalSize[]): number => {
-    s.forEach(applySize);
-    return 0;
-  };
   const c = child;
+  // Sizes that came while runc was starting, then each later one, go to the terminal.
+  sizes.deliverTo((s) => {
+    try {
+      setWinsize(master, s.height, s.width);
+      if (c.pid) process.kill(c.pid, 'SIGWINCH');
+    } catch {
+      // terminal or runc already gone
+    }
+  });
   return new Promise<number>((resolve) => {
     let exitCode: number | undefined;
     let outputDone = false;
