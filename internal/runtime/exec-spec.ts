@@ -1,6 +1,10 @@
 // The process.json for `runc exec`: the container's own process (user, groups, capabilities,
 // rlimits, apparmor/selinux labels, no_new_privileges, env, cwd) with the command replaced, so an
 // exec runs with exactly the privileges of the container and no more.
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import * as path from 'node:path';
+import { runcErrorMessage } from './runc-error';
 import type { ExecSyncOptions, OciProcess } from './types';
 
 export function execProcessSpec(base: OciProcess, cmd: string[], opts: ExecSyncOptions = {}): OciProcess {
@@ -13,4 +17,49 @@ export function execProcessSpec(base: OciProcess, cmd: string[], opts: ExecSyncO
   // oom_score_adj is set once for the container; repeating it on exec can fail without CAP_SYS_RESOURCE.
   delete spec.oomScoreAdj;
   return spec;
+}
+
+/** The scratch files of one `runc exec`: its process spec, pid file and runc's own log. */
+export interface ExecScratch {
+  pidFile: string;
+  /** the `exec` arguments, to follow the runtime's global flags (--root) */
+  execArgs: string[];
+  /** runc's own error text from its log ('' when it reported none): the command never ran */
+  runtimeError(): Promise<string>;
+  remove(): Promise<void>;
+}
+
+/** Writes `spec` for an exec in container `id` under `workDir` and names the files around it. */
+export async function prepareExec(workDir: string, id: string, spec: OciProcess): Promise<ExecScratch> {
+  const tag = `${id.slice(0, 24)}-${randomBytes(6).toString('hex')}`;
+  const specFile = path.join(workDir, `${tag}.json`);
+  const pidFile = path.join(workDir, `${tag}.pid`);
+  const logFile = path.join(workDir, `${tag}.log`);
+  await fsp.writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
+  return {
+    pidFile,
+    execArgs: [
+      '--log',
+      logFile,
+      '--log-format',
+      'json',
+      'exec',
+      '--process',
+      specFile,
+      '--pid-file',
+      pidFile,
+      id,
+    ],
+    async runtimeError() {
+      const runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
+      const errors = runcLog
+        .split('\n')
+        .filter((l) => /"level":"(error|fatal)"|level=(error|fatal)/.test(l))
+        .join('\n');
+      return runcErrorMessage(errors);
+    },
+    async remove() {
+      await Promise.all([specFile, pidFile, logFile].map((f) => fsp.rm(f, { force: true })));
+    },
+  };
 }

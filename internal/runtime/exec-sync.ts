@@ -10,13 +10,12 @@
 import { spawn } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { BerthError, Status, short } from '../errors';
 import type { Logger } from '../log';
 import { CappedBuffer } from './capped-buffer';
-import { execProcessSpec } from './exec-spec';
-import { RuncError, classifyRuncError, runcErrorMessage } from './runc-error';
+import { execProcessSpec, prepareExec, type ExecScratch } from './exec-spec';
+import { RuncError, classifyRuncError } from './runc-error';
 import { runtimeEnv, type RuncCli } from './runc';
 import type { ExecSyncOptions, ExecSyncResult, OciProcess } from './types';
 
@@ -55,16 +54,11 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
   // A pipe is not a terminal: exec-sync output is collected, never a tty.
   const spec = execProcessSpec(config.process, cmd, { ...opts, tty: false });
 
-  const tag = `${id.slice(0, 32)}-${randomBytes(6).toString('hex')}`;
-  const specFile = path.join(workDir, `${tag}.json`);
-  const pidFile = path.join(workDir, `${tag}.pid`);
-  const logFile = path.join(workDir, `${tag}.log`);
-  await fsp.writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
+  const scratch = await prepareExec(workDir, id, spec);
   try {
-    const run = await runExec(runc, id, specFile, pidFile, logFile, opts, log);
+    const run = await runExec(runc, id, scratch, opts, log);
     if (!run.timedOut) {
-      const runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
-      const msg = runcErrorMessage(errorLinesOnly(runcLog));
+      const msg = await scratch.runtimeError();
       if (msg) {
         // runc itself failed: the command never ran (or runc lost track of it).
         throw new RuncError('exec', classifyRuncError(msg), msg);
@@ -72,23 +66,14 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
     }
     return run;
   } finally {
-    await Promise.all([specFile, pidFile, logFile].map((f) => fsp.rm(f, { force: true })));
+    await scratch.remove();
   }
-}
-
-function errorLinesOnly(runcLog: string): string {
-  return runcLog
-    .split('\n')
-    .filter((l) => /"level":"(error|fatal)"|level=(error|fatal)/.test(l))
-    .join('\n');
 }
 
 function runExec(
   runc: RuncCli,
   id: string,
-  specFile: string,
-  pidFile: string,
-  logFile: string,
+  scratch: ExecScratch,
   opts: ExecSyncOptions,
   log: Logger,
 ): Promise<ExecSyncResult> {
@@ -96,19 +81,7 @@ function runExec(
   return new Promise<ExecSyncResult>((resolve, reject) => {
     const child = spawn(
       runc.runtimePath,
-      [
-        ...runc.globalArgs(),
-        '--log',
-        logFile,
-        '--log-format',
-        'json',
-        'exec',
-        '--process',
-        specFile,
-        '--pid-file',
-        pidFile,
-        id,
-      ],
+      [...runc.globalArgs(), ...scratch.execArgs],
       // Own process group: a signal meant for the daemon's group does not reach runc.
       { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: runtimeEnv() },
     );
@@ -145,7 +118,7 @@ function runExec(
       timeoutMs > 0
         ? setTimeout(() => {
             timedOut = true;
-            void killExec(child.pid, pidFile, log, id);
+            void killExec(child.pid, scratch.pidFile, log, id);
             // runc waits for what it reaps; a child that left the command's process group can keep
             // it around. The caller's deadline wins: end runc itself and stop waiting.
             escalateTimer = setTimeout(() => {

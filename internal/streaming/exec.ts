@@ -15,13 +15,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
-import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import type { Writable } from 'node:stream';
 import type { Logger } from '../log';
-import { execProcessSpec } from '../runtime/exec-spec';
+import { execProcessSpec, prepareExec } from '../runtime/exec-spec';
 import { runtimeEnv } from '../runtime/runc';
-import { runcErrorMessage } from '../runtime/runc-error';
 import type { OciProcess } from '../runtime/types';
 import {
   exitCodeStatus,
@@ -64,36 +62,18 @@ export async function runExec(
     initial = await firstSize(io.resize, INITIAL_SIZE_WAIT_MS, (s) => sizes.push(s));
     if (initial) spec.consoleSize = { height: initial.height, width: initial.width };
   }
-  const tag = `${t.containerId.slice(0, 24)}-${randomBytes(6).toString('hex')}`;
-  const specFile = path.join(workDir, `${tag}.json`);
-  const pidFile = path.join(workDir, `${tag}.pid`);
-  const logFile = path.join(workDir, `${tag}.log`);
-  await fsp.writeFile(specFile, JSON.stringify(spec), { mode: 0o600 });
-  const args = [
-    '--root',
-    t.runtimeRoot,
-    '--log',
-    logFile,
-    '--log-format',
-    'json',
-    'exec',
-    '--process',
-    specFile,
-    '--pid-file',
-    pidFile,
-    t.containerId,
-  ];
+  const scratch = await prepareExec(workDir, t.containerId, spec);
+  const args = ['--root', t.runtimeRoot, ...scratch.execArgs];
   try {
     const code = t.tty
-      ? await execTty(io, t.runtimePath, args, pidFile, initial, sizes, log)
-      : await execPipes(t, io, args, pidFile, log);
+      ? await execTty(io, t.runtimePath, args, scratch.pidFile, initial, sizes, log)
+      : await execPipes(t, io, args, scratch.pidFile, log);
     if (io.signal.aborted) return internalErrorStatus('client disconnected');
-    const runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
-    const msg = runcErrorMessage(errorLines(runcLog));
+    const msg = await scratch.runtimeError();
     if (msg) return internalErrorStatus(msg);
     return code === 0 ? successStatus() : exitCodeStatus(code, t.cmd);
   } finally {
-    await Promise.all([specFile, pidFile, logFile].map((f) => fsp.rm(f, { force: true })));
+    await scratch.remove();
   }
 }
 
@@ -114,13 +94,6 @@ class SizeQueue {
     this.sink = sink;
     for (const s of this.held.splice(0)) sink(s);
   }
-}
-
-function errorLines(runcLog: string): string {
-  return runcLog
-    .split('\n')
-    .filter((l) => /"level":"(error|fatal)"/.test(l))
-    .join('\n');
 }
 
 function exitCodeOf(code: number | null, sig: NodeJS.Signals | null): number {
