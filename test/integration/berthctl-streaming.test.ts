@@ -24,24 +24,7 @@ beforeAll(async () => {
   pod = h.podConfig();
   podId = await h.runPod(pod);
   shell = await h.startCtr(podId, pod, h.ctrConfig('shell', ['sleep', '3600']));
-  web = await h.startCtr(
-    podId,
-    pod,
-    h.ctrConfig('web', [
-      'sh',
-      '-c',
-      'mkdir -p /www && head -c 5242880 /dev/urandom > /www/big && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www',
-    ]),
-  );
-  for (let i = 0; i < 100; i++) {
-    const r = await h.exec(web, [
-      'sh',
-      '-c',
-      'test -s /www/big && wget -qO- http://127.0.0.1:8080/index.html',
-    ]);
-    if (r.out.includes('hello')) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  web = await h.startWebServer(podId, pod, 5_242_880);
 });
 
 afterAll(async () => {

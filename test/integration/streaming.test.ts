@@ -37,25 +37,7 @@ beforeAll(async () => {
   pod = h.podConfig();
   podId = await h.runPod(pod);
   shell = await h.startCtr(podId, pod, h.ctrConfig('shell', ['sleep', '3600']));
-  web = await h.startCtr(
-    podId,
-    pod,
-    h.ctrConfig('web', [
-      'sh',
-      '-c',
-      'mkdir -p /www && head -c 10485760 /dev/urandom > /www/big && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www',
-    ]),
-  );
-  // httpd is up once wget through the loopback works
-  for (let i = 0; i < 100; i++) {
-    const r = await h.exec(web, [
-      'sh',
-      '-c',
-      'test -s /www/big && wget -qO- http://127.0.0.1:8080/index.html',
-    ]);
-    if (r.out.includes('hello')) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  web = await h.startWebServer(podId, pod, 10_485_760);
 });
 
 afterAll(async () => {

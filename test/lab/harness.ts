@@ -28,6 +28,11 @@ export interface Harness {
   waitExited(id: string, ms?: number): Promise<{ exit_code: number; reason: string }>;
   /** StopPodSandbox + RemovePodSandbox */
   removePod(id: string): Promise<void>;
+  /**
+   * Starts busybox httpd on :8080 in the pod serving /www/index.html ("hello") and /www/big
+   * (`bigBytes` random bytes), and returns once it answers on the pod's loopback.
+   */
+  startWebServer(podId: string, pod: PodSandboxConfig, bigBytes: number): Promise<string>;
   cleanup(): Promise<void>;
 }
 
@@ -115,6 +120,27 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
           if (Date.now() > deadline) throw new Error(`container ${id} still ${s.status?.state}`);
           await new Promise((r) => setTimeout(r, 100));
         }
+      },
+      async startWebServer(podId, pod, bigBytes) {
+        const id = await h.startCtr(
+          podId,
+          pod,
+          h.ctrConfig('web', [
+            'sh',
+            '-c',
+            `mkdir -p /www && head -c ${bigBytes} /dev/urandom > /www/big && echo hello > /www/index.html && exec httpd -f -p 8080 -h /www`,
+          ]),
+        );
+        for (let i = 0; i < 100; i++) {
+          const r = await h.exec(id, [
+            'sh',
+            '-c',
+            'test -s /www/big && wget -qO- http://127.0.0.1:8080/index.html',
+          ]);
+          if (r.out.includes('hello')) return id;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error('httpd in the pod did not come up');
       },
       async removePod(id) {
         await call(h.d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
