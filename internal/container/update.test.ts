@@ -2,19 +2,9 @@ import { Status } from '../errors';
 import { RuncError } from '../runtime';
 import { mergeResources, recordResources, requestedResources, updateRefusal } from './update';
 import type { LinuxContainerResources__Output } from '../../api/generated';
+import { resources } from '../oci/test-fixtures';
 
-const base: LinuxContainerResources__Output = {
-  cpu_period: '0',
-  cpu_quota: '0',
-  cpu_shares: '0',
-  memory_limit_in_bytes: '0',
-  oom_score_adj: '0',
-  cpuset_cpus: '',
-  cpuset_mems: '',
-  hugepage_limits: [],
-  unified: {},
-  memory_swap_limit_in_bytes: '0',
-};
+const base: LinuxContainerResources__Output = resources();
 
 test('requested resources: memory with swap = limit where swap is accounted', () => {
   const r = { ...base, memory_limit_in_bytes: String(128 << 20), cpu_quota: '50000', cpu_period: '100000' };

@@ -2,42 +2,12 @@ import { status as Status } from '@grpc/grpc-js';
 import type { ContainerConfig__Output, PodSandboxConfig__Output } from '../../api/generated';
 import { checkMetaValue, requireId, validateContainerConfig, validatePodConfig } from './validate_config';
 import { requireImageLookup } from './validate';
+import { containerConfig, podConfig } from '../oci/test-fixtures';
 
 const pod = (over: Partial<PodSandboxConfig__Output> = {}): PodSandboxConfig__Output =>
-  ({
-    metadata: { name: 'p', namespace: 'ns', uid: 'u', attempt: 0 },
-    hostname: 'p',
-    log_directory: '/var/log/pods/x',
-    dns_config: null,
-    port_mappings: [],
-    labels: {},
-    annotations: {},
-    linux: null,
-    windows: null,
-    ...over,
-  }) as PodSandboxConfig__Output;
-
+  podConfig({ metadata: { name: 'p', namespace: 'ns', uid: 'u', attempt: 0 }, hostname: 'p', ...over });
 const ctr = (over: Partial<ContainerConfig__Output> = {}): ContainerConfig__Output =>
-  ({
-    metadata: { name: 'c', attempt: 0 },
-    image: { image: 'busybox', annotations: {}, user_specified_image: '', runtime_handler: '' },
-    command: [],
-    args: [],
-    working_dir: '',
-    envs: [],
-    mounts: [],
-    devices: [],
-    labels: {},
-    annotations: {},
-    log_path: 'c/0.log',
-    stdin: false,
-    stdin_once: false,
-    tty: false,
-    linux: null,
-    windows: null,
-    CDI_devices: [],
-    ...over,
-  }) as ContainerConfig__Output;
+  containerConfig({ log_path: 'c/0.log', ...over });
 
 function code(fn: () => unknown): number | undefined {
   try {
