@@ -4,14 +4,9 @@
 // running container costs (berthd's growth plus the conmon processes).
 // Run: npm run bench -- pods   (needs root)
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { call } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
-import { startBerthd, type TestDaemon } from '../lab/berthd';
-import { startRegistry } from '../lab/registry';
-import { busyboxLayer, pushImage, pushPause } from '../lab/images';
-import { makeLabNetwork } from '../lab/cni';
+import { startHarness, type Harness } from '../lab/harness';
 
 const PODS = 50;
 const PARALLEL = 10;
@@ -55,29 +50,17 @@ async function timed<T>(t: Timings, name: string, fn: () => Promise<T>): Promise
   return r;
 }
 
-let seq = 0;
-function configs(image: string, logDir: string): { pod: PodSandboxConfig; ctr: ContainerConfig } {
-  const n = `bench${++seq}`;
+/** A pod config and a container that exits promptly on SIGTERM, as a well-behaved app does. */
+function configs(h: Harness): { pod: PodSandboxConfig; ctr: ContainerConfig } {
   return {
-    pod: {
-      metadata: { name: n, namespace: 'bench', uid: `${n}-${process.pid}`, attempt: 0 },
-      hostname: n,
-      log_directory: path.join(logDir, n),
-      linux: {},
-    },
-    ctr: {
-      metadata: { name: 'app', attempt: 0 },
-      image: { image },
-      command: ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'],
-      log_path: 'app/0.log',
-      linux: {},
-    },
+    pod: h.podConfig(),
+    ctr: h.ctrConfig('app', ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait']),
   };
 }
 
-async function lifecycle(d: TestDaemon, t: Timings, image: string, logDir: string): Promise<void> {
-  const { pod, ctr } = configs(image, logDir);
-  const r = d.clients.runtime;
+async function lifecycle(h: Harness, t: Timings): Promise<void> {
+  const { pod, ctr } = configs(h);
+  const r = h.d.clients.runtime;
   const { pod_sandbox_id: podId } = await timed(t, 'RunPodSandbox', () =>
     call(r, 'RunPodSandbox', { config: pod }),
   );
@@ -100,25 +83,21 @@ function report(title: string, t: Timings, wallMs: number): void {
 }
 
 async function main(): Promise<void> {
-  const reg = await startRegistry();
-  const netw = makeLabNetwork('berthbn0', '10.248.0.0/24');
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-logs-'));
-  let d: TestDaemon | undefined;
+  const h = await startHarness({
+    bridge: 'berthbn0',
+    subnet: '10.248.0.0/24',
+    prefix: 'bench',
+    config: { log_level: 'warn' },
+  });
   try {
-    await pushPause(reg);
-    const image = (await pushImage(reg, 'library/busybox', 'latest', { layers: [busyboxLayer()] })).reference;
-    d = await startBerthd({
-      log_level: 'warn',
-      pause_image: `${reg.host}/pause:3.10`,
-      cni: { conf_dir: netw.confDir, bin_dirs: ['/usr/lib/cni'] },
-    });
-    await call(d.clients.image, 'PullImage', { image: { image } });
-    await call(d.clients.image, 'PullImage', { image: { image: `${reg.host}/pause:3.10` } });
+    const d = h.d;
+    // the pause image is pulled before timing starts, as on a node that has run pods before
+    await call(d.clients.image, 'PullImage', { image: { image: `${h.reg.host}/pause:3.10` } });
     const pid = d.proc.pid!;
 
     let t: Timings = {};
     let t0 = Date.now();
-    for (let i = 0; i < PODS; i++) await lifecycle(d, t, image, logDir);
+    for (let i = 0; i < PODS; i++) await lifecycle(h, t);
     report('sequential', t, Date.now() - t0);
 
     t = {};
@@ -128,7 +107,7 @@ async function main(): Promise<void> {
       Array.from({ length: PARALLEL }, async () => {
         while (next < PODS) {
           next++;
-          await lifecycle(d!, t, image, logDir);
+          await lifecycle(h, t);
         }
       }),
     );
@@ -136,17 +115,9 @@ async function main(): Promise<void> {
 
     // memory per running container
     const base = rssKb(pid);
-    const ids: string[] = [];
     for (let i = 0; i < RUNNING; i++) {
-      const { pod, ctr } = configs(image, logDir);
-      const { pod_sandbox_id: podId } = await call(d.clients.runtime, 'RunPodSandbox', { config: pod });
-      const c = await call(d.clients.runtime, 'CreateContainer', {
-        pod_sandbox_id: podId,
-        config: ctr,
-        sandbox_config: pod,
-      });
-      await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
-      ids.push(podId);
+      const { pod, ctr } = configs(h);
+      await h.startCtr(await h.runPod(pod), pod, ctr);
     }
     const grown = rssKb(pid) - base;
     const conmons = conmonPids(d.state);
@@ -160,15 +131,8 @@ async function main(): Promise<void> {
           `${(grown / (2 * RUNNING) + conmonKb / conmons.length).toFixed(0)} kB`,
       ].join('\n') + '\n',
     );
-    for (const podId of ids) {
-      await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
-      await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
-    }
   } finally {
-    await d?.cleanup();
-    await reg.stop();
-    netw.cleanup();
-    fs.rmSync(logDir, { recursive: true, force: true });
+    await h.cleanup();
   }
 }
 

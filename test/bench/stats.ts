@@ -6,14 +6,9 @@
 // cadence would cost at 100 pods.
 // Run: npm run bench -- stats   (needs root)
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { call } from '../../api/client';
-import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
-import { startBerthd, type TestDaemon } from '../lab/berthd';
-import { startRegistry } from '../lab/registry';
-import { busyboxLayer, pushImage, pushPause } from '../lab/images';
-import { makeLabNetwork } from '../lab/cni';
+import type { TestDaemon } from '../lab/berthd';
+import { startHarness } from '../lab/harness';
 
 const PODS = Number(process.env.BENCH_STATS_PODS ?? 30);
 const CALLS = 30;
@@ -52,40 +47,22 @@ async function measure(d: TestDaemon, name: string, fn: () => Promise<unknown>):
 }
 
 async function main(): Promise<void> {
-  const reg = await startRegistry();
-  const netw = makeLabNetwork('berthsx0', '10.254.0.0/24');
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-stats-'));
-  let d: TestDaemon | undefined;
-  const pods: string[] = [];
+  const h = await startHarness({
+    bridge: 'berthsx0',
+    subnet: '10.254.0.0/24',
+    prefix: 'statsbench',
+    config: { log_level: 'warn' },
+  });
   try {
-    await pushPause(reg);
-    const image = (await pushImage(reg, 'library/busybox', 'latest', { layers: [busyboxLayer()] })).reference;
-    d = await startBerthd({
-      log_level: 'warn',
-      pause_image: `${reg.host}/pause:3.10`,
-      cni: { conf_dir: netw.confDir, bin_dirs: ['/usr/lib/cni'] },
-    });
-    await call(d.clients.image, 'PullImage', { image: { image } });
+    const d = h.d;
     const r = d.clients.runtime;
     for (let i = 0; i < PODS; i++) {
-      const n = `statsbench${i}`;
-      const pod: PodSandboxConfig = {
-        metadata: { name: n, namespace: 'bench', uid: `${n}-${process.pid}`, attempt: 0 },
-        hostname: n,
-        log_directory: path.join(logDir, n),
-        linux: {},
-      };
-      const ctr: ContainerConfig = {
-        metadata: { name: 'app', attempt: 0 },
-        image: { image },
-        command: ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'],
-        log_path: 'app/0.log',
-        linux: {},
-      };
-      const { pod_sandbox_id: podId } = await call(r, 'RunPodSandbox', { config: pod });
-      pods.push(podId);
-      const c = await call(r, 'CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: pod });
-      await call(r, 'StartContainer', { container_id: c.container_id });
+      const pod = h.podConfig();
+      await h.startCtr(
+        await h.runPod(pod),
+        pod,
+        h.ctrConfig('app', ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait']),
+      );
     }
     const listed = await call(r, 'ListContainerStats', {});
     process.stdout.write(
@@ -95,16 +72,7 @@ async function main(): Promise<void> {
     await measure(d, 'ListPodSandboxStats', () => call(r, 'ListPodSandboxStats', {}));
     await measure(d, 'ListPodSandboxMetrics', () => call(r, 'ListPodSandboxMetrics', {}));
   } finally {
-    if (d) {
-      for (const podId of pods) {
-        await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
-        await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
-      }
-      await d.cleanup();
-    }
-    await reg.stop();
-    netw.cleanup();
-    fs.rmSync(logDir, { recursive: true, force: true });
+    await h.cleanup();
   }
 }
 
