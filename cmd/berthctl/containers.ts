@@ -12,7 +12,15 @@ import type {
 } from '../../api/generated';
 import { UsageError, type Out } from './common';
 import { loadContainerConfig, loadPodConfig } from './config';
-import { intFlag, parseExecArgs, parseFlags, parseLabels, regexFlag } from './flags';
+import {
+  checkListOutput,
+  intFlag,
+  LIST_OPTIONS,
+  parseExecArgs,
+  parseFlags,
+  parseLabels,
+  regexFlag,
+} from './flags';
 import { ago, json, parseInfo, rfc3339Nano, shortId, stateName, table, truncId } from './format';
 import { resolveContainerId, resolvePodId } from './ids';
 import { keepCount } from './pods';
@@ -236,25 +244,14 @@ export async function ps(c: CriClients, argv: string[], out: Out): Promise<void>
   const { values, positionals } = parseFlags(
     argv,
     {
+      ...LIST_OPTIONS,
       all: { type: 'boolean', short: 'a' },
-      quiet: { type: 'boolean', short: 'q' },
-      id: { type: 'string' },
       pod: { type: 'string', short: 'p' },
-      name: { type: 'string' },
-      namespace: { type: 'string' },
-      state: { type: 'string', short: 's' },
-      label: { type: 'string', multiple: true },
-      latest: { type: 'boolean', short: 'l' },
-      last: { type: 'string', short: 'n' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      'no-trunc': { type: 'boolean' },
     },
     PS_USAGE,
   );
   if (positionals.length) throw new UsageError(PS_USAGE);
-  if (values.output !== 'table' && values.output !== 'json') {
-    throw new UsageError(`${PS_USAGE}\nunknown output format ${values.output} (table or json)`);
-  }
+  checkListOutput(values.output, PS_USAGE);
   const filter: ContainerFilter = {};
   if (values.id) filter.id = values.id;
   if (values.pod) filter.pod_sandbox_id = await resolvePodId(c, values.pod);

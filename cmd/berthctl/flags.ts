@@ -117,3 +117,24 @@ export function parseExecArgs(argv: string[]): ExecArgs {
   if (!r.id || r.cmd.length === 0) throw new UsageError(EXEC_USAGE);
   return r;
 }
+
+/** The flags `pods` and `ps` share: filters, output shape and how many of the newest to keep. */
+export const LIST_OPTIONS = {
+  quiet: { type: 'boolean', short: 'q' },
+  id: { type: 'string' },
+  name: { type: 'string' },
+  namespace: { type: 'string' },
+  state: { type: 'string', short: 's' },
+  label: { type: 'string', multiple: true },
+  latest: { type: 'boolean', short: 'l' },
+  last: { type: 'string', short: 'n' },
+  output: { type: 'string', short: 'o', default: 'table' },
+  'no-trunc': { type: 'boolean' },
+} as const;
+
+/** `-o` of a list command: table or json. */
+export function checkListOutput(output: string | undefined, usage: string): void {
+  if (output !== 'table' && output !== 'json') {
+    throw new UsageError(`${usage}\nunknown output format ${output} (table or json)`);
+  }
+}

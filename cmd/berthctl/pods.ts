@@ -4,7 +4,7 @@ import { call, type CriClients } from '../../api/client';
 import type { PodSandbox__Output, PodSandboxFilter } from '../../api/generated';
 import { UsageError, type Out } from './common';
 import { loadPodConfig } from './config';
-import { intFlag, parseFlags, parseLabels, regexFlag } from './flags';
+import { checkListOutput, intFlag, LIST_OPTIONS, parseFlags, parseLabels, regexFlag } from './flags';
 import { ago, json, parseInfo, rfc3339Nano, stateName, table, truncId } from './format';
 import { resolvePodId } from './ids';
 
@@ -35,26 +35,9 @@ export function keepCount(latest: boolean | undefined, last: number | undefined)
 }
 
 export async function pods(c: CriClients, argv: string[], out: Out): Promise<void> {
-  const { values, positionals } = parseFlags(
-    argv,
-    {
-      quiet: { type: 'boolean', short: 'q' },
-      id: { type: 'string' },
-      name: { type: 'string' },
-      namespace: { type: 'string' },
-      state: { type: 'string', short: 's' },
-      label: { type: 'string', multiple: true },
-      latest: { type: 'boolean', short: 'l' },
-      last: { type: 'string', short: 'n' },
-      output: { type: 'string', short: 'o', default: 'table' },
-      'no-trunc': { type: 'boolean' },
-    },
-    PODS_USAGE,
-  );
+  const { values, positionals } = parseFlags(argv, LIST_OPTIONS, PODS_USAGE);
   if (positionals.length) throw new UsageError(PODS_USAGE);
-  if (values.output !== 'table' && values.output !== 'json') {
-    throw new UsageError(`${PODS_USAGE}\nunknown output format ${values.output} (table or json)`);
-  }
+  checkListOutput(values.output, PODS_USAGE);
   const filter: PodSandboxFilter = {};
   if (values.id) filter.id = values.id;
   if (values.state !== undefined) {
