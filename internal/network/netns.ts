@@ -8,6 +8,7 @@
 // file onto <file> (which must already exist), and runs `ip` inside it to bring loopback up.
 // Removal is a lazy unmount plus unlink; both steps tolerate being already done.
 import { promises as fsp } from 'node:fs';
+import { isMountPoint } from '../util/mount';
 import * as path from 'node:path';
 import { alreadyExists, internalError, invalidArgument, short } from '../errors';
 import type { Logger } from '../log';
@@ -33,18 +34,6 @@ export async function isNetnsPinned(p: string): Promise<boolean> {
   } catch {
     return false;
   }
-}
-
-/** Mount points of this process's mount namespace, from /proc/self/mountinfo (octal escapes decoded). */
-export async function mountPoints(): Promise<Set<string>> {
-  const text = await fsp.readFile('/proc/self/mountinfo', 'utf8');
-  const out = new Set<string>();
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    if (f.length > 4)
-      out.add(f[4].replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))));
-  }
-  return out;
 }
 
 export class NetnsManager {
@@ -77,7 +66,7 @@ export class NetnsManager {
 
   private async doInit(): Promise<void> {
     await fsp.mkdir(this.dir, { recursive: true, mode: 0o711 });
-    if ((await mountPoints()).has(this.dir)) return;
+    if (await isMountPoint(this.dir)) return;
     const r = await run(tool('mount'), ['--make-shared', '--bind', this.dir, this.dir]);
     if (r.code !== 0) throw internalError(describeFailure(`mount --bind ${this.dir}`, r));
   }
@@ -166,7 +155,7 @@ export class NetnsManager {
     const left = (await this.list()).filter((n) => n.pinned);
     if (left.length) throw internalError(`${this.dir} still holds ${left.length} pinned namespace(s)`);
     this.initDone = undefined;
-    if (!(await mountPoints()).has(this.dir)) return;
+    if (!(await isMountPoint(this.dir))) return;
     const r = await run(tool('umount'), [this.dir]);
     if (r.code !== 0) throw internalError(describeFailure(`umount ${this.dir}`, r));
   }

@@ -22,7 +22,8 @@ import type { Logger } from '../log';
 import { checkIdMap, sameIdMap, type IdMap, type IdRange } from '../snapshot/idmap';
 import { native } from '../util/native';
 import { describeFailure, run, SYSTEM_PATH, tool } from '../network/exec';
-import { isNetnsPinned, mountPoints, type NetnsManager } from '../network/netns';
+import { isNetnsPinned, type NetnsManager } from '../network/netns';
+import { isMountPoint } from '../util/mount';
 
 type NsOptions = { userns_options?: { mode: string; uids: RangeIn[]; gids: RangeIn[] } | null } | null;
 type RangeIn = { host_id: number; container_id: number; length: number };
@@ -141,7 +142,7 @@ export class UsernsManager {
   private init(): Promise<void> {
     this.initDone ??= (async () => {
       await fsp.mkdir(this.dir, { recursive: true, mode: 0o711 });
-      if ((await mountPoints()).has(this.dir)) return;
+      if (await isMountPoint(this.dir)) return;
       const n = native();
       const c = n.mountConstants;
       n.mount(this.dir, this.dir, null, c.MS_BIND, null);

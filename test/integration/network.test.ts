@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { Status, isBerthError } from '../../internal/errors';
 import { CniManager, CniPluginError, CniTeardownError } from '../../internal/network/cni';
-import { NetnsManager, mountPoints } from '../../internal/network/netns';
+import { NetnsManager } from '../../internal/network/netns';
+import { isMountPoint } from '../../internal/util/mount';
 
 const pexec = promisify(execFile);
 const BRIDGE = 'berthtest0';
@@ -192,7 +193,7 @@ describe('pod networking (netns + CNI)', () => {
     const p = await netns.create('nstest1');
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
     expect(p).toBe(path.join(tmp, 'netns', 'nstest1'));
-    expect((await mountPoints()).has(p)).toBe(true);
+    expect(await isMountPoint(p)).toBe(true);
     const links = await sh('nsenter', [`--net=${p}`, 'ip', '-o', 'link', 'show', 'lo']);
     expect(links).toMatch(/<LOOPBACK,UP,LOWER_UP>/);
     // A different namespace than ours.
@@ -202,7 +203,7 @@ describe('pod networking (netns + CNI)', () => {
     await expect(netns.create('nstest1')).rejects.toMatchObject({ code: Status.ALREADY_EXISTS });
     await expect(netns.create('../evil')).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
     await netns.remove('nstest1');
-    expect((await mountPoints()).has(p)).toBe(false);
+    expect(await isMountPoint(p)).toBe(false);
     await expect(fsp.stat(p)).rejects.toMatchObject({ code: 'ENOENT' });
     await netns.remove('nstest1');
     await netns.remove(p);
