@@ -1,10 +1,8 @@
-// Mounting and unmounting through util-linux's mount(8)/umount(8), and reading the mount table.
-// Berth only unmounts what it mounted: callers pass paths under its own root/state dirs.
-import { execFile } from 'node:child_process';
+// Mounting and unmounting with mount(2)/umount2(2) through the native helper (no mount(8)
+// process per pod), and reading the mount table. Berth only unmounts what it mounted: callers pass
+// paths under its own root/state dirs.
 import { promises as fsp } from 'node:fs';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { native } from './native';
 
 export interface Mountable {
   type: string;
@@ -12,28 +10,40 @@ export interface Mountable {
   options: string[];
 }
 
-/** Mounts `m` on `target`. `cwd` lets long overlay option lists use relative lowerdir paths. */
-export async function mount(m: Mountable, target: string, cwd?: string): Promise<void> {
-  const args = ['-t', m.type];
-  if (m.options.length) args.push('-o', m.options.join(','));
-  args.push(m.source, target);
+/** mount(8)'s flag words that are mount(2) flags rather than filesystem data. */
+const FLAG_OPTIONS = ['ro', 'nosuid', 'nodev', 'noexec'] as const;
+
+/** Mounts `m` (a filesystem such as tmpfs; options as mount(8) spells them) on `target`. */
+export async function mount(m: Mountable, target: string): Promise<void> {
+  const n = native();
+  const c = n.mountConstants;
+  const bits: Record<(typeof FLAG_OPTIONS)[number], number> = {
+    ro: c.MS_RDONLY,
+    nosuid: c.MS_NOSUID,
+    nodev: c.MS_NODEV,
+    noexec: c.MS_NOEXEC,
+  };
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of m.options) {
+    if ((FLAG_OPTIONS as readonly string[]).includes(o)) flags |= bits[o as keyof typeof bits];
+    else data.push(o);
+  }
   try {
-    await run('mount', args, { cwd });
+    n.mount(m.source, target, m.type, flags, data.length ? data.join(',') : null);
   } catch (err) {
-    const e = err as { stderr?: string; message: string };
-    throw new Error(`mount ${m.type} on ${target} failed: ${(e.stderr || e.message).trim()}`);
+    throw new Error(`mount ${m.type} on ${target} failed: ${(err as Error).message}`);
   }
 }
 
 /** Lazily unmounts `target`; success when it is not mounted. */
 export async function unmount(target: string): Promise<void> {
-  if (!(await isMountPoint(target))) return;
-  try {
-    await run('umount', ['-l', target]);
-  } catch (err) {
-    if (await isMountPoint(target)) {
-      const e = err as { stderr?: string; message: string };
-      throw new Error(`umount ${target} failed: ${(e.stderr || e.message).trim()}`);
+  const n = native();
+  while (await isMountPoint(target)) {
+    try {
+      n.umount2(target, n.mountConstants.MNT_DETACH);
+    } catch (err) {
+      if (await isMountPoint(target)) throw new Error(`umount ${target} failed: ${(err as Error).message}`);
     }
   }
 }
