@@ -4,8 +4,8 @@ import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Snapshotter } from '../snapshot/types';
 import type { IdMap } from '../snapshot/idmap';
-import { mountSnapshot, unmountSnapshot } from '../snapshot/mount';
-import { isMountPoint } from '../util/mount';
+import { mountSnapshot } from '../snapshot/mount';
+import { isMountPoint, unmount } from '../util/mount';
 import { ROOTFS_DIR } from '../oci/bundle';
 
 export function rootfsOf(bundle: string): string {
@@ -36,7 +36,7 @@ export async function mountRootfs(
 /** Unmounts the rootfs and removes the snapshot and the bundle. Idempotent. */
 export async function releaseRootfs(snapshotter: Snapshotter, key: string, bundle: string): Promise<void> {
   const target = rootfsOf(bundle);
-  while (await isMountPoint(target)) unmountSnapshot(target, { detach: true });
+  await unmount(target);
   await snapshotter.remove(key);
   await fsp.rm(bundle, { recursive: true, force: true });
 }
