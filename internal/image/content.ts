@@ -170,6 +170,9 @@ export class ContentStore {
       await fsp.rename(tmp, target);
       await fsyncDir(this.blobsDir);
     } catch (err) {
+      // pipeline() rejects as soon as a stage fails, possibly before the write stream has even
+      // opened its file: wait until it is closed, or the file would appear after the rm below
+      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       await fsp.rm(tmp, { force: true });
       if (isBerthError(err)) throw err;
       throw new BerthError(
