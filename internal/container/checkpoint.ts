@@ -8,14 +8,11 @@
 // Written to a temp file beside `location`, then renamed: a reader never sees half an archive.
 // GNU tar does the packing: it keeps overlay whiteouts (0/0 char devices), xattrs (opaque dirs),
 // hard links and sparse files right; a checkpoint is rare enough that the spawn does not matter.
-import { execFile } from 'node:child_process';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { errMessage, internalError } from '../errors';
 import { tempPathFor } from '../util/fs';
-
-const run = promisify(execFile);
+import { describeFailure, run, tool } from '../util/run';
 
 export const CHECKPOINT_IMAGES = 'checkpoint';
 export const SPEC_DUMP = 'spec.dump';
@@ -37,12 +34,13 @@ export interface ArchiveInput {
 }
 
 async function tar(args: string[]): Promise<void> {
+  let r;
   try {
-    await run('tar', args, { maxBuffer: 1024 * 1024 });
+    r = await run(tool('tar'), args, { timeoutMs: 30 * 60_000, maxStdout: 1024 * 1024 });
   } catch (err) {
-    const e = err as { stderr?: string };
-    throw internalError(`tar ${args.slice(0, 3).join(' ')}: ${e.stderr?.trim() || errMessage(err)}`);
+    throw internalError(`tar ${args.slice(0, 3).join(' ')}: ${errMessage(err)}`);
   }
+  if (r.code !== 0) throw internalError(describeFailure(`tar ${args.slice(0, 3).join(' ')}`, r));
 }
 
 export async function writeCheckpointArchive(a: ArchiveInput): Promise<string[]> {

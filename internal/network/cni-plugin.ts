@@ -5,7 +5,7 @@ import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
 import { BerthError, Status, invalidArgument, short } from '../errors';
 import type { NetworkConfigList, PluginConf } from './conflist';
-import { SYSTEM_PATH, run } from './exec';
+import { SYSTEM_PATH, run } from '../util/run';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION';
 

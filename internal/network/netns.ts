@@ -12,7 +12,7 @@ import { isMountPoint } from '../util/mount';
 import * as path from 'node:path';
 import { alreadyExists, internalError, invalidArgument, short } from '../errors';
 import type { Logger } from '../log';
-import { describeFailure, run, tool } from './exec';
+import { describeFailure, run, tool } from '../util/run';
 
 /** statfs f_type of nsfs: a path whose statfs says this is a mounted namespace file. */
 export const NSFS_MAGIC = 0x6e736673;

@@ -2,7 +2,7 @@
 // _OCI_SYNCPIPE, as CRI-O does): `{"data": pid}` on success, `{"data": -1, "message": runc's
 // stderr}` on failure. conmon forks its monitor, which calls setsid, so the container's monitor is
 // not our child and survives the daemon; the process we spawn exits as soon as it has forked.
-import { spawn } from 'node:child_process';
+import { spawnProcess } from '../util/spawn';
 import type { Readable } from 'node:stream';
 import { CappedBuffer } from './capped-buffer';
 import { parseSyncMessage } from './conmon-args';
@@ -24,7 +24,7 @@ export function spawnConmon(
   timeoutMs: number,
 ): Promise<ConmonSpawnResult> {
   return new Promise<ConmonSpawnResult>((resolve) => {
-    const child = spawn(conmonPath, args, {
+    const child = spawnProcess(conmonPath, args, {
       cwd,
       detached: true,
       // stderr only carries conmon's own early errors (bad flags) before its monitor detaches.

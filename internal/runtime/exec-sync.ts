@@ -1,147 +1,215 @@
 // ExecSync through `runc exec` in the foreground: the exec'd process writes straight into our
-// pipes (no copy through conmon), runc exits with its status. runc's own messages go to a separate
-// --log file, so a failure to start the command (no such binary, container stopped) is an error
-// and not confused with the command's stderr or exit code.
+// pipes (no copy through conmon), runc exits with its status.
 //
-// Timeout: runc's exec path calls setsid, so the command leads its own process group; killing
-// that group (host pid from --pid-file) ends the command and the children it spawned. The result
-// then says timedOut with exit code -1; the CRI layer turns it into DEADLINE_EXCEEDED, which is
-// what containerd returns and what kubelet's exec prober recognises as a probe timeout.
-import { spawn } from 'node:child_process';
+// Cheap per call: no process spec is read or written by the daemon. Without --process, runc takes
+// the container's own process from its bundle (user, groups, capabilities, rlimits, env, cwd,
+// no_new_privileges, labels) and replaces only the arguments, which is exactly what an ExecSync
+// asks for. runc's own messages go to a pipe on its fd 3 (`--log /proc/self/fd/3`), so a failure
+// to start the command (no such binary, container stopped) is an error and not confused with the
+// command's stderr or exit code. The only file is runc's pid file, which tells us the command is
+// running (an inotify event on the exec dir) and which process group to kill on timeout.
+//
+// Timeout (as containerd and CRI-O count it): the clock starts once the command runs, not when
+// runc is spawned, so runc's own start-up on a busy node does not eat a probe's budget. runc's
+// start-up is bounded separately (START_TIMEOUT_MS): a runc that cannot start the command in that
+// time is an UNAVAILABLE error, not a probe timeout. On timeout the command's process group (runc's
+// exec calls setsid, so the command leads its own group) is killed; the result then says timedOut
+// and the CRI layer answers DEADLINE_EXCEEDED, which kubelet's exec prober reads as a probe
+// timeout. A timer that fires after an event-loop stall first lets the already-arrived exit be
+// processed, so a command that finished in time is never reported as timed out.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { BerthError, Status, short } from '../errors';
 import type { Logger } from '../log';
+import { childRunning, spawnProcess } from '../util/spawn';
 import { CappedBuffer } from './capped-buffer';
-import { execProcessSpec, prepareExec, type ExecScratch } from './exec-spec';
-import { RuncError, classifyRuncError } from './runc-error';
+import type { FileEvents } from './file-events';
+import { RuncError, classifyRuncError, runcErrorMessage } from './runc-error';
 import { runtimeEnv, type RuncCli } from './runc';
-import type { ExecSyncOptions, ExecSyncResult, OciProcess } from './types';
+import type { ExecSyncOptions, ExecSyncResult } from './types';
 
 export const DEFAULT_EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
+/** How long runc may take to start the command before the exec is an error. */
+export const START_TIMEOUT_MS = 10_000;
 /** After killing a timed-out command, how long stray holders of our pipes may keep them open. */
 const DRAIN_GRACE_MS = 1000;
 /** After killing a timed-out command, how long runc may take to notice before it is killed too. */
 const KILL_ESCALATE_MS = 2000;
+const MAX_RUNC_LOG = 64 * 1024;
 
 export interface ExecSyncInput {
   runc: RuncCli;
   id: string;
-  bundle: string;
   cmd: string[];
   opts: ExecSyncOptions;
-  /** Scratch dir for process.json, pid and log files (removed after each exec). */
+  /** Dir for the pid file (removed after each exec); `events` watches it. */
   workDir: string;
+  events: FileEvents;
   log: Logger;
+  /** Overrides START_TIMEOUT_MS (tests). */
+  startTimeoutMs?: number;
 }
 
 export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult> {
-  const { runc, id, bundle, cmd, opts, workDir, log } = input;
-  let config: { process?: OciProcess };
+  const { id, cmd, workDir } = input;
+  if (cmd.length === 0 || cmd[0] === '')
+    throw new BerthError(Status.INVALID_ARGUMENT, 'exec command is empty');
+  const pidName = `${id.slice(0, 24)}-${randomBytes(6).toString('hex')}.pid`;
+  const pidFile = path.join(workDir, pidName);
   try {
-    config = JSON.parse(await fsp.readFile(path.join(bundle, 'config.json'), 'utf8')) as {
-      process?: OciProcess;
-    };
-  } catch (err) {
-    throw new BerthError(
-      Status.NOT_FOUND,
-      `container ${short(id)}: cannot read its config.json: ${String(err)}`,
-    );
-  }
-  if (!config.process)
-    throw new BerthError(Status.INTERNAL, `container ${short(id)}: config.json has no process`);
-  // A pipe is not a terminal: exec-sync output is collected, never a tty.
-  const spec = execProcessSpec(config.process, cmd, { ...opts, tty: false });
-
-  const scratch = await prepareExec(workDir, id, spec);
-  try {
-    const run = await runExec(runc, id, scratch, opts, log);
-    if (!run.timedOut) {
-      const msg = await scratch.runtimeError();
-      if (msg) {
-        // runc itself failed: the command never ran (or runc lost track of it).
-        throw new RuncError('exec', classifyRuncError(msg), msg);
-      }
+    const run = await runExec(input, pidName, pidFile);
+    if (run.startTimedOut)
+      throw new BerthError(
+        Status.UNAVAILABLE,
+        `exec in ${short(id)}: the runtime did not start the command within ${(input.startTimeoutMs ?? START_TIMEOUT_MS) / 1000} s`,
+      );
+    if (!run.result.timedOut) {
+      const msg = runtimeError(run.runcLog);
+      // runc itself failed: the command never ran (or runc lost track of it).
+      if (msg) throw new RuncError('exec', classifyRuncError(msg), msg);
     }
-    return run;
+    return run.result;
   } finally {
-    await scratch.remove();
+    await fsp.rm(pidFile, { force: true });
   }
 }
 
-function runExec(
-  runc: RuncCli,
-  id: string,
-  scratch: ExecScratch,
-  opts: ExecSyncOptions,
-  log: Logger,
-): Promise<ExecSyncResult> {
+/** runc's error lines from its JSON log ('' when it reported none). */
+export function runtimeError(runcLog: string): string {
+  const errors = runcLog
+    .split('\n')
+    .filter((l) => /"level":"(error|fatal)"|level=(error|fatal)/.test(l))
+    .join('\n');
+  return runcErrorMessage(errors);
+}
+
+interface RunOutcome {
+  result: ExecSyncResult;
+  runcLog: string;
+  startTimedOut: boolean;
+}
+
+function runExec(input: ExecSyncInput, pidName: string, pidFile: string): Promise<RunOutcome> {
+  const { runc, id, cmd, opts, log, events } = input;
   const cap = opts.maxOutputBytes ?? DEFAULT_EXEC_OUTPUT_CAP;
-  return new Promise<ExecSyncResult>((resolve, reject) => {
-    const child = spawn(
-      runc.runtimePath,
-      [...runc.globalArgs(), ...scratch.execArgs],
-      // Own process group: a signal meant for the daemon's group does not reach runc.
-      { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: runtimeEnv() },
-    );
+  const startTimeoutMs = input.startTimeoutMs ?? START_TIMEOUT_MS;
+  return new Promise<RunOutcome>((resolve, reject) => {
+    const args = [
+      ...runc.globalArgs(),
+      '--log',
+      '/proc/self/fd/3',
+      '--log-format',
+      'json',
+      'exec',
+      '--pid-file',
+      pidFile,
+      ...(opts.cwd ? ['--cwd', opts.cwd] : []),
+      ...(opts.env ?? []).flatMap((e) => ['--env', e]),
+      id,
+      ...cmd,
+    ];
+    // Own session: a signal meant for the daemon's group does not reach runc.
+    const child = spawnProcess(runc.runtimePath, args, {
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      detached: true,
+      env: runtimeEnv(),
+    });
     const out = new CappedBuffer(cap);
     const err = new CappedBuffer(cap);
+    const runcLog = new CappedBuffer(MAX_RUNC_LOG);
     child.stdout?.on('data', (c: Buffer) => out.push(c));
     child.stderr?.on('data', (c: Buffer) => err.push(c));
+    child.stdio[3]?.on('data', (c: Buffer) => runcLog.push(c));
     let timedOut = false;
+    let startTimedOut = false;
     let exitCode: number | null = null;
     let settled = false;
-    let graceTimer: NodeJS.Timeout | undefined;
+    let exited = false;
+    const timers = new Set<NodeJS.Timeout>();
+    const after = (ms: number, fn: () => void): void => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        fn();
+      }, ms);
+      timers.add(t);
+    };
 
     const finish = (): void => {
       if (settled) return;
       settled = true;
-      if (timer) clearTimeout(timer);
-      if (graceTimer) clearTimeout(graceTimer);
-      if (escalateTimer) clearTimeout(escalateTimer);
-      child.stdout?.destroy();
-      child.stderr?.destroy();
+      for (const t of timers) clearTimeout(t);
+      events.off(pidName, onStarted);
+      for (const s of child.stdio) s?.destroy();
       resolve({
-        stdout: out.toBuffer(),
-        stderr: err.toBuffer(),
-        exitCode: timedOut ? -1 : (exitCode ?? -1),
-        timedOut,
-        stdoutTruncated: out.dropped,
-        stderrTruncated: err.dropped,
+        result: {
+          stdout: out.toBuffer(),
+          stderr: err.toBuffer(),
+          exitCode: timedOut ? -1 : (exitCode ?? -1),
+          timedOut,
+          stdoutTruncated: out.dropped,
+          stderrTruncated: err.dropped,
+        },
+        runcLog: runcLog.toBuffer().toString('utf8'),
+        startTimedOut,
+      });
+    };
+
+    // A timer may run right after an event-loop stall, before the I/O that arrived during the
+    // stall (runc's exit, the pid file) has been handled: let that I/O run first, then ask the
+    // kernel whether runc is still there.
+    const ifStillRunning = (fn: () => void): void => {
+      setImmediate(() => {
+        if (settled || exited || !childRunning(child)) return;
+        fn();
+      });
+    };
+
+    const expire = (startup: boolean): void => {
+      if (startup) startTimedOut = true;
+      timedOut = true;
+      void killExec(child.pid, pidFile, log, id);
+      // runc waits for what it reaps; a child that left the command's process group can keep it
+      // around. The caller's deadline wins: end runc itself and stop waiting.
+      after(KILL_ESCALATE_MS, () => {
+        log.warn('exec outlived its kill; killing runc', { id });
+        killGroup(child.pid);
+        after(DRAIN_GRACE_MS, finish);
       });
     };
 
     const timeoutMs = (opts.timeoutSec ?? 0) * 1000;
-    let escalateTimer: NodeJS.Timeout | undefined;
-    const timer =
-      timeoutMs > 0
-        ? setTimeout(() => {
-            timedOut = true;
-            void killExec(child.pid, scratch.pidFile, log, id);
-            // runc waits for what it reaps; a child that left the command's process group can keep
-            // it around. The caller's deadline wins: end runc itself and stop waiting.
-            escalateTimer = setTimeout(() => {
-              log.warn('exec outlived its kill; killing runc', { id });
-              killGroup(child.pid);
-              graceTimer ??= setTimeout(finish, DRAIN_GRACE_MS);
-            }, KILL_ESCALATE_MS);
-          }, timeoutMs)
-        : undefined;
+    let started = false;
+    const onStarted = (): void => {
+      if (started || settled) return;
+      started = true;
+      if (timeoutMs > 0) after(timeoutMs, () => ifStillRunning(() => expire(false)));
+    };
+    events.on(pidName, onStarted);
+    after(startTimeoutMs, () => {
+      if (started) return;
+      // The event may have been lost (inotify overflow): the pid file tells.
+      void fsp.access(pidFile).then(
+        () => onStarted(),
+        () => ifStillRunning(() => expire(true)),
+      );
+    });
 
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer);
+    child.on('error', (e: Error) => {
+      if (settled) return;
       settled = true;
+      for (const t of timers) clearTimeout(t);
+      events.off(pidName, onStarted);
       reject(new RuncError('exec', 'other', `cannot run ${runc.runtimePath}: ${e.message}`));
     });
-    child.on('exit', (code, sig) => {
+    child.on('exit', (code: number | null, sig: NodeJS.Signals | null) => {
+      exited = true;
       exitCode = code ?? (sig ? 128 + (signalNumber(sig) ?? 0) : -1);
       // Normally 'close' follows once the pipes drain. Processes the command left behind (in
       // another session) may hold them open: after a timeout, do not wait for those.
-      if (timedOut) {
-        if (escalateTimer) clearTimeout(escalateTimer);
-        graceTimer ??= setTimeout(finish, DRAIN_GRACE_MS);
-      }
+      if (timedOut) after(DRAIN_GRACE_MS, finish);
+      else after(DRAIN_GRACE_MS * 5, finish);
     });
     child.on('close', finish);
   });
@@ -172,7 +240,7 @@ async function killExec(
   killGroup(runcPid);
 }
 
-/** SIGKILL to runc's process group (it was spawned detached, so the group is its own). */
+/** SIGKILL to runc's process group (it was spawned in its own session, so the group is its own). */
 function killGroup(pid: number | undefined): void {
   if (!pid) return;
   try {

@@ -1,14 +1,25 @@
-// Waits for conmon exit files. One fs.watch on the exits dir serves every waiter; a slow poll backs
-// it up because inotify can drop events (and cannot see files that appeared before the watch).
-import { watch, type FSWatcher } from 'node:fs';
+// Learns that containers exited from events, not by polling each one: conmon writes `exits/<id>`
+// (an inotify event on the exits dir, shared by every waiter), and a conmon that dies without
+// writing it is seen through its pidfd (the native spawner's reaper watches any pid). Either event
+// runs `check(id)` for that id only. inotify can drop events and a pidfd cannot be had for a
+// conmon that is already gone, so a slow safety sweep (default 30 s) checks every waiter too; it
+// is a net, not the mechanism: an idle node with 60 containers reads nothing between sweeps.
 import type { Logger } from '../log';
+import { unwatchProcessExit, watchProcessExit } from '../util/spawn';
+import type { FileEvents } from './file-events';
+
+export const DEFAULT_SWEEP_MS = 30_000;
 
 export interface ExitWatcherDeps {
-  dir: string;
+  /** Events of the exits dir. */
+  events: FileEvents;
   /** Returns true when the exit is known (or known never to come): the waiter is then resolved. */
   check: (id: string) => Promise<boolean>;
+  /** The pid of the container's monitor, when it is known and alive (watched for its death). */
+  monitorPid?: (id: string) => Promise<number | undefined>;
   log: Logger;
-  pollMs?: number;
+  /** Safety sweep period; default DEFAULT_SWEEP_MS. */
+  sweepMs?: number;
 }
 
 interface Waiter {
@@ -16,15 +27,24 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+interface Watched {
+  waiters: Set<Waiter>;
+  onEvent: () => void;
+  pid?: number;
+}
+
 export class ExitWatcher {
-  private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
-  private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly ids = new Map<string, Watched>();
   private readonly checking = new Set<string>();
   /** Ids whose check was asked for while one was in flight: checked again right after. */
   private readonly again = new Set<string>();
+  /** Counters for tests and diagnostics. */
+  readonly stats = { eventChecks: 0, sweepChecks: 0, sweeps: 0 };
 
-  constructor(private readonly deps: ExitWatcherDeps) {}
+  constructor(private readonly deps: ExitWatcherDeps) {
+    deps.events.onUnknown(() => this.sweep());
+  }
 
   /** Resolves once `check(id)` is true; rejects when the signal aborts. */
   wait(id: string, signal?: AbortSignal): Promise<void> {
@@ -45,64 +65,83 @@ export class ExitWatcher {
         },
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      let set = this.waiters.get(id);
-      if (!set) this.waiters.set(id, (set = new Set()));
-      set.add(waiter);
-      this.ensureRunning();
+      let w = this.ids.get(id);
+      if (!w) {
+        const entry: Watched = {
+          waiters: new Set(),
+          onEvent: () => {
+            this.stats.eventChecks++;
+            void this.checkId(id);
+          },
+        };
+        w = entry;
+        this.ids.set(id, entry);
+        this.deps.events.on(id, entry.onEvent);
+        void this.watchMonitor(id, entry);
+      }
+      w.waiters.add(waiter);
+      this.ensureSweep();
       // The file may already be there: check once now that the watch is set up.
       void this.checkId(id);
     });
   }
 
+  /** Checks every waiter now (what the timer does; tests call it directly). */
+  sweep(): void {
+    this.stats.sweeps++;
+    for (const id of [...this.ids.keys()]) {
+      this.stats.sweepChecks++;
+      void this.checkId(id);
+    }
+  }
+
   close(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    for (const set of this.waiters.values()) for (const w of set) w.reject(new Error('exit watcher closed'));
-    this.waiters.clear();
-  }
-
-  private remove(id: string, w: Waiter): void {
-    const set = this.waiters.get(id);
-    if (!set) return;
-    set.delete(w);
-    if (set.size === 0) this.waiters.delete(id);
-    if (this.waiters.size === 0) this.stop();
-  }
-
-  private ensureRunning(): void {
-    if (!this.watcher) {
-      try {
-        this.watcher = watch(this.deps.dir, { persistent: false }, (_event, name) => {
-          if (name && this.waiters.has(String(name))) void this.checkId(String(name));
-        });
-        this.watcher.on('error', (err) => {
-          this.deps.log.warn('exit dir watch failed; polling only', { error: String(err) });
-          this.watcher?.close();
-          this.watcher = undefined;
-        });
-      } catch (err) {
-        this.deps.log.warn('cannot watch exit dir; polling only', { error: String(err) });
-      }
+    for (const [id, w] of this.ids) {
+      this.unwatch(id, w);
+      for (const waiter of w.waiters) waiter.reject(new Error('exit watcher closed'));
     }
-    if (!this.timer) {
-      this.timer = setInterval(() => {
-        for (const id of [...this.waiters.keys()]) void this.checkId(id);
-      }, this.deps.pollMs ?? 500);
-      this.timer.unref();
+    this.ids.clear();
+  }
+
+  private async watchMonitor(id: string, w: Watched): Promise<void> {
+    const pid = await this.deps.monitorPid?.(id).catch(() => undefined);
+    if (pid === undefined || this.ids.get(id) !== w) return;
+    // false: already gone; the check made by wait() (or the sweep) sees that.
+    if (watchProcessExit(pid, w.onEvent)) w.pid = pid;
+    else w.onEvent();
+  }
+
+  private unwatch(id: string, w: Watched): void {
+    this.deps.events.off(id, w.onEvent);
+    if (w.pid !== undefined) unwatchProcessExit(w.pid, w.onEvent);
+  }
+
+  private remove(id: string, waiter: Waiter): void {
+    const w = this.ids.get(id);
+    if (!w) return;
+    w.waiters.delete(waiter);
+    if (w.waiters.size === 0) this.drop(id, w);
+  }
+
+  private drop(id: string, w: Watched): void {
+    this.unwatch(id, w);
+    this.ids.delete(id);
+    if (this.ids.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
     }
   }
 
-  private stop(): void {
-    this.watcher?.close();
-    this.watcher = undefined;
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
+  private ensureSweep(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.sweep(), this.deps.sweepMs ?? DEFAULT_SWEEP_MS);
+    this.timer.unref();
   }
 
   private async checkId(id: string): Promise<void> {
-    if (!this.waiters.has(id)) return;
+    if (!this.ids.has(id)) return;
     if (this.checking.has(id)) {
       this.again.add(id);
       return;
@@ -111,15 +150,15 @@ export class ExitWatcher {
     try {
       const done = await this.deps.check(id);
       if (!done) return;
-      const set = this.waiters.get(id);
-      this.waiters.delete(id);
-      if (set) for (const w of set) w.resolve();
-      if (this.waiters.size === 0) this.stop();
+      const w = this.ids.get(id);
+      if (!w) return;
+      this.drop(id, w);
+      for (const waiter of w.waiters) waiter.resolve();
     } catch (err) {
-      const set = this.waiters.get(id);
-      this.waiters.delete(id);
-      if (set) for (const w of set) w.reject(err);
-      if (this.waiters.size === 0) this.stop();
+      const w = this.ids.get(id);
+      if (!w) return;
+      this.drop(id, w);
+      for (const waiter of w.waiters) waiter.reject(err);
     } finally {
       this.checking.delete(id);
       if (this.again.delete(id)) void this.checkId(id);

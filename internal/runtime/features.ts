@@ -1,7 +1,7 @@
 // What an OCI runtime binary can do, asked once per handler: `runc features` (OCI runtime features
 // JSON) for recursive read-only mounts, and whether it has a `checkpoint` command at all (crun may
 // be built without CRIU). And whether CRIU itself works on this kernel (`criu check`).
-import { spawn } from 'node:child_process';
+import { spawnProcess } from '../util/spawn';
 import { CappedBuffer } from './capped-buffer';
 import { runtimeEnv } from './runc';
 
@@ -34,11 +34,11 @@ export interface RunResult {
 /** Runs a short command with bounded output and a timeout; never rejects. */
 export function runShort(bin: string, args: string[], timeoutMs = 20_000): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: runtimeEnv() });
+    const child = spawnProcess(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: runtimeEnv() });
     const out = new CappedBuffer(4 * 1024 * 1024);
     const err = new CappedBuffer(256 * 1024);
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdout?.on('data', (c: Buffer) => out.push(c));
+    child.stderr?.on('data', (c: Buffer) => err.push(c));
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (e) => {
       clearTimeout(timer);

@@ -11,6 +11,7 @@ import { conmonCreateArgs, normalizeSignal, parseExitFile } from './conmon-args'
 import { spawnConmon } from './conmon';
 import { execSyncRunc } from './exec-sync';
 import { ExitWatcher } from './exit-watcher';
+import { FileEvents } from './file-events';
 import { RuntimePaths, ctlFifo, isValidRuntimeId } from './paths';
 import { RuncCli } from './runc';
 import { hybridWithV2Controllers, isCrun, writeLauncher } from './crun-hybrid';
@@ -45,6 +46,8 @@ export class OciRuntime {
   private runc: RuncCli;
   private readonly log: Logger;
   private readonly exits: ExitWatcher;
+  private readonly exitEvents: FileEvents;
+  private readonly execEvents: FileEvents;
   /** Bundle of each container seen, to spare a `runc state` on exec and log reopen. */
   private readonly bundles = new Map<string, string>();
   private featuresCache?: Promise<RuntimeBinaryFeatures>;
@@ -53,10 +56,14 @@ export class OciRuntime {
     this.paths = new RuntimePaths(opts.stateDir);
     this.runc = new RuncCli(opts.runtimePath, opts.runtimeRoot);
     this.log = opts.log;
+    this.exitEvents = new FileEvents(this.paths.exitsDir, this.log);
+    this.execEvents = new FileEvents(this.paths.execDir, this.log);
     this.exits = new ExitWatcher({
-      dir: this.paths.exitsDir,
+      events: this.exitEvents,
       log: this.log,
+      sweepMs: opts.exitSweepMs,
       check: async (id) => (await this.exitInfoOrLost(id)) !== undefined,
+      monitorPid: (id) => this.conmonPid(id),
     });
   }
 
@@ -87,6 +94,18 @@ export class OciRuntime {
   /** Stops the exit watcher; containers are left alone. */
   close(): void {
     this.exits.close();
+    this.exitEvents.close();
+    this.execEvents.close();
+  }
+
+  /** Checks every container waited on now, as the safety sweep does (tests). */
+  sweepExits(): void {
+    this.exits.sweep();
+  }
+
+  /** How exits were learned so far (events vs the safety sweep), for tests and diagnostics. */
+  exitWatchStats(): { eventChecks: number; sweepChecks: number; sweeps: number } {
+    return { ...this.exits.stats };
   }
 
   attachSocketPath(id: string): string {
@@ -252,15 +271,15 @@ export class OciRuntime {
   async execSync(id: string, cmd: string[], opts: ExecSyncOptions = {}): Promise<ExecSyncResult> {
     checkId(id);
     if (cmd.length === 0 || !cmd[0]) throw invalidArgument('exec command must not be empty');
-    const bundle = await this.bundleOf(id);
     return execSyncRunc({
       runc: this.runc,
       id,
-      bundle,
       cmd,
       opts,
       workDir: this.paths.execDir,
+      events: this.execEvents,
       log: this.log,
+      startTimeoutMs: this.opts.execStartTimeoutMs,
     });
   }
 

@@ -1,6 +1,6 @@
 // Runs one runc command and returns its stdout; a non-zero exit becomes a RuncError carrying
 // runc's own message. Output is bounded so a misbehaving runtime cannot flood the daemon.
-import { spawn } from 'node:child_process';
+import { spawnProcess } from '../util/spawn';
 import { CappedBuffer } from './capped-buffer';
 import { RuncError, classifyRuncError, runcErrorMessage } from './runc-error';
 
@@ -26,7 +26,7 @@ export class RuncCli {
   run(args: string[], opts: RuncRunOptions = {}): Promise<Buffer> {
     const command = args[0] ?? '';
     return new Promise<Buffer>((resolve, reject) => {
-      const child = spawn(this.runtimePath, [...this.globalArgs(), ...args], {
+      const child = spawnProcess(this.runtimePath, [...this.globalArgs(), ...args], {
         stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
         env: runtimeEnv(),
       });

@@ -15,6 +15,10 @@ export interface RuntimeOptions {
   log: Logger;
   /** How long `create` waits for conmon to report runc create's result (default 60 s). */
   createTimeoutMs?: number;
+  /** Period of the exit watcher's safety sweep (default 30 s); exits normally come as events. */
+  exitSweepMs?: number;
+  /** How long runc may take to start an ExecSync command (default 10 s). */
+  execStartTimeoutMs?: number;
 }
 
 export interface CreateOptions {
@@ -97,7 +101,7 @@ export interface ExecSyncOptions {
   timeoutSec?: number;
   /** Cap for each of stdout and stderr; beyond it output is dropped (still drained). Default 16 MiB. */
   maxOutputBytes?: number;
-  /** Replaces the container's env when given. */
+  /** Added to the container's env (as `runc exec --env`: a name given here wins). */
   env?: string[];
   cwd?: string;
   /** Used by execProcessSpec for streaming exec; execSync always runs without a terminal. */

@@ -13,7 +13,7 @@
 // How: one `unshare --user --net sh -c 'echo; read'` child; when it says it is in, Berth writes its
 // uid_map/gid_map (host root may write any mapping), bind-mounts /proc/<pid>/ns/{user,net} onto the
 // pin files, and ends the child by closing its stdin. The pins outlive every process.
-import { spawn } from 'node:child_process';
+import { spawnProcess } from '../util/spawn';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { PodSandboxConfig__Output, ContainerConfig__Output } from '../../api/generated';
@@ -21,7 +21,7 @@ import { alreadyExists, internalError, invalidArgument, short } from '../errors'
 import type { Logger } from '../log';
 import { checkIdMap, sameIdMap, type IdMap, type IdRange } from '../snapshot/idmap';
 import { native } from '../util/native';
-import { describeFailure, run, SYSTEM_PATH, tool } from '../network/exec';
+import { describeFailure, run, SYSTEM_PATH, tool } from '../util/run';
 import { isNetnsPinned, type NetnsManager } from '../network/netns';
 import { isMountPoint } from '../util/mount';
 
@@ -186,7 +186,7 @@ export class UsernsManager {
 
   private spawnPinned(map: IdMap, usernsPath: string, netnsPath: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const child = spawn(
+      const child = spawnProcess(
         tool('unshare'),
         ['--user', '--net', '--', '/bin/sh', '-c', 'echo in; read _ || :'],
         {
@@ -206,7 +206,7 @@ export class UsernsManager {
         () => fail(internalError('creating the pod user namespace timed out')),
         READY_TIMEOUT_MS,
       );
-      child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2048)));
+      child.stderr?.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-2048)));
       child.on('error', (e) => fail(e));
       child.on('close', (code) => {
         clearTimeout(timer);
@@ -215,7 +215,7 @@ export class UsernsManager {
         if (code === 0) resolve();
         else reject(internalError(`unshare exited with ${code}: ${stderr.trim()}`));
       });
-      child.stdout.once('data', () => {
+      child.stdout?.once('data', () => {
         const pid = child.pid!;
         void (async () => {
           try {
@@ -224,7 +224,7 @@ export class UsernsManager {
             const n = native();
             n.mount(`/proc/${pid}/ns/user`, usernsPath, null, n.mountConstants.MS_BIND, null);
             n.mount(`/proc/${pid}/ns/net`, netnsPath, null, n.mountConstants.MS_BIND, null);
-            child.stdin.end();
+            child.stdin?.end();
           } catch (err) {
             fail(err as Error);
           }

@@ -13,7 +13,7 @@
 // back: the mode as it was, the file capability rewritten as a v3 capability whose root is the
 // mapped root (a v2 capability means "host root" and would be ignored inside the user namespace).
 import { createHash } from 'node:crypto';
-import { spawn } from 'node:child_process';
+import { spawnProcess } from '../util/spawn';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { internalError, invalidArgument } from '../errors';
@@ -112,12 +112,12 @@ export function remapFileCaps(value: Buffer, uids: readonly IdRange[]): Buffer |
 
 function runCp(src: string, dst: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('cp', ['-a', '--reflink=auto', '--', src, dst], {
+    const child = spawnProcess('cp', ['-a', '--reflink=auto', '--', src, dst], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { PATH: '/usr/bin:/bin:/usr/sbin:/sbin' },
     });
     let err = '';
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr?.on('data', (b: Buffer) => {
       err = (err + b.toString('utf8')).slice(-4096);
     });
     child.on('error', reject);

@@ -11,7 +11,7 @@
 // The process spec is the container's own (user, env, capabilities, cwd) with the command
 // replaced (runtime/exec-spec.ts). runc runs in its own process group; when the client goes
 // away, the command's process group (pid from --pid-file) and runc are killed.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnProcess, type Proc } from '../util/spawn';
 import { closeSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
@@ -103,7 +103,7 @@ function exitCodeOf(code: number | null, sig: NodeJS.Signals | null): number {
 }
 
 /** Kills the exec'd command's process group (and the command), then runc's group. */
-async function killExec(child: ChildProcess, pidFile: string): Promise<void> {
+async function killExec(child: Proc, pidFile: string): Promise<void> {
   const pid = Number.parseInt(await fsp.readFile(pidFile, 'utf8').catch(() => ''), 10);
   const targets = pid > 0 ? [-pid, pid] : [];
   if (child.pid) targets.push(-child.pid);
@@ -133,7 +133,7 @@ function execPipes(
   log: Logger,
 ): Promise<number> {
   return new Promise<number>((resolve) => {
-    const child = spawn(t.runtimePath, args, {
+    const child = spawnProcess(t.runtimePath, args, {
       stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       detached: true,
       env: runtimeEnv(),
@@ -194,13 +194,13 @@ async function execTty(
   sizes: SizeQueue,
   log: Logger,
 ): Promise<number> {
-  let child: ChildProcess;
+  let child: Proc;
   if (io.signal.aborted) return -1;
   const pty = openPty(initial?.height ?? 24, initial?.width ?? 80);
   const master = pty.master;
   let term: tty.ReadStream;
   try {
-    child = spawn(runtimePath, args, {
+    child = spawnProcess(runtimePath, args, {
       stdio: [pty.slave, pty.slave, pty.slave],
       detached: true,
       env: runtimeEnv(),

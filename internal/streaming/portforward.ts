@@ -4,7 +4,7 @@
 // in a native thread would leave a thread of the daemon in the pod's namespace; a process per
 // connection is isolated, costs one exec (nsenter execs socat, so one process, not two), and dies
 // with its connection. A host-network pod gets socat without nsenter.
-import { spawn } from 'node:child_process';
+import { spawnProcess } from '../util/spawn';
 import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../log';
 import { runtimeEnv } from '../runtime/runc';
@@ -39,7 +39,11 @@ export function forwardConnection(o: ForwardOptions): Promise<void> {
       ]
     : ['socat', ['-t', HALF_CLOSE_SECONDS, 'STDIO,shut-down', target]];
   return new Promise<void>((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: runtimeEnv() });
+    const child = spawnProcess(cmd, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      detached: true,
+      env: runtimeEnv(),
+    });
     let stderr = '';
     let settled = false;
     const kill = (): void => {

@@ -1,7 +1,7 @@
 // The OCI runtime driver against the real conmon 2.1 + runc 1.1 on this machine, with bundles
 // built here from busybox-static (the real spec builder lives in internal/oci and is tested there).
 import { spawn, spawnSync } from 'node:child_process';
-import { promises as fsp, existsSync, readdirSync, rmdirSync } from 'node:fs';
+import { promises as fsp, existsSync, readFileSync, readdirSync, rmdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -130,6 +130,20 @@ async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false>
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** Pids whose command line contains `needle`. */
+function procsWith(needle: string): number[] {
+  const found: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) found.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return found;
 }
 
 function alive(pid: number): boolean {
@@ -387,7 +401,7 @@ describe('execSync', () => {
     expect(r.stdout.toString()).toBe('/::/\n');
     const o = await rt.execSync(id, ['sh', '-c', 'echo $FOO:$(pwd)'], {
       timeoutSec: 10,
-      env: ['PATH=/bin', 'FOO=bar'],
+      env: ['FOO=bar'],
       cwd: '/tmp',
     });
     expect(o.stdout.toString()).toBe('bar:/tmp\n');
@@ -429,6 +443,73 @@ describe('execSync', () => {
 
   test('a command that cannot start is an error, not an exit code', async () => {
     await expect(rt.execSync(id, ['/no/such/cmd'], { timeoutSec: 10 })).rejects.toThrow(/no\/such\/cmd/);
+  });
+
+  /** A runtime whose `exec` starts `delay` seconds late (a busy node's runc), over the same containers. */
+  async function slowRuntime(delay: number, execStartTimeoutMs?: number): Promise<OciRuntime> {
+    const dir = await fsp.mkdtemp(path.join(tmp, 'slow-'));
+    const wrapper = path.join(dir, 'runc');
+    await fsp.writeFile(
+      wrapper,
+      `#!/bin/sh\ncase " $* " in *" exec "*) sleep ${delay};; esac\nexec ${RUNC} "$@"\n`,
+      { mode: 0o755 },
+    );
+    const slow = new OciRuntime({
+      conmonPath: CONMON,
+      runtimePath: wrapper,
+      runtimeRoot: path.join(tmp, 'runc'),
+      stateDir: path.join(dir, 's'),
+      log: silentLogger(),
+      execStartTimeoutMs,
+    });
+    await slow.init();
+    return slow;
+  }
+
+  test("the timeout counts from the command's start: a slow runtime start-up does not eat it", async () => {
+    const slow = await slowRuntime(1.5);
+    try {
+      const t0 = Date.now();
+      const r = await slow.execSync(id, ['sh', '-c', 'sleep 0.5; echo done'], { timeoutSec: 1 });
+      expect(Date.now() - t0).toBeGreaterThan(1500);
+      expect(r).toMatchObject({ timedOut: false, exitCode: 0 });
+      expect(r.stdout.toString()).toBe('done\n');
+    } finally {
+      slow.close();
+    }
+  });
+
+  test('a runtime that cannot start the command in time is an UNAVAILABLE error and leaves nothing', async () => {
+    const slow = await slowRuntime(3, 500);
+    try {
+      await expect(slow.execSync(id, ['sleep', '105'], { timeoutSec: 1 })).rejects.toMatchObject({
+        code: 14, // UNAVAILABLE
+      });
+      await waitFor('exec gone', async () => {
+        const ps = (await rt.execSync(id, ['ps', '-o', 'args'], { timeoutSec: 10 })).stdout.toString();
+        return !/sleep 105/.test(ps) && procsWith(path.join(tmp, 'slow-')).length === 0;
+      });
+    } finally {
+      slow.close();
+    }
+  });
+
+  test('an exit that arrived during an event-loop stall is not reported as a timeout', async () => {
+    const execDir = path.join(tmp, 's', 'exec');
+    const p = rt.execSync(id, ['sh', '-c', 'sleep 0.3; echo finished'], { timeoutSec: 1 });
+    // Once runc has reported the command running (its pid file), stall the loop past the
+    // timeout: the command ends meanwhile, and the timer fires before its exit is handled.
+    await waitFor('pid file', async () => readdirSync(execDir).some((f) => f.endsWith('.pid')), 5000);
+    await new Promise((r) => setTimeout(r, 20));
+    // Stalled from the check phase: the next loop turn runs due timers before polling for I/O.
+    await new Promise((r) => setImmediate(r));
+    const until = Date.now() + 2000;
+    while (Date.now() < until) {
+      // busy: the event loop is blocked
+    }
+    const r = await p;
+    expect(r).toMatchObject({ timedOut: false, exitCode: 0 });
+    expect(r.stdout.toString()).toBe('finished\n');
   });
 
   test('exec into a stopped container fails', async () => {
@@ -506,6 +587,8 @@ describe('the daemon goes away', () => {
     const files = [
       'internal/errors.ts',
       'internal/log.ts',
+      'internal/util/spawn.ts',
+      'internal/util/native.ts',
       ...readdirSync(path.join(root, 'internal/runtime'))
         .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
         .map((f) => `internal/runtime/${f}`),

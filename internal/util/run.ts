@@ -1,6 +1,6 @@
-// Spawning of the few host tools and CNI plugins the network part drives. One helper so that every
-// child gets a timeout, bounded output capture and a clear error naming the command.
-import { spawn } from 'node:child_process';
+// Runs a short-lived host tool (CNI plugins, ip, tar, unshare) to completion through the spawner:
+// a timeout, bounded output capture and a clear error naming the command.
+import { spawnProcess, SYSTEM_PATH } from './spawn';
 import { accessSync, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
 
@@ -25,14 +25,13 @@ export interface RunResult {
 
 const STDERR_KEEP = 8192;
 
-/** Directories searched for host tools, in order; PATH may be minimal when berthd runs as a service. */
-export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export { SYSTEM_PATH };
 
 export function run(file: string, args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const maxStdout = opts.maxStdout ?? 4 << 20;
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
+    const child = spawnProcess(file, args, {
       env: opts.env ?? { PATH: process.env.PATH ?? SYSTEM_PATH },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -45,7 +44,7 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       timedOut = true;
       child.kill('SIGKILL');
     }, timeoutMs);
-    child.stdout.on('data', (b: Buffer) => {
+    child.stdout?.on('data', (b: Buffer) => {
       outLen += b.length;
       if (outLen > maxStdout) {
         if (!overflow) child.kill('SIGKILL');
@@ -54,7 +53,7 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       }
       out.push(b);
     });
-    child.stderr.on('data', (b: Buffer) => {
+    child.stderr?.on('data', (b: Buffer) => {
       err = (err + b.toString('utf8')).slice(-STDERR_KEEP);
     });
     child.on('error', (e) => {
@@ -70,8 +69,8 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
       resolve({ code, signal, stdout: Buffer.concat(out).toString('utf8'), stderr: err, timedOut });
     });
     // A child that exits without reading stdin makes the write fail with EPIPE; its exit status tells more.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(opts.input ?? '');
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.input ?? '');
   });
 }
 
