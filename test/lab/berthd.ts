@@ -81,10 +81,17 @@ export async function startBerthd(
   let out = '';
   let env = opts.env ?? {};
   const launch = (): ChildProcess => {
-    const p = spawn(process.execPath, [BERTHD, '--config', configPath, '--root', root, '--state', state], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...env },
-    });
+    // BERTHD_NODE_ARGS: extra node flags, e.g. `--cpu-prof --cpu-prof-dir=DIR` for a profile of a
+    // benchmark's daemon (node refuses --cpu-prof in NODE_OPTIONS).
+    const nodeArgs = (process.env.BERTHD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const p = spawn(
+      process.execPath,
+      [...nodeArgs, BERTHD, '--config', configPath, '--root', root, '--state', state],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, ...env },
+      },
+    );
     p.stdout?.on('data', (b: Buffer) => (out += b.toString()));
     p.stderr?.on('data', (b: Buffer) => (out += b.toString()));
     return p;
