@@ -26,7 +26,7 @@ import { ContainerService } from './container/service';
 import type { CoreDeps } from './sandbox/deps';
 import { StatsService } from './stats/service';
 import { CgroupReader, detectLayout } from './stats/cgroup';
-import { mountpointOf } from './image/store';
+import { LoopHealth } from './util/loop-health';
 import { serve, type RunningServer } from './server/server';
 import type { ServerDeps } from './server/deps';
 import { StreamingServer } from './streaming/server';
@@ -70,6 +70,12 @@ async function hostFacts(config: Config, log: Logger): Promise<HostFacts> {
 }
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  // event-loop delay and utilisation from the very start (recovery included); timers unref'd
+  const loopHealth = new LoopHealth({
+    log: log.child({ component: 'loop' }),
+    warnMs: config.event_loop_warn_ms,
+  });
+  loopHealth.start();
   fs.mkdirSync(config.root, { recursive: true, mode: 0o711 });
   fs.mkdirSync(config.state, { recursive: true, mode: 0o711 });
   const snapshotter = new OverlaySnapshotter({
@@ -145,6 +151,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   await reconcile();
   const timer = setInterval(() => void reconcile(), RECONCILE_INTERVAL_MS);
   timer.unref();
+  // writable layers' disk use, measured in the background (first walk now): stats and
+  // ImageFsInfo read the figures from memory
+  snapshotter.startUsageRefresh(config.stats.disk_usage_refresh_seconds * 1000);
 
   const deps: ServerDeps = {
     config,
@@ -170,11 +179,12 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       sandboxes,
       snapshotter,
       reader: new CgroupReader(await detectLayout()),
-      imageFsMountpoint: () => mountpointOf(config.root),
+      imageFsMountpoint: async () => images.fsMountpoint(),
       log: log.child({ component: 'stats' }),
     }),
     handlerFeatures,
     podCidr,
+    loopHealth,
   };
   const streaming = new StreamingServer({
     address: config.streaming.address,
@@ -210,9 +220,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       clearInterval(timer);
       await server.close();
       await streaming.stop();
+      await snapshotter.stopUsageRefresh();
       sandboxes.close();
       containers.close();
       network.close();
+      loopHealth.stop();
     },
   };
 }

@@ -16,6 +16,8 @@ test('defaults validate and name the documented paths', () => {
   expect(c.socket).toBe('/run/berth/berth.sock');
   expect(c.root).toBe('/var/lib/berth');
   expect(c.image.pull_progress_timeout_seconds).toBe(300);
+  expect(c.event_loop_warn_ms).toBe(100);
+  expect(c.stats.disk_usage_refresh_seconds).toBe(10);
   expect(c).toEqual(defaultConfig());
 });
 
@@ -49,6 +51,10 @@ test.each([
   [{ registry: { mirrors: { 'docker.io': ['ftp://x'] } } }, 'registry.mirrors.docker.io'],
   [{ runtime: { default_runtime: 'kata' } }, 'runtime.default_runtime'],
   [{ cni: { bin_dirs: 'x' } }, 'cni.bin_dirs'],
+  [{ event_loop_warn_ms: 0 }, 'event_loop_warn_ms'],
+  [{ event_loop_warn_ms: '100' }, 'event_loop_warn_ms'],
+  [{ stats: { disk_usage_refresh_seconds: 0 } }, 'stats.disk_usage_refresh_seconds'],
+  [{ stats: { disk_usage_refresh_seconds: 2.5 } }, 'stats.disk_usage_refresh_seconds'],
 ])('bad config %j names %s', (data, key) => {
   const d = tmp();
   const f = path.join(d, 'c.json');

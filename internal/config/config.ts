@@ -27,6 +27,8 @@ export interface Config {
   socket: string;
   log_level: LogLevel;
   log_format: LogFormat;
+  /** warn when a 10 s window's p99 event-loop delay passes this many ms */
+  event_loop_warn_ms: number;
   pause_image: string;
   registry: {
     insecure: string[];
@@ -57,6 +59,10 @@ export interface Config {
     tls_key: string;
     idle_timeout_seconds: number;
   };
+  stats: {
+    /** how often the background walker measures every container snapshot's disk use */
+    disk_usage_refresh_seconds: number;
+  };
 }
 
 export const DEFAULT_CONFIG_PATHS = ['/etc/berth/config.toml', '/etc/berth/config.json'];
@@ -69,6 +75,7 @@ export function defaultConfig(): Config {
     socket: '/run/berth/berth.sock',
     log_level: 'info',
     log_format: 'text',
+    event_loop_warn_ms: 100,
     pause_image: 'registry.k8s.io/pause:3.10',
     registry: { insecure: ['localhost', '127.0.0.1', '[::1]'], mirrors: {}, auths: {} },
     image: {
@@ -87,6 +94,7 @@ export function defaultConfig(): Config {
       restrict_oom_score_adj: 'auto',
     },
     streaming: { address: '127.0.0.1', port: 0, tls_cert: '', tls_key: '', idle_timeout_seconds: 4 * 3600 },
+    stats: { disk_usage_refresh_seconds: 10 },
   };
 }
 
@@ -203,6 +211,9 @@ export function validate(c: Config): Config {
   if (Boolean(c.streaming.tls_cert) !== Boolean(c.streaming.tls_key))
     throw new ConfigError('streaming.tls_cert', 'tls_cert and tls_key go together');
   posInt('streaming.idle_timeout_seconds', c.streaming.idle_timeout_seconds);
+  if (!(Number.isFinite(c.event_loop_warn_ms) && c.event_loop_warn_ms > 0))
+    throw new ConfigError('event_loop_warn_ms', 'must be a number of milliseconds > 0');
+  posInt('stats.disk_usage_refresh_seconds', c.stats.disk_usage_refresh_seconds);
   return c;
 }
 

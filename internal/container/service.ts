@@ -29,7 +29,8 @@ import {
 import { KeyedMutex } from '../util/keyed-mutex';
 import { RecordStore } from '../util/record-store';
 import { buildContainerSpec } from '../oci/spec';
-import { writeBundle } from '../oci/bundle';
+import { readBundleSpec, writeBundle } from '../oci/bundle';
+import type { OciSpec } from '../oci/spec-types';
 import { cgroupsPathFor } from '../oci/resources';
 import { resolveUser, userRequestFrom } from '../oci/user';
 import { resolveMountSources, statRequestedDevices } from '../oci/host';
@@ -78,6 +79,11 @@ export class ContainerService {
   private readonly locks = new KeyedMutex();
   private readonly store: RecordStore<ContainerRecord>;
   private readonly watchers = new Map<string, AbortController>();
+  /**
+   * Each container's OCI spec as in its bundle's config.json, kept from create (or read once at
+   * recover) so verbose ContainerStatus and stats never read or parse the bundle per call.
+   */
+  private readonly specs = new Map<string, OciSpec>();
   /** emits 'event' with a ContainerEvent (GetContainerEvents) */
   readonly events = new EventEmitter();
   private readonly log;
@@ -117,6 +123,11 @@ export class ContainerService {
 
   get(id: string): ContainerRecord | undefined {
     return this.records.get(id);
+  }
+
+  /** The container's OCI spec (from memory); undefined when its bundle is gone (e.g. a reboot). */
+  spec(id: string): OciSpec | undefined {
+    return this.specs.get(id);
   }
 
   resolve(idOrPrefix: string): ContainerRecord {
@@ -245,6 +256,7 @@ export class ContainerService {
         });
         crashPoint('container-create:rootfs-mounted');
         await writeBundle(rec.bundle, spec);
+        this.specs.set(id, spec);
         if (idmap) await this.sandboxes.openForPodRoot(rec.bundle, pod.podDir);
         crashPoint('container-create:bundle-written');
         if (logPath) await fsp.mkdir(path.dirname(logPath), { recursive: true });
@@ -422,6 +434,7 @@ export class ContainerService {
     await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
     await this.store.delete(rec.id);
     this.records.delete(rec.id);
+    this.specs.delete(rec.id);
     for (const [k, v] of this.names) if (v === rec.id) this.names.delete(k);
   }
 
@@ -451,11 +464,13 @@ export class ContainerService {
           );
         throw updateRefusal(err, rec.id, r);
       }
-      await updateBundleResources(rec.bundle, next).catch((err: unknown) =>
-        this.log.warn('writing updated resources into the bundle failed', {
-          id: rec.id,
-          error: errMessage(err),
-        }),
+      await updateBundleResources(rec.bundle, next).then(
+        (spec) => this.specs.set(rec.id, spec),
+        (err: unknown) =>
+          this.log.warn('writing updated resources into the bundle failed', {
+            id: rec.id,
+            error: errMessage(err),
+          }),
       );
       rec.resources = recordResources(rec.resources, r);
       await this.persist(rec);
@@ -542,6 +557,8 @@ export class ContainerService {
       const m = rec.config.metadata!;
       const pm = pod.config.metadata!;
       this.names.set(`${m.name}_${pm.name}_${pm.namespace}_${pm.uid}_${m.attempt}`, rec.id);
+      const spec = await readBundleSpec(rec.bundle).catch(() => undefined);
+      if (spec) this.specs.set(rec.id, spec);
       if (rec.state === 'exited') continue;
       const runtime = this.deps.runtimes.get(rec.runtimeHandler);
       if (!runtime) continue;

@@ -3,7 +3,7 @@
 import type { LinuxContainerResources__Output } from '../../api/generated';
 import { BerthError, errMessage, failedPrecondition, invalidArgument, short, Status } from '../errors';
 import { buildResources } from '../oci/resources';
-import type { OciResources } from '../oci/spec-types';
+import type { OciResources, OciSpec } from '../oci/spec-types';
 import type { RuntimeFeatures } from '../oci/spec';
 import { readBundleSpec, writeBundle } from '../oci/bundle';
 
@@ -44,10 +44,11 @@ export function recordResources(
 }
 
 /** Writes the merged resources into the bundle's config.json (the spec stays the source of truth). */
-export async function updateBundleResources(bundle: string, next: OciResources): Promise<void> {
+export async function updateBundleResources(bundle: string, next: OciResources): Promise<OciSpec> {
   const spec = await readBundleSpec(bundle);
   spec.linux.resources = mergeResources(spec.linux.resources, next);
   await writeBundle(bundle, spec);
+  return spec;
 }
 
 /**

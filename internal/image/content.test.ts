@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Status } from '../errors';
+import { diskUsage } from '../snapshot/usage';
 import { ContentStore, verifiedStream } from './content';
 
 const digestOf = (b: Buffer): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -51,6 +52,32 @@ describe('ContentStore', () => {
       expect(await readdir(cs.ingestDir)).toEqual([]);
       expect(await cs.has(wrong)).toBe(false);
       expect(await cs.list()).toEqual([digestOf(data)]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('keeps blob usage in memory: what a du of the content dir finds, across add, delete, restart', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-content-unit-'));
+    try {
+      const cs = new ContentStore(root);
+      await cs.init();
+      const du = (): Promise<{ bytes: number; inodes: number }> => diskUsage(join(root, 'content'));
+      expect(cs.usage()).toEqual(await du());
+      const big = Buffer.alloc(200 * 1024, 3);
+      const small = Buffer.from('small');
+      await cs.ingest(digestOf(big), Readable.from([big]));
+      await cs.put(digestOf(small), small);
+      const two = cs.usage();
+      expect(two).toEqual(await du());
+      expect(two.bytes).toBeGreaterThanOrEqual(200 * 1024);
+      await cs.delete(digestOf(big));
+      expect(cs.usage().bytes).toBeLessThanOrEqual(two.bytes - 200 * 1024);
+      expect(cs.usage()).toEqual(await du());
+      // a new instance stats the blobs present once, at init
+      const again = new ContentStore(root);
+      await again.init();
+      expect(again.usage()).toEqual(await du());
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -1,6 +1,8 @@
 // Content store: blobs by digest under <root>/content/blobs/sha256/<hex>. A blob enters through an
 // ingest file (<root>/content/ingest) that is hashed while written, fsynced and renamed into place
 // only when its digest (and size, when known) match. So a blob path always holds verified bytes.
+// Every blob's disk use is stat-ed once (at init, or when it lands) and kept, so usage() answers
+// from memory; blobs only enter and leave through this class.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -108,6 +110,11 @@ export function verifiedStream(
 export class ContentStore {
   readonly blobsDir: string;
   readonly ingestDir: string;
+  /** bytes (st_blocks * 512) of each blob in the store */
+  private readonly blobBytes = new Map<string, number>();
+  private totalBytes = 0;
+  /** content/, blobs/, blobs/sha256/ and ingest/ themselves */
+  private dirUsage = { bytes: 0, inodes: 0 };
 
   constructor(readonly root: string) {
     this.blobsDir = path.join(root, 'content', 'blobs', 'sha256');
@@ -121,7 +128,43 @@ export class ContentStore {
     const stale = (await fsp.readdir(this.blobsDir)).filter((n) => !/^[a-f0-9]{64}$/.test(n));
     for (const n of stale) await fsp.rm(path.join(this.blobsDir, n), { recursive: true, force: true });
     await fsp.mkdir(this.ingestDir, { recursive: true, mode: 0o700 });
+    this.blobBytes.clear();
+    this.totalBytes = 0;
+    const digests = await this.list();
+    for (let i = 0; i < digests.length; i += 64)
+      await Promise.all(digests.slice(i, i + 64).map((d) => this.track(d)));
+    await this.statDirs();
     return stale.length;
+  }
+
+  /** The store's own dirs (they grow as blobs are added): stat-ed at init and after each blob. */
+  private async statDirs(): Promise<void> {
+    const top = path.dirname(path.dirname(this.blobsDir));
+    const dirs = await Promise.all(
+      [top, path.dirname(this.blobsDir), this.blobsDir, this.ingestDir].map((p) =>
+        fsp.lstat(p).catch(() => undefined),
+      ),
+    );
+    this.dirUsage = {
+      bytes: dirs.reduce((n, st) => n + (st ? st.blocks * 512 : 0), 0),
+      inodes: dirs.filter(Boolean).length,
+    };
+  }
+
+  /** Stats a blob that just landed (or exists at init) and counts it. */
+  private async track(digest: string): Promise<void> {
+    const st = await fsp.stat(this.path(digest)).catch(() => undefined);
+    this.untrack(digest);
+    if (!st) return;
+    this.blobBytes.set(digest, st.blocks * 512);
+    this.totalBytes += st.blocks * 512;
+  }
+
+  private untrack(digest: string): void {
+    const had = this.blobBytes.get(digest);
+    if (had === undefined) return;
+    this.totalBytes -= had;
+    this.blobBytes.delete(digest);
   }
 
   path(digest: string): string {
@@ -169,6 +212,8 @@ export class ContentStore {
       }
       await fsp.rename(tmp, target);
       await fsyncDir(this.blobsDir);
+      await this.track(digest);
+      await this.statDirs();
     } catch (err) {
       // pipeline() rejects as soon as a stage fails, possibly before the write stream has even
       // opened its file: wait until it is closed, or the file would appear after the rm below
@@ -199,6 +244,7 @@ export class ContentStore {
 
   async delete(digest: string): Promise<void> {
     await fsp.rm(this.path(digest), { force: true });
+    this.untrack(digest);
   }
 
   async list(): Promise<string[]> {
@@ -206,19 +252,11 @@ export class ContentStore {
     return names.filter((n) => /^[a-f0-9]{64}$/.test(n)).map((n) => `sha256:${n}`);
   }
 
-  /** Bytes (allocated blocks) and inodes used by blobs. */
-  async usage(): Promise<{ bytes: number; inodes: number }> {
-    let bytes = 0;
-    let inodes = 1;
-    for (const d of await this.list()) {
-      try {
-        const st = await fsp.stat(this.path(d));
-        bytes += st.blocks * 512;
-        inodes++;
-      } catch {
-        // removed meanwhile
-      }
-    }
-    return { bytes, inodes };
+  /** Bytes (allocated blocks) and inodes used by blobs and the store's dirs, from memory. */
+  usage(): { bytes: number; inodes: number } {
+    return {
+      bytes: this.totalBytes + this.dirUsage.bytes,
+      inodes: this.blobBytes.size + this.dirUsage.inodes,
+    };
   }
 }

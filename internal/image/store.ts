@@ -6,6 +6,10 @@
 // only after every layer is in place. So a kill -9 mid-pull leaves no record, and init() removes the
 // blobs and layers no record references.
 //
+// fsUsage() (ImageFsInfo) answers from memory: blob sizes kept by the content store, layer sizes
+// and the container snapshots' usage kept by the snapshotter (its background walker), the record
+// files' sizes stat-ed when written, and the mountpoint found once at init.
+//
 // Error codes: bad reference INVALID_ARGUMENT; registry 401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
 // 404 or no manifest for our platform NOT_FOUND; network and 5xx UNAVAILABLE; a blob that does not
 // match its digest (or a diff_id mismatch) DATA_LOSS; unsupported formats (schema 1, zstd, bad
@@ -95,6 +99,10 @@ export class LocalImageStore implements ImageStore {
   private readonly readCache = new Map<string, Buffer | undefined>();
   private readonly log: Logger;
   private pinnedRef: string | undefined;
+  /** bytes (st_blocks * 512) of each image record file, stat-ed when written or loaded */
+  private readonly recordBytes = new Map<string, number>();
+  private imagesDirBytes = 0;
+  private mountpoint = '/';
 
   constructor(private readonly opts: LocalImageStoreOptions) {
     this.content = new ContentStore(opts.root);
@@ -130,6 +138,10 @@ export class LocalImageStore implements ImageStore {
       }
     }
     await this.collectGarbage('startup');
+    for (const id of this.records.keys()) await this.statRecord(id);
+    if (this.records.size === 0)
+      this.imagesDirBytes = ((await fsp.stat(this.imagesDir).catch(() => undefined))?.blocks ?? 0) * 512;
+    this.mountpoint = await mountpointOf(this.opts.root);
     this.log.info('image store ready', { images: this.records.size });
   }
 
@@ -515,6 +527,18 @@ export class LocalImageStore implements ImageStore {
     const old = this.records.get(rec.id);
     if (old) this.unindex(old);
     this.index(rec);
+    await this.statRecord(rec.id);
+  }
+
+  /** Keeps a record file's disk use (and its dir's, which grows with the records) for fsUsage(). */
+  private async statRecord(id: string): Promise<void> {
+    const [st, dir] = await Promise.all([
+      fsp.stat(this.recordPath(id)).catch(() => undefined),
+      fsp.stat(this.imagesDir).catch(() => undefined),
+    ]);
+    if (st && this.records.has(id)) this.recordBytes.set(id, st.blocks * 512);
+    else this.recordBytes.delete(id);
+    this.imagesDirBytes = (dir?.blocks ?? 0) * 512;
   }
 
   private recordPath(id: string): string {
@@ -556,6 +580,7 @@ export class LocalImageStore implements ImageStore {
       }
       await fsp.rm(this.recordPath(rec.id), { force: true });
       this.unindex(rec);
+      this.recordBytes.delete(rec.id);
       this.log.info('image removed', { id: rec.id, tags: rec.repoTags });
       await this.collectGarbage(`remove ${rec.id}`);
     });
@@ -628,23 +653,22 @@ export class LocalImageStore implements ImageStore {
     return data;
   }
 
+  /** From memory only (see the top of this file): never walks or stats per call. */
   async fsUsage(): Promise<{ mountpoint: string; bytes: number; inodes: number }> {
-    const c = await this.content.usage();
+    const c = this.content.usage();
     const s = await this.opts.snapshotter.fsUsage();
-    let recBytes = 0;
-    let recInodes = 0;
-    for (const n of await fsp.readdir(this.imagesDir).catch(() => [] as string[])) {
-      const st = await fsp.stat(path.join(this.imagesDir, n)).catch(() => undefined);
-      if (st) {
-        recBytes += st.blocks * 512;
-        recInodes++;
-      }
-    }
+    let recBytes = this.imagesDirBytes;
+    for (const b of this.recordBytes.values()) recBytes += b;
     return {
-      mountpoint: await mountpointOf(this.opts.root),
+      mountpoint: this.mountpoint,
       bytes: c.bytes + s.bytes + recBytes,
-      inodes: c.inodes + s.inodes + recInodes,
+      inodes: c.inodes + s.inodes + this.recordBytes.size + 1,
     };
+  }
+
+  /** The mount point holding the root (found once at init). */
+  fsMountpoint(): string {
+    return this.mountpoint;
   }
 }
 

@@ -7,7 +7,7 @@
 // a restart, or after the conf dir changed still runs the same plugins with the same arguments,
 // and the record is deleted only when DEL succeeded: a pod whose record remains still holds
 // network resources (listCached() is the list to retry).
-import { watch as fsWatch, accessSync, constants as fsc, promises as fsp, type FSWatcher } from 'node:fs';
+import { watch as fsWatch, promises as fsp, type FSWatcher } from 'node:fs';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
 import {
@@ -123,6 +123,8 @@ interface CacheRecord {
 const DEFAULT_CONF_DIR = '/etc/cni/net.d';
 const DEFAULT_BIN_DIRS = ['/opt/cni/bin', '/usr/lib/cni'];
 const WATCH_RETRY_MS = 2000;
+/** While plugins are missing, how often status() may start a look for them. */
+const PLUGIN_RECHECK_MS = 1000;
 
 /** Validates and normalises capability args from a request (protocols lower-cased). */
 export function validateCapabilityArgs(args: CapabilityArgs): CapabilityArgs {
@@ -178,6 +180,9 @@ export class CniManager {
   private debounceTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private reloading: Promise<NetworkStatus> | undefined;
+  /** the background look for missing plugins in progress, and when the last one started */
+  private pluginCheck: Promise<void> | undefined;
+  private pluginCheckAt = 0;
   private reloadAgain = false;
   private closed = false;
 
@@ -201,19 +206,37 @@ export class CniManager {
     return m;
   }
 
-  /** Ready once a valid config is loaded and all its plugins are found. */
+  /**
+   * Ready once a valid config is loaded and all its plugins are found. From memory (the Status RPC
+   * calls this every few seconds): plugins may be installed after the config and their dirs are
+   * not watched, so while some are missing a call starts an async look for them (at most one per
+   * PLUGIN_RECHECK_MS) whose result the following calls see.
+   */
   status(): NetworkStatus {
-    if (this.loaded && this.missingPlugins.length) {
-      // Plugins may be installed after the config; their dirs are not watched, so look again.
-      this.missingPlugins = this.missingPlugins.filter(
-        (t) => !this.binDirs.some((d) => isExecutable(path.join(d, t))),
-      );
-      if (!this.missingPlugins.length) this.notReadyReason = undefined;
-    }
+    if (this.loaded && this.missingPlugins.length && Date.now() - this.pluginCheckAt >= PLUGIN_RECHECK_MS)
+      void this.checkMissingPlugins();
     const where = this.loaded ? { network: this.loaded.config.name, file: this.loaded.file } : {};
     return this.notReadyReason
       ? { ready: false, reason: this.notReadyReason, ...where }
       : { ready: true, ...where };
+  }
+
+  /** Looks for the missing plugins again (one look at a time); clears the reason when all are found. */
+  private checkMissingPlugins(): Promise<void> {
+    this.pluginCheck ??= (async () => {
+      this.pluginCheckAt = Date.now();
+      const loaded = this.loaded;
+      const still: string[] = [];
+      for (const t of this.missingPlugins) if (!(await findPlugin(t, this.binDirs))) still.push(t);
+      // a reload meanwhile made its own list
+      if (this.loaded !== loaded || !this.missingPlugins.length) return;
+      this.missingPlugins = still;
+      if (!still.length) {
+        this.notReadyReason = undefined;
+        this.logger?.info('CNI plugins found; network ready', { file: loaded?.file });
+      }
+    })().finally(() => (this.pluginCheck = undefined));
+    return this.pluginCheck;
   }
 
   /** Reloads the config now. Concurrent calls share one load; a call during a load triggers another. */
@@ -435,6 +458,7 @@ export class CniManager {
     const capabilityArgs = validateCapabilityArgs(args);
     if (!capabilityArgs.ipRanges?.length && this.podRanges.length) capabilityArgs.ipRanges = this.podRanges;
     return this.locks.run(podId, async () => {
+      if (this.loaded && this.missingPlugins.length) await this.checkMissingPlugins();
       const st = this.status();
       const loaded = this.loaded;
       if (!st.ready || !loaded) throw failedPrecondition(`network is not ready: ${st.reason ?? 'no config'}`);
@@ -563,14 +587,5 @@ export class CniManager {
       }
     }
     return { podId: rec.podId, state: rec.state, netns: rec.netns, network: rec.config.name, ips };
-  }
-}
-
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, fsc.X_OK);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -24,7 +24,8 @@ import type { ImageRecord } from '../image/types';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { RecordStore } from '../util/record-store';
 import { buildSandboxSpec, type SandboxNamespacePaths } from '../oci/spec';
-import { writeBundle } from '../oci/bundle';
+import { readBundleSpec, writeBundle } from '../oci/bundle';
+import type { OciSpec } from '../oci/spec-types';
 import { cgroupsPathFor } from '../oci/resources';
 import { resolveUser, userRequestFrom } from '../oci/user';
 import type { CapabilityArgs } from '../network/cni';
@@ -64,6 +65,8 @@ export class SandboxService {
   private readonly locks = new KeyedMutex();
   private readonly store: RecordStore<SandboxRecord>;
   private readonly watchers = new Map<string, AbortController>();
+  /** each infra container's OCI spec, kept from RunPodSandbox (or read once at recover) */
+  private readonly specs = new Map<string, OciSpec>();
   private containers: PodContainers | undefined;
   private readonly log;
   private readonly userns: UsernsManager;
@@ -90,6 +93,11 @@ export class SandboxService {
 
   get(id: string): SandboxRecord | undefined {
     return this.records.get(id);
+  }
+
+  /** The infra container's OCI spec (from memory); undefined when its bundle is gone. */
+  spec(id: string): OciSpec | undefined {
+    return this.specs.get(id);
   }
 
   /** A sandbox by full id or unique prefix; NOT_FOUND otherwise. */
@@ -275,6 +283,7 @@ export class SandboxService {
           features: featuresFor(this.deps, runtimeHandler),
         });
         await writeBundle(rec.bundle, spec);
+        this.specs.set(id, spec);
         if (idmap) await this.openForPodRoot(rec.bundle, rec.podDir);
         const created = await runtime.create({
           id,
@@ -417,6 +426,7 @@ export class SandboxService {
     if (!opts.keepRecord) {
       await this.store.delete(rec.id);
       this.records.delete(rec.id);
+      this.specs.delete(rec.id);
       if (this.names.get(sandboxNameKey(rec.config)) === rec.id)
         this.names.delete(sandboxNameKey(rec.config));
     }
@@ -435,6 +445,8 @@ export class SandboxService {
         await this.rollback(rec);
         continue;
       }
+      const spec = await readBundleSpec(rec.bundle).catch(() => undefined);
+      if (spec) this.specs.set(rec.id, spec);
       const runtime = this.deps.runtimes.get(rec.runtimeHandler);
       const st = runtime ? await runtime.state(rec.id).catch(() => undefined) : undefined;
       if (rec.state === 'ready') {

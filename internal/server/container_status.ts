@@ -1,6 +1,6 @@
-// ContainerStatus: every field kubelet reads; with verbose, the pid and the OCI spec.
+// ContainerStatus: every field kubelet reads; with verbose, the pid and the OCI spec. All from
+// memory: the record, and the spec the container service keeps (no bundle read per call).
 import type { ContainerStatusRequest__Output, ContainerStatusResponse } from '../../api/generated';
-import { readBundleSpec } from '../oci/bundle';
 import type { ServerDeps } from './deps';
 import { toContainerStatus } from './convert';
 import { requireId } from './validate_config';
@@ -10,7 +10,7 @@ export function containerStatus(deps: ServerDeps) {
     const rec = deps.containers.resolve(requireId(req.container_id, 'container_id'));
     const res: ContainerStatusResponse = { status: toContainerStatus(rec), info: {} };
     if (req.verbose) {
-      const spec = await readBundleSpec(rec.bundle).catch(() => undefined);
+      const spec = deps.containers.spec(rec.id);
       res.info = {
         info: JSON.stringify({
           pid: rec.pid,

@@ -9,6 +9,7 @@ import type { StreamingDeps } from '../streaming/types';
 import type { StatsService } from '../stats/service';
 import type { RuntimeFeatures } from '../oci/spec';
 import type { PodCidrStore } from '../network/pod-cidr';
+import type { LoopHealthReport } from '../util/loop-health';
 
 export interface NetworkStatusSource {
   status(): { ready: boolean; reason?: string; message?: string };
@@ -32,4 +33,6 @@ export interface ServerDeps {
   podCidr?: PodCidrStore;
   /** Exec/Attach/PortForward URLs; absent when the streaming server is not running. */
   streaming?: StreamingDeps;
+  /** event-loop delay and utilisation (Status verbose `eventLoop`) */
+  loopHealth?: { report(): LoopHealthReport };
 }

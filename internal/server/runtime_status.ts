@@ -1,5 +1,7 @@
 // Status: the two conditions kubelet gates on (RuntimeReady, NetworkReady), the runtime handlers
-// and their features, and with `verbose` the effective config.
+// and their features, and with `verbose` the effective config and the event loop's health
+// (`eventLoop`, see internal/util/loop-health.ts). All from memory: kubelet calls it every few
+// seconds.
 import type { RuntimeHandler, StatusRequest__Output, StatusResponse } from '../../api/generated';
 import type { ServerDeps } from './deps';
 
@@ -28,6 +30,7 @@ export function status(deps: ServerDeps) {
     };
     if (req.verbose) {
       res.info = { config: JSON.stringify(redactedConfig(deps)) };
+      if (deps.loopHealth) res.info.eventLoop = JSON.stringify(deps.loopHealth.report());
     }
     return res;
   };

@@ -10,6 +10,7 @@ import { isBerthError, Status } from '../errors';
 import { silentLogger } from '../log';
 import { SnapshotError } from './errors';
 import { MAX_MOUNT_DATA, OverlaySnapshotter } from './overlay';
+import { diskUsage } from './usage';
 
 const sha = (s: string): string => 'sha256:' + createHash('sha256').update(s).digest('hex');
 const hexOf = (id: string): string => id.slice('sha256:'.length);
@@ -189,22 +190,87 @@ describe('OverlaySnapshotter', () => {
   it('measures snapshot and file system usage', async () => {
     const ids = await chain(2);
     await snap.prepare('c1', ids);
+    // prepare() counts what it made: the empty upper dir
+    expect(snap.cachedUsage('c1')?.inodes).toBe(1);
     const empty = await snap.usage('c1');
     expect(empty.inodes).toBe(1);
     const upper = (await snap.info('c1'))!.upperDir;
     fs.writeFileSync(path.join(upper, 'data'), Buffer.alloc(64 * 1024, 1));
     fs.linkSync(path.join(upper, 'data'), path.join(upper, 'data2'));
     fs.mkdirSync(path.join(upper, 'd'));
+    // the cached figure moves only when the walker (or usage()) measures again
+    expect(snap.cachedUsage('c1')).toEqual(empty);
     const used = await snap.usage('c1');
     expect(used.inodes).toBe(3);
     expect(used.bytes).toBeGreaterThanOrEqual(empty.bytes + 64 * 1024);
     expect(used.bytes).toBeLessThan(empty.bytes + 2 * 64 * 1024); // the hardlink counts once
+    expect(snap.cachedUsage('c1')).toEqual(used);
 
     const fsu = await snap.fsUsage();
     expect(fsu.mountpoint).toBe(root);
     expect(fsu.bytes).toBeGreaterThan(used.bytes);
     expect(fsu.inodes).toBeGreaterThanOrEqual(used.inodes + 4);
     await expect(snap.usage('nope')).rejects.toThrow(/not found/);
+    expect(snap.cachedUsage('nope')).toBeUndefined();
+  });
+
+  it('fsUsage answers from memory what a du of the root finds', async () => {
+    const ids = await chain(3);
+    await snap.prepare('c1', ids);
+    await snap.prepare('c2', ids.slice(0, 1));
+    fs.writeFileSync(path.join((await snap.info('c2'))!.upperDir, 'big'), Buffer.alloc(300 * 1024, 7));
+    await snap.refreshUsage();
+    const du = await diskUsage(root);
+    const fsu = await snap.fsUsage();
+    expect(fsu.bytes).toBe(du.bytes);
+    expect(fsu.inodes).toBe(du.inodes);
+    // removing a snapshot and a layer takes their share off at once
+    await snap.remove('c2');
+    await snap.remove('c1');
+    await snap.removeLayer(ids[2]!);
+    const after = await snap.fsUsage();
+    expect(after.bytes).toBeLessThan(fsu.bytes - 300 * 1024);
+    await snap.refreshUsage();
+    const du2 = await diskUsage(root);
+    expect((await snap.fsUsage()).inodes).toBe(du2.inodes);
+    expect(Math.abs((await snap.fsUsage()).bytes - du2.bytes)).toBeLessThanOrEqual(4096 * 4);
+  });
+
+  it('the background walker refreshes every snapshot, and a new one promptly', async () => {
+    const ids = await chain(1);
+    await snap.prepare('c1', ids);
+    snap.startUsageRefresh(100);
+    try {
+      const upper = (await snap.info('c1'))!.upperDir;
+      fs.writeFileSync(path.join(upper, 'f'), Buffer.alloc(128 * 1024, 1));
+      const deadline = Date.now() + 5000;
+      while ((snap.cachedUsage('c1')?.bytes ?? 0) < 128 * 1024 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(snap.cachedUsage('c1')?.inodes).toBe(2);
+      await snap.prepare('c2', ids);
+      expect(snap.cachedUsage('c2')?.inodes).toBe(1);
+      await snap.remove('c1');
+      expect(snap.cachedUsage('c1')).toBeUndefined();
+    } finally {
+      await snap.stopUsageRefresh();
+    }
+  });
+
+  it('a layer whose meta.json has no size is measured once and the size written back', async () => {
+    const [id] = await chain(1);
+    const metaFile = path.join(root, 'layers', hexOf(id!), 'meta.json');
+    const meta = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as Record<string, unknown>;
+    const { size, inodes } = meta;
+    delete meta.size;
+    delete meta.inodes;
+    fs.writeFileSync(metaFile, JSON.stringify(meta));
+    const again = new OverlaySnapshotter({ root, log: silentLogger() });
+    await again.init();
+    await again.refreshUsage();
+    const written = JSON.parse(fs.readFileSync(metaFile, 'utf8')) as Record<string, unknown>;
+    expect(written.size).toBe(size);
+    expect(written.inodes).toBe(inodes);
+    expect((await again.fsUsage()).bytes).toBe((await diskUsage(root)).bytes);
   });
 
   it('reloads its state and cleans crash leftovers on init', async () => {

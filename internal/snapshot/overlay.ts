@@ -11,6 +11,15 @@
 // likewise; whatever a crash leaves with `.tmp-` in its name is removed by init(). Removal renames
 // to a `.tmp-` name first, so a crash mid-delete is also finished by init().
 //
+// Disk usage (ImageFsInfo, container stats) is answered from memory, never by a walk per call:
+// layers and id-mapped copies are immutable, so their size was measured once when they were made
+// (kept in meta.json; a layer whose meta.json lacks it is measured once in the background and the
+// figure written back), plus the few entries around them (their dir, meta.json, short link),
+// lstat-ed once when made or loaded. Container snapshots change all the time: one background
+// walker (startUsageRefresh) measures every snapshot dir every interval, in slices that give the
+// event loop back every 2 ms, and a new snapshot promptly after prepare(); cachedUsage() and
+// fsUsage() read what it found, so their figures are at most one interval (plus a walk) old.
+//
 // Mount options: overlayfs takes all of them in one page (4095 bytes). lowerdir lists each layer
 // as `<root>/l/<10 hex chars>`, 38 bytes at the default root, so about 95 layers fit at
 // /var/lib/berth/snapshots (docker caps images at 128 and real images rarely pass 40); prepare()
@@ -19,7 +28,7 @@ import { promises as fsp, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound, short } from '../errors';
+import { alreadyExists, errMessage, failedPrecondition, invalidArgument, notFound, short } from '../errors';
 import type { Logger } from '../log';
 import {
   atomicWriteJson,
@@ -34,6 +43,7 @@ import { native } from '../util/native';
 import { applyLayerTar } from './apply';
 import { checkIdMap, copyLayerMapped, mappedKey, toHost, type IdMap } from './idmap';
 import { diskUsage } from './usage';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { LayerInfo, MountSpec, PrepareOptions, SnapshotInfo, Snapshotter, Usage } from './types';
 
 export interface OverlaySnapshotterOptions {
@@ -62,6 +72,22 @@ interface SnapshotMeta {
   created: string;
   /** the snapshot stands on id-mapped copies of its parents */
   idmap?: IdMap;
+}
+
+/** A container snapshot's disk use: its writable (upper) dir, and its whole dir. */
+interface SnapshotUsage {
+  writable: Usage;
+  total: Usage;
+}
+
+/** What the background walker still has to measure, and the walk in progress. */
+interface UsageWalk {
+  /** every snapshot, the fixed dirs and layers without a measured size */
+  full: boolean;
+  keys: Set<string>;
+  running?: Promise<void>;
+  /** aborts the walk in progress (stopUsageRefresh) */
+  abort?: AbortController;
 }
 
 interface MappedMeta {
@@ -114,6 +140,16 @@ export class OverlaySnapshotter implements Snapshotter {
   /** mapped copies being built or about to be stacked on: garbage collection leaves them */
   private readonly mappedPending = new Map<string, number>();
   private loaded?: Promise<void>;
+  /** per layer / mapped copy: its dir, meta.json and short link (the fs/ tree is in its meta) */
+  private readonly layerExtra = new Map<string, Usage>();
+  private readonly mappedExtra = new Map<string, Usage>();
+  /** the snapshotter's own dirs (root, layers/, l/, snapshots/, mapped/) */
+  private fixedUsage: Usage = { bytes: 0, inodes: 0 };
+  /** per container snapshot, as the background walker last found it */
+  private readonly snapUsage = new Map<string, SnapshotUsage>();
+  private readonly usageWalk: UsageWalk = { full: false, keys: new Set() };
+  private usageTimer: NodeJS.Timeout | undefined;
+  private usageStopped = false;
 
   constructor(opts: OverlaySnapshotterOptions) {
     const root = path.resolve(opts.root);
@@ -217,6 +253,26 @@ export class OverlaySnapshotter implements Snapshotter {
     this.layers = layers;
     this.snapshots = snapshots;
     this.mapped = mapped;
+    // the few entries around each layer and copy: lstat-ed once here, kept in memory
+    this.layerExtra.clear();
+    this.mappedExtra.clear();
+    for (const m of layers.values())
+      this.layerExtra.set(
+        m.chainId,
+        await this.extraUsage(path.join(this.layersDir, chainHex(m.chainId)), m.link),
+      );
+    for (const m of mapped.values())
+      this.mappedExtra.set(m.key, await this.extraUsage(path.join(this.mappedDir, m.key), m.link));
+    this.fixedUsage = await this.measureFixed();
+  }
+
+  /** A layer's (or mapped copy's) dir and meta.json, and its short link: what its size leaves out. */
+  private async extraUsage(dir: string, link: string): Promise<Usage> {
+    return sumStats([dir, path.join(dir, 'meta.json'), path.join(this.linksDir, link)]);
+  }
+
+  private measureFixed(): Promise<Usage> {
+    return sumStats([this.root, this.layersDir, this.linksDir, this.snapshotsDir, this.mappedDir]);
   }
 
   /** Recreates missing short links and drops links no layer owns. */
@@ -291,6 +347,7 @@ export class OverlaySnapshotter implements Snapshotter {
         await fsp.rename(tmp, path.join(this.layersDir, hex));
         await fsyncDir(this.layersDir);
         this.layers.set(chainId, meta);
+        this.layerExtra.set(chainId, await this.extraUsage(path.join(this.layersDir, hex), link));
         this.log.debug('layer applied', { chainId, size, inodes, ms: Date.now() - started });
         return layerInfo(meta);
       } catch (err) {
@@ -336,6 +393,7 @@ export class OverlaySnapshotter implements Snapshotter {
         await fsp.rename(dir, doomed);
         await fsyncDir(this.layersDir);
         this.layers.delete(chainId);
+        this.layerExtra.delete(chainId);
         if (meta) await fsp.rm(path.join(this.linksDir, meta.link), { force: true });
         await fsp.rm(doomed, { recursive: true, force: true });
       }),
@@ -414,6 +472,12 @@ export class OverlaySnapshotter implements Snapshotter {
         await fsp.rename(tmp, dir);
         await fsyncDir(this.snapshotsDir);
         this.snapshots.set(key, meta);
+        // what it holds now (three entries and meta.json); the walker measures it again promptly
+        const writable = await sumStats([path.join(dir, 'upper')]);
+        const rest = await sumStats([dir, path.join(dir, 'meta.json'), path.join(dir, 'work')]);
+        this.snapUsage.set(key, { writable, total: addUsage(writable, rest) });
+        this.usageWalk.keys.add(key);
+        if (this.usageTimer) this.kickUsageWalk();
       } catch (err) {
         await fsp.rm(tmp, { recursive: true, force: true });
         throw err;
@@ -484,6 +548,7 @@ export class OverlaySnapshotter implements Snapshotter {
           await fsp.rename(tmp, path.join(this.mappedDir, h));
           await fsyncDir(this.mappedDir);
           this.mapped.set(h, meta);
+          this.mappedExtra.set(h, await this.extraUsage(path.join(this.mappedDir, h), link));
           this.log.debug('id-mapped layer copy made', { chainId, key: h, ms: Date.now() - started });
         } catch (err) {
           await fsp.rm(tmp, { recursive: true, force: true });
@@ -502,6 +567,7 @@ export class OverlaySnapshotter implements Snapshotter {
     for (const [h, m] of [...this.mapped]) {
       if (used.has(h) || this.mappedPending.has(h)) continue;
       this.mapped.delete(h);
+      this.mappedExtra.delete(h);
       await fsp.rm(path.join(this.linksDir, m.link), { force: true });
       await this.dropMappedDir(h);
     }
@@ -574,37 +640,192 @@ export class OverlaySnapshotter implements Snapshotter {
       const dir = path.join(this.snapshotsDir, key);
       if (!existsSync(dir)) {
         this.snapshots.delete(key);
+        this.snapUsage.delete(key);
         return;
       }
       const doomed = `${dir}${TMP_MARK}rm-${rand()}`;
       await fsp.rename(dir, doomed);
       const had = this.snapshots.get(key);
       this.snapshots.delete(key);
+      this.snapUsage.delete(key);
       await fsyncDir(this.snapshotsDir);
       await fsp.rm(doomed, { recursive: true, force: true });
       if (had?.idmap) await this.collectMapped();
     });
   }
 
+  /** Walks the snapshot's writable layer now (and keeps the figure). Not for request paths. */
   async usage(key: string): Promise<Usage> {
     await this.ready();
     const meta = this.snapshots.get(key);
     if (!meta) throw notFound(`snapshot ${short(key)} not found`);
-    return diskUsage(this.toInfo(meta).upperDir);
+    await this.measureSnapshot(key);
+    const u = this.snapUsage.get(key);
+    if (!u) throw notFound(`snapshot ${short(key)} not found`);
+    return { ...u.writable };
+  }
+
+  cachedUsage(key: string): Usage | undefined {
+    const u = this.snapUsage.get(key);
+    return u && { ...u.writable };
   }
 
   async fsUsage(): Promise<Usage & { mountpoint: string }> {
     await this.ready();
-    // Layers are immutable: their sizes were measured when they were applied.
-    let bytes = 0;
-    let inodes = 0;
-    for (const m of [...this.layers.values(), ...this.mapped.values()]) {
-      bytes += m.size;
-      inodes += m.inodes;
+    // All from memory: layer and copy sizes measured once, snapshots as the walker last saw them.
+    let bytes = this.fixedUsage.bytes;
+    let inodes = this.fixedUsage.inodes;
+    const add = (u: Usage | undefined): void => {
+      bytes += u?.bytes ?? 0;
+      inodes += u?.inodes ?? 0;
+    };
+    for (const m of this.layers.values()) {
+      // (a size never measured is being measured by the walker)
+      if (Number.isFinite(m.size) && Number.isFinite(m.inodes)) add({ bytes: m.size, inodes: m.inodes });
+      add(this.layerExtra.get(m.chainId));
     }
-    const snaps = await diskUsage(this.snapshotsDir);
-    return { bytes: bytes + snaps.bytes, inodes: inodes + snaps.inodes, mountpoint: this.root };
+    for (const m of this.mapped.values()) {
+      add({ bytes: m.size, inodes: m.inodes });
+      add(this.mappedExtra.get(m.key));
+    }
+    for (const u of this.snapUsage.values()) add(u.total);
+    return { bytes, inodes, mountpoint: this.root };
   }
+
+  /**
+   * Starts the background walker: every `intervalMs` it measures every container snapshot (one
+   * after the other, in 2 ms slices), the snapshotter's own dirs, and any layer whose size was
+   * never measured; a snapshot made by prepare() is measured promptly. The first walk starts now.
+   * The timer is unref'd.
+   */
+  startUsageRefresh(intervalMs: number): void {
+    if (this.usageTimer) return;
+    this.usageStopped = false;
+    this.usageTimer = setInterval(() => {
+      this.usageWalk.full = true;
+      this.kickUsageWalk();
+    }, intervalMs);
+    this.usageTimer.unref();
+    this.usageWalk.full = true;
+    this.kickUsageWalk();
+  }
+
+  /** Stops the walker; a walk in progress ends at its next slice (2 ms at most). */
+  async stopUsageRefresh(): Promise<void> {
+    if (this.usageTimer) clearInterval(this.usageTimer);
+    this.usageTimer = undefined;
+    this.usageStopped = true;
+    this.usageWalk.abort?.abort();
+    await this.usageWalk.running?.catch(() => undefined);
+  }
+
+  /** Measures everything (or the given snapshots) now, through the walker; resolves when done. */
+  async refreshUsage(keys?: string[]): Promise<void> {
+    await this.ready();
+    if (keys) for (const k of keys) this.usageWalk.keys.add(k);
+    else this.usageWalk.full = true;
+    const wasStopped = this.usageStopped;
+    this.usageStopped = false;
+    try {
+      this.kickUsageWalk();
+      await this.usageWalk.running;
+    } finally {
+      this.usageStopped = wasStopped && !this.usageTimer;
+    }
+  }
+
+  /** Runs the walker unless it runs already (it picks up what was queued meanwhile). */
+  private kickUsageWalk(): void {
+    const w = this.usageWalk;
+    if (w.running || this.usageStopped) return;
+    const ac = new AbortController();
+    w.abort = ac;
+    w.running = (async () => {
+      try {
+        while (!this.usageStopped && (w.full || w.keys.size > 0)) {
+          const full = w.full;
+          w.full = false;
+          const keys = full ? [...this.snapshots.keys()] : [...w.keys];
+          w.keys.clear();
+          const t0 = Date.now();
+          if (full) {
+            this.fixedUsage = await this.measureFixed();
+            await this.measureUnsizedLayers();
+          }
+          for (const k of keys) {
+            if (this.usageStopped) break;
+            try {
+              await this.measureSnapshot(k, ac.signal);
+            } catch (err) {
+              if (ac.signal.aborted) throw err;
+              // one unreadable snapshot keeps its last figure; the others are still measured
+              this.log.warn('measuring a snapshot failed', { snapshot: short(k), error: errMessage(err) });
+            }
+          }
+          if (full) {
+            for (const k of this.snapUsage.keys()) if (!this.snapshots.has(k)) this.snapUsage.delete(k);
+            this.log.debug('snapshot usage refreshed', { snapshots: keys.length, ms: Date.now() - t0 });
+          }
+        }
+      } catch (err) {
+        if (!ac.signal.aborted)
+          this.log.warn('measuring snapshot disk usage failed', { error: errMessage(err) });
+      } finally {
+        w.running = undefined;
+        w.abort = undefined;
+      }
+    })();
+  }
+
+  /** Walks one container snapshot's dir (upper separately) and keeps the figures. */
+  private async measureSnapshot(key: string, signal?: AbortSignal): Promise<void> {
+    const meta = this.snapshots.get(key);
+    if (!meta) {
+      this.snapUsage.delete(key);
+      return;
+    }
+    const dir = path.join(this.snapshotsDir, key);
+    const writable = await diskUsage(path.join(dir, 'upper'), { signal });
+    const work = await diskUsage(path.join(dir, 'work'), { signal });
+    const rest = await sumStats([dir, path.join(dir, 'meta.json')]);
+    // removed (or removed and made again) meanwhile: the figure is not its
+    if (this.snapshots.get(key) !== meta) return;
+    this.snapUsage.set(key, { writable, total: addUsage(addUsage(writable, work), rest) });
+  }
+
+  /** Layers whose meta.json has no size (written by an older Berth): measured once, written back. */
+  private async measureUnsizedLayers(): Promise<void> {
+    for (const m of [...this.layers.values()]) {
+      if (Number.isFinite(m.size) && Number.isFinite(m.inodes)) continue;
+      await this.locks.run(`layer:${m.chainId}`, async () => {
+        if (this.layers.get(m.chainId) !== m) return;
+        const dir = path.join(this.layersDir, chainHex(m.chainId));
+        const u = await diskUsage(path.join(dir, 'fs'));
+        const meta: LayerMeta = { ...m, size: u.bytes, inodes: u.inodes };
+        await atomicWriteJson(path.join(dir, 'meta.json'), meta);
+        this.layers.set(m.chainId, meta);
+        this.log.info('measured a layer without a recorded size', { chainId: m.chainId, bytes: u.bytes });
+      });
+      await yieldToLoop();
+    }
+  }
+}
+
+function addUsage(a: Usage, b: Usage): Usage {
+  return { bytes: a.bytes + b.bytes, inodes: a.inodes + b.inodes };
+}
+
+/** Blocks and inodes of a few paths (each counted alone: no walk); missing ones count nothing. */
+async function sumStats(paths: string[]): Promise<Usage> {
+  const sts = await Promise.all(paths.map((p) => fsp.lstat(p).catch(() => undefined)));
+  let bytes = 0;
+  let inodes = 0;
+  for (const st of sts) {
+    if (!st) continue;
+    bytes += st.blocks * 512;
+    inodes++;
+  }
+  return { bytes, inodes };
 }
 
 function layerInfo(m: LayerMeta): LayerInfo {

@@ -64,8 +64,21 @@ export interface Snapshotter {
   list(): Promise<SnapshotInfo[]>;
   /** Removes a snapshot (idempotent). Its layers stay. */
   remove(key: string): Promise<void>;
-  /** Disk use of a snapshot's writable layer. */
+  /** Disk use of a snapshot's writable layer, walked now (background work and tests only). */
   usage(key: string): Promise<Usage>;
-  /** Disk use of everything under the snapshotter's root, and that root's path. */
+  /**
+   * Disk use of a snapshot's writable layer as the background walker last measured it (at most one
+   * refresh interval old); undefined for an unknown snapshot. Never touches the disk.
+   */
+  cachedUsage(key: string): Usage | undefined;
+  /**
+   * Disk use of everything under the snapshotter's root, and that root's path, from memory: layers
+   * as measured when unpacked, container snapshots as the background walker last measured them.
+   */
   fsUsage(): Promise<Usage & { mountpoint: string }>;
+  /** Starts the background walker that keeps snapshot usage fresh (every `intervalMs`). */
+  startUsageRefresh(intervalMs: number): void;
+  stopUsageRefresh(): Promise<void>;
+  /** Measures every snapshot (or the given ones) now through the walker; resolves when done. */
+  refreshUsage(keys?: string[]): Promise<void>;
 }

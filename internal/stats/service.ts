@@ -2,9 +2,13 @@
 // writable layer's disk use, and each ready pod's cgroup and network counters, and shapes them as
 // the CRI messages kubelet reads.
 //
-// Where a container's cgroup is: its OCI spec's linux.cgroupsPath (read once from the bundle and
-// cached); an absolute cgroupfs path is used as is, a systemd "slice:prefix:name" is looked up in
-// /proc/<pid>/cgroup.
+// Where a container's cgroup is: its OCI spec's linux.cgroupsPath (the spec the container and
+// sandbox services keep in memory); an absolute cgroupfs path is used as is, a systemd
+// "slice:prefix:name" is looked up in /proc/<pid>/cgroup (once, then cached).
+//
+// The writable layer's bytes and inodes are the snapshotter's cached figures (its background
+// walker measures every snapshot every `stats.disk_usage_refresh_seconds`, and a new one promptly):
+// no stats call walks a tree.
 //
 // Where a pod's cgroup is: kubelet gives each pod its own cgroup as linux.cgroup_parent and every
 // container of the pod (infra included) is created below it, so that parent is the pod cgroup,
@@ -15,7 +19,7 @@
 //
 // Only running containers and ready pods have live stats; asked for by id, a container or pod that
 // is not live gets its attributes (and a container its writable layer) without cgroup figures.
-import * as fs from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type {
   ContainerStats,
@@ -34,7 +38,7 @@ import type { SandboxFilter } from '../sandbox/service';
 import type { SandboxRecord } from '../sandbox/types';
 import type { Snapshotter, Usage } from '../snapshot/types';
 import type { Logger } from '../log';
-import { readBundleSpec } from '../oci/bundle';
+import type { OciSpec } from '../oci/spec-types';
 import { errMessage } from '../errors';
 import { type CgroupReader, type CgroupSample, sumSamples } from './cgroup';
 import { parseNetDev, type NetDevEntry } from './parse';
@@ -44,18 +48,23 @@ import { containerMetrics, metricDescriptors, networkMetrics, type BaseLabels } 
 export interface StatsContainers {
   list(filter?: ContainerFilter): ContainerRecord[];
   resolve(idOrPrefix: string): ContainerRecord;
+  /** the container's OCI spec, kept in memory */
+  spec(id: string): OciSpec | undefined;
 }
 
 export interface StatsSandboxes {
   list(filter?: SandboxFilter): SandboxRecord[];
   resolve(idOrPrefix: string): SandboxRecord;
   get(id: string): SandboxRecord | undefined;
+  /** the infra container's OCI spec, kept in memory */
+  spec(id: string): OciSpec | undefined;
 }
 
 export interface StatsServiceDeps {
   containers: StatsContainers;
   sandboxes: StatsSandboxes;
-  snapshotter: Pick<Snapshotter, 'usage'>;
+  /** writable layers' usage as the snapshotter's background walker last measured it */
+  snapshotter: Pick<Snapshotter, 'cachedUsage'>;
   reader: CgroupReader;
   /** the mount point of the filesystem holding the writable layers (ImageFsInfo's) */
   imageFsMountpoint(): Promise<string>;
@@ -200,13 +209,10 @@ export class StatsService {
   // --- reading ---
 
   private async readContainer(rec: ContainerRecord, live: boolean, detail: boolean): Promise<ContainerRead> {
-    const fsP = this.deps.snapshotter.usage(rec.id).catch(() => undefined);
-    if (!live) return { rec, sample: {}, fs: await fsP, ts: wallNs(), nanoCores: 0n };
-    const cgroup = await this.cgroupOf(rec);
-    const [sample, fs] = await Promise.all([
-      cgroup ? this.deps.reader.read(cgroup, { detail }) : Promise.resolve<CgroupSample>({}),
-      fsP,
-    ]);
+    const fs = this.deps.snapshotter.cachedUsage(rec.id);
+    if (!live) return { rec, sample: {}, fs, ts: wallNs(), nanoCores: 0n };
+    const cgroup = await this.cgroupOf(rec, this.deps.containers.spec(rec.id));
+    const sample = cgroup ? await this.deps.reader.read(cgroup, { detail }) : {};
     const ts = wallNs();
     const nanoCores = this.rate(`c:${rec.id}`, sample, ts, rec.startedAt);
     return { rec, cgroup, sample, fs, ts, nanoCores };
@@ -224,12 +230,12 @@ export class StatsService {
       Promise.all(recs.map((r) => this.readContainer(r, true, detail))),
       own ? this.deps.reader.read(parent, { detail }) : Promise.resolve(undefined),
       pod.netnsPath ? this.readNet(pod.pid) : Promise.resolve(undefined),
-      own ? Promise.resolve(undefined) : this.cgroupOf(pod),
+      own ? Promise.resolve(undefined) : this.cgroupOf(pod, this.deps.sandboxes.spec(pod.id)),
     ]);
     let sample = podSample;
     let cgroup: string | undefined = parent;
     if (!sample || (!sample.cpu && !sample.memory)) {
-      const infraPath = infraCgroup ?? (await this.cgroupOf(pod));
+      const infraPath = infraCgroup ?? (await this.cgroupOf(pod, this.deps.sandboxes.spec(pod.id)));
       const infra = infraPath ? await this.deps.reader.read(infraPath, { detail }) : {};
       sample = sumSamples([infra, ...containers.map((c) => c.sample)]);
       cgroup = undefined;
@@ -241,8 +247,8 @@ export class StatsService {
 
   private async readNet(pid: number): Promise<NetDevEntry[] | undefined> {
     try {
-      // procfs: made by the kernel on read, never waits on a disk (see cgroup.ts readText)
-      const t = fs.readFileSync(path.join(this.procRoot, String(pid), 'net', 'dev'), 'utf8');
+      // async: the read runs on the thread pool, never on the event loop
+      const t = await fsp.readFile(path.join(this.procRoot, String(pid), 'net', 'dev'), 'utf8');
       return parseNetDev(t).filter((i) => i.name !== 'lo');
     } catch {
       return undefined;
@@ -259,12 +265,15 @@ export class StatsService {
     return counts;
   }
 
-  private async cgroupOf(rec: { id: string; bundle: string; pid: number }): Promise<string | undefined> {
+  private async cgroupOf(
+    rec: { id: string; pid: number },
+    spec: OciSpec | undefined,
+  ): Promise<string | undefined> {
     const known = this.cgroupPaths.get(rec.id);
     if (known) return known;
     let p: string | undefined;
     try {
-      const cp = (await readBundleSpec(rec.bundle)).linux?.cgroupsPath ?? '';
+      const cp = spec?.linux?.cgroupsPath ?? '';
       if (cp.startsWith('/')) p = cp;
       else if (rec.pid > 0) p = await this.deps.reader.pathOfPid(rec.pid, this.procRoot);
     } catch (err) {
