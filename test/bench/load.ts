@@ -17,7 +17,8 @@
 // Pods (a repeating mix of six, so N=30 is 5 of each; images from a lab registry, test/lab):
 //   web            busybox `httpd -f -p 8080` (stands in for nginx: there is no nginx image offline)
 //   sleeper        busybox `sleep` (exits promptly on SIGTERM)
-//   web-hostport   web with a hostPort mapping 8080 -> 3xxxx (checked from 127.0.0.1 before the load)
+//   web-hostport   web with a hostPort mapping 8080 -> 3xxxx (GET from 127.0.0.1 before the load,
+//                  and again after it for the ports that did not answer)
 //   sleeper        again
 //   web-init       web with an init container (`sleep 1`, run to completion before the app starts)
 //   sleeper-init   sleeper with an init container
@@ -58,6 +59,9 @@
 //              containerd the containerd-shim-runc-v2 processes whose -address is its socket (the
 //              shim reaps the runc exec and the probe's process). Monitors that appear during the
 //              window count from zero; ones that vanish are lost (the table counts both).
+//   per probe  the daemon's own + children CPU divided by the exec probes made (the probes are most
+//              of the work, and a slower runtime makes fewer of them: a probe that overruns its
+//              period delays the next, as in kubelet)
 //   RSS        VmRSS of the daemon, and the sum over its monitors, at the end of the window
 //   host       all CPUs busy (from /proc/stat) as % of one core (2 cores = 200 %)
 //   client     this benchmark's own CPU and event-loop delay, to show it stays light
@@ -324,7 +328,7 @@ interface Result {
   containers: number;
   setup_s: number;
   setup_errors: string[];
-  hostport: { pods: number; answered: number };
+  hostport: { pods: number; answered: number; answered_after: number; errors: string[] };
   window_s: number;
   probes: {
     total: number;
@@ -590,19 +594,27 @@ async function startPod(t: Target, i: number, made: (podId: string) => void): Pr
   return { index: i, kind, config, id, containers, app, hostPort: config.port_mappings?.[0]?.host_port };
 }
 
-/** GET http://127.0.0.1:<hostPort>/index.html answers "hello" (retried for a few seconds while httpd starts). */
-async function hostPortAnswers(port: number): Promise<boolean> {
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && !interrupted) {
+/**
+ * GET http://127.0.0.1:<hostPort>/index.html answers "hello", retried for `ms` while httpd starts;
+ * undefined when it does, else the last error.
+ */
+async function hostPortError(port: number, ms: number): Promise<string | undefined> {
+  const deadline = Date.now() + ms;
+  let last = 'no attempt';
+  while (!interrupted) {
     try {
       const res = await fetch(`http://127.0.0.1:${port}/index.html`, { signal: AbortSignal.timeout(2000) });
-      if ((await res.text()).includes('hello')) return true;
-    } catch {
-      // not up yet
+      const body = await res.text();
+      if (body.includes('hello')) return undefined;
+      last = `HTTP ${res.status} ${body.slice(0, 80)}`;
+    } catch (err) {
+      const e = err as Error & { cause?: { code?: string; message?: string } };
+      last = e.cause?.code ?? e.cause?.message ?? e.message;
     }
+    if (Date.now() > deadline) break;
     await sleep(250);
   }
-  return false;
+  return `:${port} ${last}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -878,10 +890,13 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
     if (pods.length === 0) throw new Error(`no pod could be started: ${setupErrors.join('; ')}`);
 
     const hp = pods.filter((p) => p.hostPort !== undefined);
-    const answered = (await Promise.all(hp.map((p) => hostPortAnswers(p.hostPort as number)))).filter(
-      Boolean,
-    ).length;
-    log(`hostPort: ${answered}/${hp.length} answer on 127.0.0.1; load for ${DURATION_S} s`);
+    const hpErrors = (await Promise.all(hp.map((p) => hostPortError(p.hostPort as number, 10_000)))).filter(
+      (e): e is string => e !== undefined,
+    );
+    log(
+      `hostPort: ${hp.length - hpErrors.length}/${hp.length} answer on 127.0.0.1` +
+        `${hpErrors.length ? ` (not: ${hpErrors.join(', ')})` : ''}; load for ${DURATION_S} s`,
+    );
 
     // the window
     const stopper = new Stopper();
@@ -944,6 +959,11 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
     const L = await loadDone;
     interruptStopper.delete(stopper);
     if (interrupted) throw new Error('interrupted');
+    // the ports that did not answer before the load: slow, or never?
+    const hpAfter = (
+      await Promise.all(hpErrors.map((e) => hostPortError(Number(/^:(\d+)/.exec(e)?.[1]), 0)))
+    ).filter((e): e is string => e !== undefined);
+    if (hpErrors.length) log(`hostPort after the load: ${hp.length - hpAfter.length}/${hp.length} answer`);
 
     const ticksToPct = (ticks: number): number => ((ticks * (1000 / TICKS)) / sample.wallMs) * 100;
     let own: number | null = null;
@@ -970,7 +990,12 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
       containers: pods.reduce((n, p) => n + p.containers.length, 0),
       setup_s: setupS,
       setup_errors: setupErrors,
-      hostport: { pods: hp.length, answered },
+      hostport: {
+        pods: hp.length,
+        answered: hp.length - hpErrors.length,
+        answered_after: hp.length - hpAfter.length,
+        errors: hpErrors,
+      },
       window_s: sample.wallMs / 1000,
       probes: {
         total: L.probeOk + L.probeTimedOut + L.probeOther,
@@ -1069,7 +1094,12 @@ function rows(results: Result[]): Row[] {
   add('runtime', (r) => r.runtime, 0, true);
   add('pods running / containers', (r) => `${r.pods_running}/${r.pods_requested} / ${r.containers}`, 0, true);
   add('setup (s)', (r) => r.setup_s, 1);
-  add('hostPort answering', (r) => `${r.hostport.answered}/${r.hostport.pods}`, 0, true);
+  add(
+    'hostPort answering before / after the load',
+    (r) => `${r.hostport.answered}/${r.hostport.pods} / ${r.hostport.answered_after}/${r.hostport.pods}`,
+    0,
+    true,
+  );
   add('window (s)', (r) => r.window_s, 1, true);
   add('exec probes', (r) => r.probes.total);
   add('  ok', (r) => r.probes.ok);
@@ -1095,18 +1125,24 @@ function rows(results: Result[]): Row[] {
     add(`${label} ms p50`, (r) => r.latency[key].p50_ms, 1);
     add(`${' '.repeat(label.length)}    p99`, (r) => r.latency[key].p99_ms, 1);
     add(`${' '.repeat(label.length)}    max`, (r) => r.latency[key].max_ms, 1);
-    if (results.some((r) => r.latency[key].errors > 0)) {
-      add(
-        `${' '.repeat(label.length)}    errors`,
-        (r) => `${r.latency[key].errors}/${r.latency[key].n}`,
-        0,
-        true,
-      );
-    }
+    add(
+      `${' '.repeat(label.length)}    calls / errors`,
+      (r) => `${r.latency[key].n} / ${r.latency[key].errors}`,
+      0,
+      true,
+    );
   }
   add('daemon CPU % of a core: own', (r) => r.cpu.own_pct, 1);
   add('                        children', (r) => r.cpu.children_pct, 1);
   add('                        total', (r) => r.cpu.total_pct, 1);
+  add(
+    'daemon CPU ms per exec probe (total / probes)',
+    (r) =>
+      r.cpu.total_pct !== null && r.probes.total > 0
+        ? ((r.cpu.total_pct / 100) * r.window_s * 1000) / r.probes.total
+        : null,
+    1,
+  );
   add('host CPU busy % (all cores)', (r) => r.cpu.host_busy_pct, 1);
   add('daemon RSS MB (end)', (r) => r.rss.daemon_mb, 1);
   add(
@@ -1165,6 +1201,8 @@ function render(results: Result[]): string {
   for (const r of results) {
     if (r.pod_stats_unimplemented)
       notes.push(`${r.target}: ListPodSandboxStats is UNIMPLEMENTED; "stats" is ListContainerStats alone`);
+    if (r.hostport.errors.length)
+      notes.push(`${r.target}: hostPort not answering before the load: ${r.hostport.errors.join(', ')}`);
     if (r.setup_errors.length)
       notes.push(`${r.target}: pods that failed to start: ${r.setup_errors.join('; ')}`);
     if (r.probes.error_samples.length)
@@ -1178,7 +1216,7 @@ function render(results: Result[]): string {
         `${r.target}: monitors appeared/vanished during the window: ${r.cpu.monitors_new}/${r.cpu.monitors_gone}`,
       );
     }
-    if (r.event_loop === null && r.target === 'berth')
+    if (r.event_loop === null && r.target === 'berth' && r.latency.status_verbose.n > 0)
       notes.push(`${r.target}: Status verbose has no info.eventLoop`);
   }
   return [...lines, ...notes.map((n) => `note: ${n}`)].join('\n') + '\n';
