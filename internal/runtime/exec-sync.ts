@@ -23,7 +23,7 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { BerthError, Status, short } from '../errors';
 import type { Logger } from '../log';
-import { childRunning, spawnProcess } from '../util/spawn';
+import { childRunning, nativeSpawner, spawnProcess } from '../util/spawn';
 import { CappedBuffer } from './capped-buffer';
 import type { FileEvents } from './file-events';
 import { RuncError, classifyRuncError, runcErrorMessage } from './runc-error';
@@ -58,8 +58,11 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
     throw new BerthError(Status.INVALID_ARGUMENT, 'exec command is empty');
   const pidName = `${id.slice(0, 24)}-${randomBytes(6).toString('hex')}.pid`;
   const pidFile = path.join(workDir, pidName);
+  // Without the native spawner (no real pipes for a child), runc logs to a scratch file.
+  const logFile = nativeSpawner() ? undefined : path.join(workDir, `${pidName}.log`);
   try {
-    const run = await runExec(input, pidName, pidFile);
+    const run = await runExec(input, pidName, pidFile, logFile);
+    if (logFile) run.runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
     if (run.startTimedOut)
       throw new BerthError(
         Status.UNAVAILABLE,
@@ -73,6 +76,7 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
     return run.result;
   } finally {
     await fsp.rm(pidFile, { force: true });
+    if (logFile) await fsp.rm(logFile, { force: true });
   }
 }
 
@@ -91,7 +95,12 @@ interface RunOutcome {
   startTimedOut: boolean;
 }
 
-function runExec(input: ExecSyncInput, pidName: string, pidFile: string): Promise<RunOutcome> {
+function runExec(
+  input: ExecSyncInput,
+  pidName: string,
+  pidFile: string,
+  logFile: string | undefined,
+): Promise<RunOutcome> {
   const { runc, id, cmd, opts, log, events } = input;
   const cap = opts.maxOutputBytes ?? DEFAULT_EXEC_OUTPUT_CAP;
   const startTimeoutMs = input.startTimeoutMs ?? START_TIMEOUT_MS;
@@ -99,7 +108,7 @@ function runExec(input: ExecSyncInput, pidName: string, pidFile: string): Promis
     const args = [
       ...runc.globalArgs(),
       '--log',
-      '/proc/self/fd/3',
+      logFile ?? '/proc/self/fd/3',
       '--log-format',
       'json',
       'exec',
@@ -112,7 +121,8 @@ function runExec(input: ExecSyncInput, pidName: string, pidFile: string): Promis
     ];
     // Own session: a signal meant for the daemon's group does not reach runc.
     const child = spawnProcess(runc.runtimePath, args, {
-      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      // fd 3: runc's log, reopened by runc through /proc/self/fd/3 (a real pipe, not a socket)
+      stdio: logFile ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'os-pipe'],
       detached: true,
       env: runtimeEnv(),
     });

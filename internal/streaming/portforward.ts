@@ -95,6 +95,9 @@ export function forwardConnection(o: ForwardOptions): Promise<void> {
         if (!o.error.destroyed) o.error.end(msg);
         if (!o.data.destroyed) o.data.end();
       }
+      // A clean exit ends the data stream here too, whichever of stdout's EOF and the exit was
+      // seen first (the EOF handler may still be waiting for the exit status).
+      if (code === 0 && !o.data.destroyed && !o.data.writableEnded) o.data.end();
       if (!o.error.destroyed && !o.error.writableEnded) o.error.end();
       resolve();
     };

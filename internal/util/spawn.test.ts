@@ -149,3 +149,9 @@ test('many concurrent spawns leave no zombie', async () => {
   expect(runs.map((r) => r.out.trim())).toEqual(Array.from({ length: 50 }, (_, i) => String(i)));
   expect(zombiesOf(process.pid)).toEqual([]);
 });
+
+test("'close' comes after the exit even when the parent never ends the child's stdin", async () => {
+  const p = spawnProcess('/bin/sh', ['-c', 'echo bye'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  expect((await collect(p)).out).toBe('bye\n');
+  expect(p.stdin?.destroyed).toBe(true);
+});

@@ -24,11 +24,14 @@ import { findNativeAddon, native, type NativeError } from './native';
 export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
 /**
- * One entry per child fd (0, 1, 2, 3, ...): 'ignore' is /dev/null; 'pipe' is a pipe whose other
- * end the parent holds (written by the parent for fd 0, read by it for every other fd); a number
- * is a parent fd handed to the child as is (e.g. a pty's slave).
+ * One entry per child fd (0, 1, 2, 3, ...): 'ignore' is /dev/null; 'pipe' is a unix socket pair
+ * whose other end the parent holds (as Node's child_process does: it can be half-closed, so ending
+ * the child's stdin is an EOF it sees), written by the parent for fd 0 and read by it for every
+ * other fd; 'os-pipe' is a real pipe(2), read by the parent (for a child that reopens it through
+ * /proc/self/fd, which a socket does not allow); a number is a parent fd handed to the child as is
+ * (e.g. a pty's slave).
  */
-export type StdioEntry = 'ignore' | 'pipe' | number;
+export type StdioEntry = 'ignore' | 'pipe' | 'os-pipe' | number;
 
 export interface SpawnOptions {
   /** The child's whole environment; default PATH only. */
@@ -66,6 +69,7 @@ interface NativeSpawn {
   ): void;
   watchPid(pid: number): boolean;
   pipe(): [number, number];
+  socketpair(): [number, number];
   closeFd(fd: number): void;
   dupFd(fd: number): number;
   processAlive(pid: number): boolean;
@@ -108,7 +112,7 @@ export function spawnProcess(file: string, args: readonly string[], opts: SpawnO
       env,
       cwd: opts.cwd,
       detached: opts.detached ?? false,
-      stdio: stdio.map((s) => (typeof s === 'number' ? s : s)),
+      stdio: stdio.map((s) => (s === 'os-pipe' ? 'pipe' : s)),
     }) as unknown as Proc;
   }
   return new NativeProc(n, file, args, env, stdio, opts);
@@ -199,8 +203,8 @@ class NativeProc extends EventEmitter implements Proc {
     const toClose: number[] = [];
     try {
       stdio.forEach((s, i) => {
-        if (s === 'pipe') {
-          const [r, w] = n.pipe();
+        if (s === 'pipe' || s === 'os-pipe') {
+          const [r, w] = s === 'pipe' ? n.socketpair() : n.pipe();
           if (i === 0) {
             childFds.push(r);
             ourEnds.push(w);
@@ -288,6 +292,8 @@ class NativeProc extends EventEmitter implements Proc {
     this.hasExited = true;
     this.exitCode = code >= 0 ? code : null;
     this.signalCode = signalName(signal);
+    // Nobody reads the child's stdin any more (as child_process does): let 'close' come.
+    this.stdin?.destroy();
     this.emit('exit', this.exitCode, this.signalCode);
     this.maybeClose();
   }
