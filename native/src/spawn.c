@@ -89,7 +89,10 @@ static void *reaper_main(void *arg) {
       epoll_ctl(reaper_epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
       close(w->pidfd);
       free(w);
-      if (napi_call_threadsafe_function(reaper_tsfn, m, napi_tsfn_blocking) != napi_ok) free(m);
+      pthread_mutex_lock(&reaper_lock);
+      napi_status st = napi_call_threadsafe_function(reaper_tsfn, m, napi_tsfn_nonblocking);
+      pthread_mutex_unlock(&reaper_lock);
+      if (st != napi_ok) free(m);
     }
   }
   return NULL;
@@ -98,7 +101,7 @@ static void *reaper_main(void *arg) {
 static void deliver_exit(napi_env env, napi_value js_cb, void *context, void *data) {
   struct exit_msg *m = data;
   if (env != NULL && js_cb != NULL) {
-    if (--outstanding == 0) napi_unref_threadsafe_function(env, reaper_tsfn);
+    if (outstanding > 0 && --outstanding == 0) napi_unref_threadsafe_function(env, reaper_tsfn);
     napi_value argv[4], undef;
     napi_create_int32(env, m->pid, &argv[0]);
     napi_create_int32(env, m->code, &argv[1]);
@@ -115,10 +118,22 @@ static void deliver_exit(napi_env env, napi_value js_cb, void *context, void *da
 static napi_value set_exit_handler(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!get_args(env, info, 1, argv)) return NULL;
+  napi_value name;
+  napi_create_string_utf8(env, "berth-reaper", NAPI_AUTO_LENGTH, &name);
   pthread_mutex_lock(&reaper_lock);
   if (reaper_tsfn != NULL) {
+    // The addon was loaded again (another module registry, e.g. a test runner's): the newest
+    // handler gets every exit from now on; what was queued for the old one is dropped with it.
+    napi_threadsafe_function old = reaper_tsfn, fresh;
+    if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, deliver_exit,
+                                        &fresh) != napi_ok) {
+      pthread_mutex_unlock(&reaper_lock);
+      return NULL;
+    }
+    reaper_tsfn = fresh;
     pthread_mutex_unlock(&reaper_lock);
-    napi_throw_error(env, "EALREADY", "the exit handler is already set");
+    if (outstanding == 0) napi_unref_threadsafe_function(env, fresh);
+    napi_release_threadsafe_function(old, napi_tsfn_abort);
     return NULL;
   }
   int epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -127,8 +142,6 @@ static napi_value set_exit_handler(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "epoll_create1", NULL);
     return NULL;
   }
-  napi_value name;
-  napi_create_string_utf8(env, "berth-reaper", NAPI_AUTO_LENGTH, &name);
   if (napi_create_threadsafe_function(env, argv[0], NULL, name, 0, 1, NULL, NULL, NULL, deliver_exit,
                                       &reaper_tsfn) != napi_ok) {
     close(epfd);
