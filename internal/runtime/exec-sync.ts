@@ -23,7 +23,13 @@ import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { BerthError, Status, short } from '../errors';
 import type { Logger } from '../log';
-import { childRunning, nativeSpawner, spawnProcess } from '../util/spawn';
+import {
+  childRunning,
+  nativeSpawner,
+  spawnProcess,
+  unwatchProcessExit,
+  watchProcessExit,
+} from '../util/spawn';
 import { CappedBuffer } from './capped-buffer';
 import type { FileEvents } from './file-events';
 import { RuncError, classifyRuncError, runcErrorMessage } from './runc-error';
@@ -66,7 +72,7 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
     if (run.startTimedOut)
       throw new BerthError(
         Status.UNAVAILABLE,
-        `exec in ${short(id)}: the runtime did not start the command within ${(input.startTimeoutMs ?? START_TIMEOUT_MS) / 1000} s`,
+        `exec in ${short(id)}: the runtime did not start the command (or report its end) within ${(input.startTimeoutMs ?? START_TIMEOUT_MS) / 1000} s`,
       );
     if (!run.result.timedOut) {
       const msg = runtimeError(run.runcLog);
@@ -151,6 +157,7 @@ function runExec(
       settled = true;
       for (const t of timers) clearTimeout(t);
       events.off(pidName, onStarted);
+      if (commandPid) unwatchProcessExit(commandPid, onCommandEnd);
       for (const s of child.stdio) s?.destroy();
       resolve({
         result: {
@@ -191,10 +198,29 @@ function runExec(
 
     const timeoutMs = (opts.timeoutSec ?? 0) * 1000;
     let started = false;
+    // The command's own end, seen through its pidfd: on a busy node runc can take long to reap it
+    // and exit after it, and that is no reason to call a finished command timed out.
+    let commandPid: number | undefined;
+    let commandEnded = false;
+    const onCommandEnd = (): void => {
+      commandEnded = true;
+    };
     const onStarted = (): void => {
       if (started || settled) return;
       started = true;
-      if (timeoutMs > 0) after(timeoutMs, () => ifStillRunning(() => expire(false)));
+      if (timeoutMs > 0)
+        after(timeoutMs, () =>
+          ifStillRunning(() => {
+            if (!commandEnded) return expire(false);
+            // Finished in time; runc has yet to report it. Wait for runc, within its own bound.
+            after(startTimeoutMs, () => ifStillRunning(() => expire(true)));
+          }),
+        );
+      void readPid(pidFile).then((pid) => {
+        if (!pid || settled) return;
+        commandPid = pid;
+        if (!watchProcessExit(pid, onCommandEnd)) commandEnded = true; // already gone
+      });
     };
     events.on(pidName, onStarted);
     after(startTimeoutMs, () => {
@@ -223,6 +249,11 @@ function runExec(
     });
     child.on('close', finish);
   });
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  const pid = Number.parseInt(await fsp.readFile(file, 'utf8').catch(() => ''), 10);
+  return pid > 0 ? pid : undefined;
 }
 
 async function killExec(

@@ -445,13 +445,17 @@ describe('execSync', () => {
     await expect(rt.execSync(id, ['/no/such/cmd'], { timeoutSec: 10 })).rejects.toThrow(/no\/such\/cmd/);
   });
 
-  /** A runtime whose `exec` starts `delay` seconds late (a busy node's runc), over the same containers. */
-  async function slowRuntime(delay: number, execStartTimeoutMs?: number): Promise<OciRuntime> {
+  /**
+   * A runtime whose `exec` starts `delay` seconds late, or reports the command's end `after`
+   * seconds late (a busy node's runc), over the same containers.
+   */
+  async function slowRuntime(delay: number, execStartTimeoutMs?: number, after = 0): Promise<OciRuntime> {
     const dir = await fsp.mkdtemp(path.join(tmp, 'slow-'));
     const wrapper = path.join(dir, 'runc');
     await fsp.writeFile(
       wrapper,
-      `#!/bin/sh\ncase " $* " in *" exec "*) sleep ${delay};; esac\nexec ${RUNC} "$@"\n`,
+      `#!/bin/sh\ncase " $* " in *" exec "*) sleep ${delay};; *) exec ${RUNC} "$@";; esac\n` +
+        `${RUNC} "$@"\nrc=$?\nsleep ${after}\nexit $rc\n`,
       { mode: 0o755 },
     );
     const slow = new OciRuntime({
@@ -474,6 +478,17 @@ describe('execSync', () => {
       expect(Date.now() - t0).toBeGreaterThan(1500);
       expect(r).toMatchObject({ timedOut: false, exitCode: 0 });
       expect(r.stdout.toString()).toBe('done\n');
+    } finally {
+      slow.close();
+    }
+  });
+
+  test('a command that ended in time is not timed out while the runtime is slow to report it', async () => {
+    const slow = await slowRuntime(0, undefined, 1.5);
+    try {
+      const r = await slow.execSync(id, ['sh', '-c', 'echo quick'], { timeoutSec: 1 });
+      expect(r).toMatchObject({ timedOut: false, exitCode: 0 });
+      expect(r.stdout.toString()).toBe('quick\n');
     } finally {
       slow.close();
     }
