@@ -10,7 +10,8 @@
 //   BENCH_ENDPOINT=unix:///run/x.sock npm run bench -- load    an already running CRI endpoint
 // Settings (env, or flags when running node dist/test/bench/load.js directly):
 //   BENCH_PODS / --pods N (30), BENCH_DURATION / --duration D seconds (60),
-//   BENCH_JSON / --json FILE (all figures as JSON), BENCH_DAEMON_PID (BENCH_ENDPOINT only: the
+//   BENCH_JSON / --json FILE (all figures as JSON), BENCH_IDLE / --idle S (20: seconds the pods
+//   sit with no calls before the load, to measure the idle daemon's own CPU; 0 skips it), BENCH_DAEMON_PID (BENCH_ENDPOINT only: the
 //   daemon's pid when it cannot be found from the socket), BENCH_IMAGE (BENCH_ENDPOINT only: a
 //   busybox image the endpoint already has, instead of pulling from a lab registry).
 //
@@ -100,6 +101,8 @@ const DURATION_S = positiveInt(
   'BENCH_DURATION/--duration',
 );
 const JSON_OUT = flag('json') ?? process.env.BENCH_JSON;
+/** Seconds the pods sit idle (no calls at all) before the load, to measure the idle daemon's CPU. */
+const IDLE_S = Number(flag('idle') ?? process.env.BENCH_IDLE ?? 20);
 const ENDPOINT = process.env.BENCH_ENDPOINT;
 const TARGET = process.env.BENCH_TARGET ?? 'berth';
 const COMPARE = process.env.BENCH_COMPARE === '1';
@@ -330,6 +333,9 @@ interface Result {
   setup_errors: string[];
   hostport: { pods: number; answered: number; answered_after: number; errors: string[] };
   window_s: number;
+  /** the daemon's own CPU (% of a core) while the pods sat idle for idle_s, before the load */
+  idle_s: number;
+  idle_own_pct: number | null;
   probes: {
     total: number;
     ok: number;
@@ -898,6 +904,17 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
         `${hpErrors.length ? ` (not: ${hpErrors.join(', ')})` : ''}; load for ${DURATION_S} s`,
     );
 
+    // idle: the pods run, nobody calls; what the daemon costs by itself
+    let idleOwnPct: number | null = null;
+    if (IDLE_S > 0 && t.daemonPid !== undefined) {
+      log(`idle for ${IDLE_S} s`);
+      const i0 = readStat(t.daemonPid);
+      const it0 = now();
+      await new Promise((r) => setTimeout(r, IDLE_S * 1000));
+      const i1 = readStat(t.daemonPid);
+      if (i0 && i1) idleOwnPct = ((i1.cpu.own - i0.cpu.own) * 10 * 100) / (now() - it0);
+    }
+
     // the window
     const stopper = new Stopper();
     interruptStopper.add(stopper);
@@ -997,6 +1014,8 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
         errors: hpErrors,
       },
       window_s: sample.wallMs / 1000,
+      idle_s: IDLE_S,
+      idle_own_pct: idleOwnPct,
       probes: {
         total: L.probeOk + L.probeTimedOut + L.probeOther,
         ok: L.probeOk,
@@ -1132,6 +1151,7 @@ function rows(results: Result[]): Row[] {
       true,
     );
   }
+  add(`daemon CPU % of a core, idle ${IDLE_S} s (own)`, (r) => r.idle_own_pct, 1);
   add('daemon CPU % of a core: own', (r) => r.cpu.own_pct, 1);
   add('                        children', (r) => r.cpu.children_pct, 1);
   add('                        total', (r) => r.cpu.total_pct, 1);
