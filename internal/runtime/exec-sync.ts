@@ -81,8 +81,9 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
     }
     return run.result;
   } finally {
-    await fsp.rm(pidFile, { force: true });
-    if (logFile) await fsp.rm(logFile, { force: true });
+    // unlink, not rm: fs.rm walks (lstat, then unlink) even for one file
+    await fsp.unlink(pidFile).catch(() => undefined);
+    if (logFile) await fsp.unlink(logFile).catch(() => undefined);
   }
 }
 
