@@ -155,3 +155,12 @@ test("'close' comes after the exit even when the parent never ends the child's s
   expect((await collect(p)).out).toBe('bye\n');
   expect(p.stdin?.destroyed).toBe(true);
 });
+
+test('a second load of the addon (another module registry) takes over exit delivery', async () => {
+  let again: typeof import('./spawn') | undefined;
+  jest.isolateModules(() => {
+    again = jest.requireActual<typeof import('./spawn')>('./spawn');
+  });
+  expect(again!.nativeSpawner()).toBe(true);
+  expect((await collect(again!.spawnProcess('/bin/sh', ['-c', 'echo again']))).out).toBe('again\n');
+});
