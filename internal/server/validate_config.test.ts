@@ -65,6 +65,15 @@ test.each([
     () => validateContainerConfig(ctr({ mounts: [{ container_path: 'x', host_path: '/tmp' } as never] })),
   ],
   ['env key with =', () => validateContainerConfig(ctr({ envs: [{ key: 'A=B', value: '' }] }))],
+  [
+    'pod run_as_group without run_as_user',
+    () => validatePodConfig(podConfig({}, { run_as_group: { value: '1000' } })),
+  ],
+  [
+    'container run_as_group without run_as_user or run_as_username',
+    () =>
+      validateContainerConfig(containerConfig({ log_path: 'c/0.log' }, { run_as_group: { value: '1000' } })),
+  ],
   ['bad id', () => requireId('../../etc', 'container_id')],
   ['empty id', () => requireId('', 'container_id')],
   ['bad image reference', () => requireImageLookup('library/UPPER', 'image.image')],
@@ -86,4 +95,20 @@ test('error messages quote user text shortened', () => {
 test('image ids and id prefixes pass the lookup check', () => {
   expect(requireImageLookup('sha256:' + 'a'.repeat(64), 'f')).toBeTruthy();
   expect(requireImageLookup('abcdef012345', 'f')).toBeTruthy();
+});
+
+test('run_as_group passes with run_as_user (pod, container) or run_as_username (container)', () => {
+  expect(
+    validatePodConfig(podConfig({}, { run_as_user: { value: '0' }, run_as_group: { value: '1' } })),
+  ).toBeTruthy();
+  expect(
+    validateContainerConfig(
+      containerConfig({ log_path: 'c/0.log' }, { run_as_user: { value: '0' }, run_as_group: { value: '1' } }),
+    ),
+  ).toBeTruthy();
+  expect(
+    validateContainerConfig(
+      containerConfig({ log_path: 'c/0.log' }, { run_as_username: 'bob', run_as_group: { value: '1' } }),
+    ),
+  ).toBeTruthy();
 });

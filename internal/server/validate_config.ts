@@ -55,6 +55,13 @@ export function validatePodConfig(
       if (/[\s\x00-\x1f]/.test(s))
         throw invalidArgument(`config.dns_config: ${short(s)} contains whitespace`);
   }
+  // CRI: "RunAsGroup should only be specified when RunAsUser is specified; otherwise, the runtime
+  // MUST error" (containerd and CRI-O refuse it too).
+  const psc = cfg.linux?.security_context;
+  if (psc?.run_as_group && !psc.run_as_user)
+    throw invalidArgument(
+      'config.linux.security_context.run_as_group is set without run_as_user (the CRI requires both)',
+    );
   for (const [k, v] of Object.entries(cfg.linux?.sysctls ?? {})) {
     if (!/^[a-z0-9_./-]+$/i.test(k) || /[\n\x00]/.test(v))
       throw invalidArgument(`config.linux.sysctls ${short(k)} is not valid`);
@@ -85,6 +92,11 @@ export function validateContainerConfig(
     if (!e.key || e.key.includes('=') || e.key.includes('\0'))
       throw invalidArgument(`config.envs[${i}].key ${short(e.key)} is not a valid variable name`);
   }
+  const sc = cfg.linux?.security_context;
+  if (sc?.run_as_group && !sc.run_as_user && !sc.run_as_username)
+    throw invalidArgument(
+      'config.linux.security_context.run_as_group is set without run_as_user or run_as_username (the CRI requires one)',
+    );
   for (const [i, a] of [...cfg.command, ...cfg.args].entries()) {
     if (a.includes('\0')) throw invalidArgument(`config command/args[${i}] contains a NUL byte`);
   }

@@ -312,6 +312,8 @@ test('a second RunPodSandbox with the same metadata is ALREADY_EXISTS; bad input
   }
   // removing twice is fine
   await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
+  // stopping a container that never existed succeeds, as kubelet's retried stops expect
+  await call(d.clients.runtime, 'StopContainer', { container_id: 'f'.repeat(64), timeout: 0 });
 });
 
 test('stop honours the grace period, then kills', async () => {
