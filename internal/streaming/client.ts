@@ -250,7 +250,19 @@ export async function portForwardSpdy(url: string, insecure = false): Promise<Po
       const data = conn.openStream({ ...h, [HEADER_STREAM_TYPE]: 'data' });
       error.on('error', () => undefined);
       failOnError(data, error);
-      await data.waitReply();
+      // A refusal can arrive with the reply itself (the same read): the data stream is then
+      // destroyed before the caller could listen, so keep that error and reject with it.
+      let early: Error | undefined;
+      const onEarly = (e: Error): void => {
+        early = e;
+      };
+      data.on('error', onEarly);
+      try {
+        await data.waitReply();
+      } finally {
+        data.off('error', onEarly);
+      }
+      if (early) throw early;
       return data;
     },
     close: () => conn.close({ resetStreams: true }),
