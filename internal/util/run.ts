@@ -1,7 +1,6 @@
 // Runs a short-lived host tool (CNI plugins, ip, tar, unshare) to completion through the spawner:
 // a timeout, bounded output capture and a clear error naming the command.
-import { spawnProcess, SYSTEM_PATH } from './spawn';
-import { accessSync, constants as fsc } from 'node:fs';
+import { resolveCommand, spawnProcess, SYSTEM_PATH } from './spawn';
 import * as path from 'node:path';
 
 export interface RunOptions {
@@ -81,21 +80,9 @@ export function describeFailure(what: string, r: RunResult): string {
   return `${what} ${how}${tail ? `: ${tail}` : ''}`;
 }
 
-const toolCache = new Map<string, string>();
-
 /** Absolute path of a host tool (ip, mount, umount, unshare), searched in SYSTEM_PATH once. */
 export function tool(name: string): string {
-  const hit = toolCache.get(name);
-  if (hit) return hit;
-  for (const dir of SYSTEM_PATH.split(':')) {
-    const p = path.join(dir, name);
-    try {
-      accessSync(p, fsc.X_OK);
-      toolCache.set(name, p);
-      return p;
-    } catch {
-      // next dir
-    }
-  }
-  throw new Error(`${name} not found in ${SYSTEM_PATH}`);
+  const p = resolveCommand(name);
+  if (!p.includes('/')) throw new Error(`${name} not found in ${SYSTEM_PATH}`);
+  return p;
 }

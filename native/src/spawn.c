@@ -440,13 +440,8 @@ fail:
   return NULL;
 }
 
-// pipe() -> [readFd, writeFd], both close-on-exec.
-static napi_value make_pipe(napi_env env, napi_callback_info info) {
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0) {
-    throw_errno(env, errno, "pipe2", NULL);
-    return NULL;
-  }
+// [p[0], p[1]] as a JS array.
+static napi_value fd_pair(napi_env env, const int p[2]) {
   napi_value arr, a, b;
   napi_create_array_with_length(env, 2, &arr);
   napi_create_int32(env, p[0], &a);
@@ -454,6 +449,16 @@ static napi_value make_pipe(napi_env env, napi_callback_info info) {
   napi_set_element(env, arr, 0, a);
   napi_set_element(env, arr, 1, b);
   return arr;
+}
+
+// pipe() -> [readFd, writeFd], both close-on-exec.
+static napi_value make_pipe(napi_env env, napi_callback_info info) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0) {
+    throw_errno(env, errno, "pipe2", NULL);
+    return NULL;
+  }
+  return fd_pair(env, p);
 }
 
 // dupFd(fd) -> a close-on-exec duplicate, so a caller may close its own fd before the spawn runs.
@@ -480,13 +485,7 @@ static napi_value make_socketpair(napi_env env, napi_callback_info info) {
     throw_errno(env, errno, "socketpair", NULL);
     return NULL;
   }
-  napi_value arr, a, b;
-  napi_create_array_with_length(env, 2, &arr);
-  napi_create_int32(env, p[0], &a);
-  napi_create_int32(env, p[1], &b);
-  napi_set_element(env, arr, 0, a);
-  napi_set_element(env, arr, 1, b);
-  return arr;
+  return fd_pair(env, p);
 }
 
 // closeFd(fd): close(2), errors ignored (the fd is ours and done with).
