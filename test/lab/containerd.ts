@@ -31,6 +31,7 @@ import { promisify } from 'node:util';
 import { call, connect, type CriClients } from '../../api/client';
 import { mountsUnder, unmount } from '../../internal/util/mount';
 import { makeLabNetwork, type LabNetwork } from './cni';
+import { pidAlive } from './registry';
 
 const execFileP = promisify(execFile);
 
@@ -162,14 +163,6 @@ ${mirrors}`;
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 function cmdlineOf(pid: number | string): string[] {
   try {

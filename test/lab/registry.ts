@@ -65,7 +65,8 @@ function track(child: ChildProcess, dir: string): void {
 const DIR_PREFIX = 'berth-lab-registry-';
 const OWNER_FILE = 'owner.json';
 
-function pidAlive(pid: number): boolean {
+/** Whether a process exists (EPERM: it exists but is not ours to signal). */
+export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
