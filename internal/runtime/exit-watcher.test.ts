@@ -96,7 +96,11 @@ describe('ExitWatcher', () => {
       log: silentLogger(),
       sweepMs: 600_000,
       monitorPid: async () => child.pid,
-      check: async () => child.exitCode !== null || !existsSync(`/proc/${child.pid}`),
+      // ended: gone, or a zombie its parent has not reaped yet
+      check: async () => {
+        const stat = await fsp.readFile(`/proc/${child.pid}/stat`, 'utf8').catch(() => '');
+        return child.exitCode !== null || stat === '' || / Z /.test(stat.slice(stat.lastIndexOf(')')));
+      },
     });
     try {
       await mw.wait('monitored');

@@ -45,6 +45,7 @@ struct exit_msg {
   int code;    // exit status when exited normally, else -1
   int signal;  // terminating signal, else 0
   int watched; // 1 for watchPid (not our child): code/signal unknown
+  int pidfd;   // a child's pidfd, still unreaped: reaped on the main thread (see deliver_exit)
 };
 
 struct watch {
@@ -58,6 +59,16 @@ static int reaper_epfd = -1;
 static napi_threadsafe_function reaper_tsfn = NULL;
 // Outstanding watches; touched on the main thread only (spawn completion, exit delivery).
 static int64_t outstanding = 0;
+
+// Reaps the zombie a message stands for (its status was read with WNOWAIT) and closes its pidfd.
+static void reap_msg(struct exit_msg *m) {
+  if (m->pidfd < 0) return;
+  siginfo_t si;
+  int r;
+  do r = waitid((idtype_t)P_PIDFD, (id_t)m->pidfd, &si, WEXITED | WNOHANG); while (r < 0 && errno == EINTR);
+  close(m->pidfd);
+  m->pidfd = -1;
+}
 
 static void *reaper_main(void *arg) {
   (void)arg;
@@ -74,25 +85,33 @@ static void *reaper_main(void *arg) {
       if (m == NULL) continue; // retried: the pidfd stays readable
       m->pid = w->pid;
       m->code = -1;
+      m->pidfd = -1;
+      epoll_ctl(reaper_epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
       if (w->child) {
+        // Read the status but leave the child a zombie (WNOWAIT): its pid cannot be reused, so a
+        // kill() from JS before it has seen this exit cannot hit another process. The main thread
+        // reaps it just before JS is told.
         siginfo_t si;
         memset(&si, 0, sizeof si);
         int r;
-        do r = waitid((idtype_t)P_PIDFD, (id_t)w->pidfd, &si, WEXITED); while (r < 0 && errno == EINTR);
+        do r = waitid((idtype_t)P_PIDFD, (id_t)w->pidfd, &si, WEXITED | WNOWAIT); while (r < 0 && errno == EINTR);
         if (r == 0) {
           if (si.si_code == CLD_EXITED) m->code = si.si_status;
           else m->signal = si.si_status;
         }
+        m->pidfd = w->pidfd;
       } else {
         m->watched = 1;
+        close(w->pidfd);
       }
-      epoll_ctl(reaper_epfd, EPOLL_CTL_DEL, w->pidfd, NULL);
-      close(w->pidfd);
       free(w);
       pthread_mutex_lock(&reaper_lock);
       napi_status st = napi_call_threadsafe_function(reaper_tsfn, m, napi_tsfn_nonblocking);
       pthread_mutex_unlock(&reaper_lock);
-      if (st != napi_ok) free(m);
+      if (st != napi_ok) {
+        reap_msg(m);
+        free(m);
+      }
     }
   }
   return NULL;
@@ -100,6 +119,7 @@ static void *reaper_main(void *arg) {
 
 static void deliver_exit(napi_env env, napi_value js_cb, void *context, void *data) {
   struct exit_msg *m = data;
+  reap_msg(m);
   if (env != NULL && js_cb != NULL) {
     if (outstanding > 0 && --outstanding == 0) napi_unref_threadsafe_function(env, reaper_tsfn);
     napi_value argv[4], undef;
