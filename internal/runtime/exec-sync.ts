@@ -220,7 +220,8 @@ function runExec(
       void readPid(pidFile).then((pid) => {
         if (!pid || settled) return;
         commandPid = pid;
-        if (!watchProcessExit(pid, onCommandEnd)) commandEnded = true; // already gone
+        // false: already gone (with the native spawner; without it nothing can be watched)
+        if (!watchProcessExit(pid, onCommandEnd) && nativeSpawner()) commandEnded = true;
       });
     };
     events.on(pidName, onStarted);
