@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { runcErrorMessage } from './runc-error';
+import { runcLogError } from './runc-error';
 import type { ExecSyncOptions, OciProcess } from './types';
 
 export function execProcessSpec(base: OciProcess, cmd: string[], opts: ExecSyncOptions = {}): OciProcess {
@@ -51,12 +51,7 @@ export async function prepareExec(workDir: string, id: string, spec: OciProcess)
       id,
     ],
     async runtimeError() {
-      const runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
-      const errors = runcLog
-        .split('\n')
-        .filter((l) => /"level":"(error|fatal)"|level=(error|fatal)/.test(l))
-        .join('\n');
-      return runcErrorMessage(errors);
+      return runcLogError(await fsp.readFile(logFile, 'utf8').catch(() => ''));
     },
     async remove() {
       await Promise.all([specFile, pidFile, logFile].map((f) => fsp.rm(f, { force: true })));

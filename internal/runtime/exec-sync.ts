@@ -32,7 +32,8 @@ import {
 } from '../util/spawn';
 import { CappedBuffer } from './capped-buffer';
 import type { FileEvents } from './file-events';
-import { RuncError, classifyRuncError, runcErrorMessage } from './runc-error';
+import { RuncError, classifyRuncError, runcLogError } from './runc-error';
+import { readPidFile } from './pid-file';
 import { runtimeEnv, type RuncCli } from './runc';
 import type { ExecSyncOptions, ExecSyncResult } from './types';
 
@@ -75,7 +76,7 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
         `exec in ${short(id)}: the runtime did not start the command (or report its end) within ${(input.startTimeoutMs ?? START_TIMEOUT_MS) / 1000} s`,
       );
     if (!run.result.timedOut) {
-      const msg = runtimeError(run.runcLog);
+      const msg = runcLogError(run.runcLog);
       // runc itself failed: the command never ran (or runc lost track of it).
       if (msg) throw new RuncError('exec', classifyRuncError(msg), msg);
     }
@@ -85,15 +86,6 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
     await fsp.unlink(pidFile).catch(() => undefined);
     if (logFile) await fsp.unlink(logFile).catch(() => undefined);
   }
-}
-
-/** runc's error lines from its JSON log ('' when it reported none). */
-export function runtimeError(runcLog: string): string {
-  const errors = runcLog
-    .split('\n')
-    .filter((l) => /"level":"(error|fatal)"|level=(error|fatal)/.test(l))
-    .join('\n');
-  return runcErrorMessage(errors);
 }
 
 interface RunOutcome {
@@ -217,7 +209,7 @@ function runExec(
             after(startTimeoutMs, () => ifStillRunning(() => expire(true)));
           }),
         );
-      void readPid(pidFile).then((pid) => {
+      void readPidFile(pidFile).then((pid) => {
         if (!pid || settled) return;
         commandPid = pid;
         // false: already gone (with the native spawner; without it nothing can be watched)
@@ -253,11 +245,6 @@ function runExec(
   });
 }
 
-async function readPid(file: string): Promise<number | undefined> {
-  const pid = Number.parseInt(await fsp.readFile(file, 'utf8').catch(() => ''), 10);
-  return pid > 0 ? pid : undefined;
-}
-
 async function killExec(
   runcPid: number | undefined,
   pidFile: string,
@@ -266,8 +253,8 @@ async function killExec(
 ): Promise<void> {
   // runc writes the pid file once the process exists; a timeout during start-up may precede it.
   for (let i = 0; i < 20; i++) {
-    const pid = Number.parseInt(await fsp.readFile(pidFile, 'utf8').catch(() => ''), 10);
-    if (pid > 0) {
+    const pid = await readPidFile(pidFile);
+    if (pid) {
       for (const target of [-pid, pid]) {
         try {
           process.kill(target, 'SIGKILL');

@@ -11,6 +11,7 @@ import { conmonCreateArgs, normalizeSignal, parseExitFile } from './conmon-args'
 import { spawnConmon } from './conmon';
 import { execSyncRunc } from './exec-sync';
 import { ExitWatcher } from './exit-watcher';
+import { readPidFile } from './pid-file';
 import { FileEvents } from './file-events';
 import { RuntimePaths, ctlFifo, isValidRuntimeId } from './paths';
 import { RuncCli } from './runc';
@@ -48,7 +49,7 @@ export class OciRuntime {
   private readonly exits: ExitWatcher;
   private readonly exitEvents: FileEvents;
   private readonly execEvents: FileEvents;
-  /** Bundle of each container seen, to spare a `runc state` on exec and log reopen. */
+  /** Bundle of each container seen, to spare a `runc state` on log reopen and resize. */
   private readonly bundles = new Map<string, string>();
   private featuresCache?: Promise<RuntimeBinaryFeatures>;
 
@@ -96,16 +97,6 @@ export class OciRuntime {
     this.exits.close();
     this.exitEvents.close();
     this.execEvents.close();
-  }
-
-  /** Checks every container waited on now, as the safety sweep does (tests). */
-  sweepExits(): void {
-    this.exits.sweep();
-  }
-
-  /** How exits were learned so far (events vs the safety sweep), for tests and diagnostics. */
-  exitWatchStats(): { eventChecks: number; sweepChecks: number; sweeps: number } {
-    return { ...this.exits.stats };
   }
 
   attachSocketPath(id: string): string {
@@ -469,15 +460,6 @@ export class OciRuntime {
 function checkId(id: string): string {
   if (!isValidRuntimeId(id)) throw invalidArgument(`invalid container id ${short(id)}`);
   return id;
-}
-
-async function readPidFile(file: string): Promise<number | undefined> {
-  try {
-    const n = Number.parseInt((await fsp.readFile(file, 'utf8')).trim(), 10);
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Whether pid is alive and is a conmon (guards against pid reuse after a reboot or long uptime). */

@@ -15,6 +15,15 @@ function unquoteGo(body: string): string {
   }
 }
 
+/** The error of runc's own --log (JSON or text logrus lines): its error and fatal lines, '' when none. */
+export function runcLogError(log: string): string {
+  const errors = log
+    .split('\n')
+    .filter((l) => /"level":"(error|fatal)"|level=(error|fatal)/.test(l))
+    .join('\n');
+  return runcErrorMessage(errors);
+}
+
 /** The error messages in runc output (text or JSON logrus lines); falls back to the trimmed text. */
 export function runcErrorMessage(output: string): string {
   const msgs: string[] = [];

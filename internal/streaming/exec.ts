@@ -12,6 +12,7 @@
 // replaced (runtime/exec-spec.ts). runc runs in its own process group; when the client goes
 // away, the command's process group (pid from --pid-file) and runc are killed.
 import { spawnProcess, type Proc } from '../util/spawn';
+import { readPidFile } from '../runtime/pid-file';
 import { closeSync, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
@@ -104,8 +105,8 @@ function exitCodeOf(code: number | null, sig: NodeJS.Signals | null): number {
 
 /** Kills the exec'd command's process group (and the command), then runc's group. */
 async function killExec(child: Proc, pidFile: string): Promise<void> {
-  const pid = Number.parseInt(await fsp.readFile(pidFile, 'utf8').catch(() => ''), 10);
-  const targets = pid > 0 ? [-pid, pid] : [];
+  const pid = await readPidFile(pidFile);
+  const targets = pid ? [-pid, pid] : [];
   if (child.pid) targets.push(-child.pid);
   for (const p of targets) {
     try {
