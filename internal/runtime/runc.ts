@@ -1,6 +1,6 @@
 // Runs one runc command and returns its stdout; a non-zero exit becomes a RuncError carrying
 // runc's own message. Output is bounded so a misbehaving runtime cannot flood the daemon.
-import { spawnProcess } from '../util/spawn';
+import { spawnProcess, SYSTEM_PATH } from '../util/spawn';
 import { CappedBuffer } from './capped-buffer';
 import { RuncError, classifyRuncError, runcErrorMessage } from './runc-error';
 
@@ -64,7 +64,7 @@ export class RuncCli {
 /** A small, fixed environment for runtime processes: nothing of the daemon's leaks into runc. */
 export function runtimeEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
-    PATH: process.env.PATH ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    PATH: process.env.PATH ?? SYSTEM_PATH,
     ...extra,
   };
 }

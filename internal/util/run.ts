@@ -31,7 +31,7 @@ export function run(file: string, args: readonly string[], opts: RunOptions = {}
   const maxStdout = opts.maxStdout ?? 4 << 20;
   return new Promise((resolve, reject) => {
     const child = spawnProcess(file, args, {
-      env: opts.env ?? { PATH: process.env.PATH ?? SYSTEM_PATH },
+      env: opts.env, // spawnProcess's default: PATH only
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
