@@ -9,6 +9,7 @@ import type { Logger } from './log';
 import { OverlaySnapshotter } from './snapshot/overlay';
 import { LocalImageStore } from './image/store';
 import { OciRuntime } from './runtime';
+import { ExecHelper, defaultExecHelperPath } from './runtime/exec-helper';
 import { CniManager } from './network/cni';
 import { NetnsManager } from './network/netns';
 import { kernelHasUserns, runtimeHasUserns } from './sandbox/userns';
@@ -48,6 +49,18 @@ export function berthVersion(): string {
     dir = path.dirname(dir);
   }
   return 'unknown';
+}
+
+/**
+ * berth-exec for a handler's ExecSync: runc handlers only (berth-exec reproduces runc exec; crun's
+ * own exec is crun's), when enabled and built.
+ */
+function nativeExecFor(config: Config, runtimePath: string, log: Logger): string | undefined {
+  if (!config.runtime.native_exec || path.basename(runtimePath) !== 'runc') return undefined;
+  const helper = defaultExecHelperPath();
+  if (helper && ExecHelper.available(helper)) return helper;
+  log.warn('runtime.native_exec is on but berth-exec is not built (libseccomp-dev missing?): exec through runc');
+  return undefined;
 }
 
 /** Facts about this host that the spec builders take as parameters; read once at start. */
@@ -99,6 +112,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       runtimeRoot: r.root ?? path.join(config.state, 'runtime', name),
       stateDir: path.join(config.state, 'rt', name),
       log: log.child({ component: 'runtime', handler: name }),
+      execHelperPath: nativeExecFor(config, r.path, log),
     });
     await rt.init();
     runtimes.set(name, rt);
@@ -185,6 +199,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     handlerFeatures,
     podCidr,
     loopHealth,
+    execStats: () => Object.fromEntries([...runtimes].map(([n, rt]) => [n, rt.execStats()])),
   };
   const streaming = new StreamingServer({
     address: config.streaming.address,

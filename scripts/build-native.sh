@@ -7,7 +7,17 @@ if [ -z "$nodedir" ] || [ "$nodedir" = undefined ] || [ ! -f "$nodedir/include/n
   nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 fi
 out=native/build/Release/berth_native.node
-if [ -f "$out" ] && [ -z "$(find native/src native/binding.gyp -newer "$out" 2>/dev/null)" ]; then
-  exit 0
+if [ ! -f "$out" ] || [ -n "$(find native/src native/binding.gyp -newer "$out" 2>/dev/null)" ]; then
+  npx node-gyp rebuild --silent --directory=native --nodedir="$nodedir"
 fi
-npx node-gyp rebuild --silent --directory=native --nodedir="$nodedir"
+# berth-exec: the exec helper (a program, not part of the addon). Needs libseccomp's headers;
+# without them it is not built and ExecSync stays on runc exec.
+helper=native/build/Release/berth-exec
+if [ ! -f "$helper" ] || [ native/src/exec-helper.c -nt "$helper" ]; then
+  if [ -f /usr/include/seccomp.h ]; then
+    ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -o "$helper.tmp" native/src/exec-helper.c -lseccomp
+    mv "$helper.tmp" "$helper"
+  else
+    echo "build-native: libseccomp headers missing (apt-get install libseccomp-dev): berth-exec not built" >&2
+  fi
+fi

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(runc conmon containernetworking-plugins iptables iproute2 util-linux crun criu uidmap
+PKGS=(runc conmon containernetworking-plugins iptables iproute2 util-linux crun criu uidmap libseccomp-dev
   docker-registry busybox-static socat apache2-utils skopeo jq zstd openssl ca-certificates curl)
 
 missing=()

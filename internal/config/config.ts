@@ -51,6 +51,8 @@ export interface Config {
     runtimes: Record<string, RuntimeHandlerConfig>;
     cgroup_driver: 'cgroupfs' | 'systemd';
     restrict_oom_score_adj: 'auto' | boolean;
+    /** ExecSync through berth-exec instead of `runc exec` for runc containers (README: ExecSync) */
+    native_exec: boolean;
   };
   streaming: {
     address: string;
@@ -92,6 +94,7 @@ export function defaultConfig(): Config {
       runtimes: { runc: { path: '/usr/sbin/runc' }, crun: { path: '/usr/bin/crun' } },
       cgroup_driver: 'cgroupfs',
       restrict_oom_score_adj: 'auto',
+      native_exec: true,
     },
     streaming: { address: '127.0.0.1', port: 0, tls_cert: '', tls_key: '', idle_timeout_seconds: 4 * 3600 },
     stats: { disk_usage_refresh_seconds: 10 },

@@ -525,8 +525,10 @@ export class ContainerService {
     if (rec.state !== 'running')
       throw failedPrecondition(`container ${short(rec.id)} is not running (state ${rec.state})`);
     if (cmd.length === 0 || !cmd[0]) throw invalidArgument('cmd must not be empty');
+    const spec = this.specs.get(rec.id);
     const res = await this.runtimeOf(rec).execSync(rec.id, cmd, {
       timeoutSec: timeoutSec > 0 ? timeoutSec : EXEC_SYNC_NO_TIMEOUT,
+      container: spec && rec.pid > 0 ? { pid: rec.pid, spec } : undefined,
     });
     if (res.timedOut)
       throw deadlineExceeded(

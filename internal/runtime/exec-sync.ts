@@ -1,5 +1,6 @@
-// ExecSync through `runc exec` in the foreground: the exec'd process writes straight into our
-// pipes (no copy through conmon), runc exits with its status.
+// ExecSync through `runc exec` (or berth-exec, the native stand-in: exec-helper.ts) in the
+// foreground: the exec'd process writes straight into our pipes (no copy through conmon), runc
+// exits with its status.
 //
 // Cheap per call: no process spec is read or written by the daemon. Without --process, runc takes
 // the container's own process from its bundle (user, groups, capabilities, rlimits, env, cwd,
@@ -57,6 +58,11 @@ export interface ExecSyncInput {
   log: Logger;
   /** Overrides START_TIMEOUT_MS (tests). */
   startTimeoutMs?: number;
+  /**
+   * Run through berth-exec instead of `runc exec`: its path and the container's arguments (see
+   * ExecHelper.args; they already carry opts.env/cwd). Same contract: --log, --pid-file, exit code.
+   */
+  helper?: { path: string; args: string[] };
 }
 
 export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult> {
@@ -104,22 +110,31 @@ function runExec(
   const cap = opts.maxOutputBytes ?? DEFAULT_EXEC_OUTPUT_CAP;
   const startTimeoutMs = input.startTimeoutMs ?? START_TIMEOUT_MS;
   return new Promise<RunOutcome>((resolve, reject) => {
-    const args = [
-      ...runc.globalArgs(),
-      '--log',
-      logFile ?? '/proc/self/fd/3',
-      '--log-format',
-      'json',
-      'exec',
-      '--pid-file',
-      pidFile,
-      ...(opts.cwd ? ['--cwd', opts.cwd] : []),
-      ...(opts.env ?? []).flatMap((e) => ['--env', e]),
-      id,
-      ...cmd,
-    ];
+    const logPath = logFile ?? '/proc/self/fd/3';
+    const [file, args] = input.helper
+      ? [
+          input.helper.path,
+          ['--log', logPath, '--pid-file', pidFile, ...input.helper.args, '--', ...cmd],
+        ]
+      : [
+          runc.runtimePath,
+          [
+            ...runc.globalArgs(),
+            '--log',
+            logPath,
+            '--log-format',
+            'json',
+            'exec',
+            '--pid-file',
+            pidFile,
+            ...(opts.cwd ? ['--cwd', opts.cwd] : []),
+            ...(opts.env ?? []).flatMap((e) => ['--env', e]),
+            id,
+            ...cmd,
+          ],
+        ];
     // Own session: a signal meant for the daemon's group does not reach runc.
-    const child = spawnProcess(runc.runtimePath, args, {
+    const child = spawnProcess(file, args, {
       // fd 3: runc's log, reopened by runc through /proc/self/fd/3 (a real pipe, not a socket)
       stdio: logFile ? ['ignore', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe', 'os-pipe'],
       detached: true,
@@ -231,7 +246,7 @@ function runExec(
       settled = true;
       for (const t of timers) clearTimeout(t);
       events.off(pidName, onStarted);
-      reject(new RuncError('exec', 'other', `cannot run ${runc.runtimePath}: ${e.message}`));
+      reject(new RuncError('exec', 'other', `cannot run ${file}: ${e.message}`));
     });
     child.on('exit', (code: number | null, sig: NodeJS.Signals | null) => {
       exited = true;

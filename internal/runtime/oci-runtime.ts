@@ -9,6 +9,7 @@ import { BerthError, Status, errMessage, invalidArgument, notFound, short } from
 import type { Logger } from '../log';
 import { conmonCreateArgs, normalizeSignal, parseExitFile } from './conmon-args';
 import { spawnConmon } from './conmon';
+import { ExecHelper } from './exec-helper';
 import { execSyncRunc } from './exec-sync';
 import { ExitWatcher } from './exit-watcher';
 import { readPidFile } from './pid-file';
@@ -52,6 +53,8 @@ export class OciRuntime {
   /** Bundle of each container seen, to spare a `runc state` on log reopen and resize. */
   private readonly bundles = new Map<string, string>();
   private featuresCache?: Promise<RuntimeBinaryFeatures>;
+  private readonly execHelper?: ExecHelper;
+  private readonly execCounts = { native: 0, runtime: 0 };
 
   constructor(private readonly opts: RuntimeOptions) {
     this.paths = new RuntimePaths(opts.stateDir);
@@ -59,6 +62,8 @@ export class OciRuntime {
     this.log = opts.log;
     this.exitEvents = new FileEvents(this.paths.exitsDir, this.log);
     this.execEvents = new FileEvents(this.paths.execDir, this.log);
+    if (opts.execHelperPath)
+      this.execHelper = new ExecHelper(opts.execHelperPath, this.paths.execDir, this.log);
     this.exits = new ExitWatcher({
       events: this.exitEvents,
       log: this.log,
@@ -214,6 +219,7 @@ export class OciRuntime {
     await this.waitConmonGone(id, CONMON_EXIT_WAIT_MS);
     await this.removeRuntimeFiles(id);
     this.bundles.delete(id);
+    await this.execHelper?.forget(id);
   }
 
   /** The exit recorded by conmon; undefined while the container has not exited (or was never created). */
@@ -262,7 +268,13 @@ export class OciRuntime {
   async execSync(id: string, cmd: string[], opts: ExecSyncOptions = {}): Promise<ExecSyncResult> {
     checkId(id);
     if (cmd.length === 0 || !cmd[0]) throw invalidArgument('exec command must not be empty');
+    const helperArgs =
+      this.execHelper && opts.container
+        ? await this.execHelper.args(id, opts.container, { env: opts.env, cwd: opts.cwd })
+        : undefined;
+    this.execCounts[helperArgs ? 'native' : 'runtime']++;
     return execSyncRunc({
+      helper: helperArgs && this.execHelper ? { path: this.execHelper.helperPath, args: helperArgs } : undefined,
       runc: this.runc,
       id,
       cmd,
@@ -272,6 +284,11 @@ export class OciRuntime {
       log: this.log,
       startTimeoutMs: this.opts.execStartTimeoutMs,
     });
+  }
+
+  /** How many ExecSyncs ran through berth-exec and through the runtime binary since start. */
+  execStats(): { native: number; runtime: number } {
+    return { ...this.execCounts };
   }
 
   /** `runc update` with OCI linux.resources. Given as a file: crun does not read `-` as stdin. */

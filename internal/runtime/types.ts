@@ -1,6 +1,7 @@
 // Shapes shared by the runtime driver and its callers. OCI types cover only the fields Berth reads
 // or writes; everything else in a spec passes through untouched.
 import type { Logger } from '../log';
+import type { ExecContainer } from './exec-helper';
 
 export interface RuntimeOptions {
   /** conmon binary, e.g. /usr/bin/conmon. */
@@ -19,6 +20,11 @@ export interface RuntimeOptions {
   exitSweepMs?: number;
   /** How long runc may take to start an ExecSync command (default 10 s). */
   execStartTimeoutMs?: number;
+  /**
+   * berth-exec for ExecSync (exec-helper.ts) instead of `runc exec`, where the container's spec
+   * allows it; undefined: always the runtime binary.
+   */
+  execHelperPath?: string;
 }
 
 export interface CreateOptions {
@@ -106,6 +112,8 @@ export interface ExecSyncOptions {
   cwd?: string;
   /** Used by execProcessSpec for streaming exec; execSync always runs without a terminal. */
   tty?: boolean;
+  /** The running container (init pid, spec), which lets execSync use berth-exec. */
+  container?: ExecContainer;
 }
 
 export interface ExecSyncResult {

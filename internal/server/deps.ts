@@ -35,4 +35,6 @@ export interface ServerDeps {
   streaming?: StreamingDeps;
   /** event-loop delay and utilisation (Status verbose `eventLoop`) */
   loopHealth?: { report(): LoopHealthReport };
+  /** per runtime handler, how ExecSyncs ran: berth-exec or the runtime binary (Status verbose `exec`) */
+  execStats?: () => Record<string, { native: number; runtime: number }>;
 }

@@ -31,6 +31,7 @@ export function status(deps: ServerDeps) {
     if (req.verbose) {
       res.info = { config: JSON.stringify(redactedConfig(deps)) };
       if (deps.loopHealth) res.info.eventLoop = JSON.stringify(deps.loopHealth.report());
+      if (deps.execStats) res.info.exec = JSON.stringify(deps.execStats());
     }
     return res;
   };
