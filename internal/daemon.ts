@@ -59,7 +59,9 @@ function nativeExecFor(config: Config, runtimePath: string, log: Logger): string
   if (!config.runtime.native_exec || path.basename(runtimePath) !== 'runc') return undefined;
   const helper = defaultExecHelperPath();
   if (helper && ExecHelper.available(helper)) return helper;
-  log.warn('runtime.native_exec is on but berth-exec is not built (libseccomp-dev missing?): exec through runc');
+  log.warn(
+    'runtime.native_exec is on but berth-exec is not built (libseccomp-dev missing?): exec through runc',
+  );
   return undefined;
 }
 

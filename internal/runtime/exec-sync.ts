@@ -112,10 +112,7 @@ function runExec(
   return new Promise<RunOutcome>((resolve, reject) => {
     const logPath = logFile ?? '/proc/self/fd/3';
     const [file, args] = input.helper
-      ? [
-          input.helper.path,
-          ['--log', logPath, '--pid-file', pidFile, ...input.helper.args, '--', ...cmd],
-        ]
+      ? [input.helper.path, ['--log', logPath, '--pid-file', pidFile, ...input.helper.args, '--', ...cmd]]
       : [
           runc.runtimePath,
           [

@@ -274,7 +274,8 @@ export class OciRuntime {
         : undefined;
     this.execCounts[helperArgs ? 'native' : 'runtime']++;
     return execSyncRunc({
-      helper: helperArgs && this.execHelper ? { path: this.execHelper.helperPath, args: helperArgs } : undefined,
+      helper:
+        helperArgs && this.execHelper ? { path: this.execHelper.helperPath, args: helperArgs } : undefined,
       runc: this.runc,
       id,
       cmd,
