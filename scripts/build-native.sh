@@ -7,7 +7,7 @@ if [ -z "$nodedir" ] || [ "$nodedir" = undefined ] || [ ! -f "$nodedir/include/n
   nodedir=$(dirname "$(dirname "$(readlink -f "$(command -v node)")")")
 fi
 out=native/build/Release/berth_native.node
-if [ ! -f "$out" ] || [ -n "$(find native/src native/binding.gyp -newer "$out" 2>/dev/null)" ]; then
+if [ ! -f "$out" ] || [ -n "$(find native/src native/binding.gyp ! -name exec-helper.c -newer "$out" 2>/dev/null)" ]; then
   npx node-gyp rebuild --silent --directory=native --nodedir="$nodedir"
 fi
 # berth-exec: the exec helper (a program, not part of the addon). Needs libseccomp's headers;
@@ -15,7 +15,11 @@ fi
 helper=native/build/Release/berth-exec
 if [ ! -f "$helper" ] || [ native/src/exec-helper.c -nt "$helper" ]; then
   if [ -f /usr/include/seccomp.h ]; then
-    ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -o "$helper.tmp" native/src/exec-helper.c -lseccomp
+    # static where libseccomp.a is there: no dynamic loader work on each exec (measured: about a
+    # third less wall time per exec than the dynamically linked build)
+    static=()
+    [ -f "$(${CC:-cc} -print-file-name=libseccomp.a)" ] && static=(-static)
+    ${CC:-cc} -std=gnu11 -O2 -Wall -Wextra "${static[@]}" -o "$helper.tmp" native/src/exec-helper.c -lseccomp
     mv "$helper.tmp" "$helper"
   else
     echo "build-native: libseccomp headers missing (apt-get install libseccomp-dev): berth-exec not built" >&2
