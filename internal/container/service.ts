@@ -12,7 +12,6 @@ import * as path from 'node:path';
 import type {
   ContainerConfig__Output,
   LinuxContainerResources__Output,
-  LinuxContainerSecurityContext__Output,
   PodSandboxConfig__Output,
 } from '../../api/generated';
 import {
@@ -35,12 +34,14 @@ import { cgroupsPathFor } from '../oci/resources';
 import { resolveUser, userRequestFrom } from '../oci/user';
 import { resolveMountSources, statRequestedDevices } from '../oci/host';
 import { stopSignalOf } from '../oci/signal';
-import { validateSeccompProfile } from '../oci/seccomp';
+import { seccompRequestOf } from '../oci/seccomp';
+import { loadLocalhostSeccomp } from '../oci/seccomp-file';
 import type { ExitInfo, OciRuntime } from '../runtime';
 import { featuresFor, type CoreDeps } from '../sandbox/deps';
 import type { SandboxService } from '../sandbox/service';
 import type { SandboxRecord } from '../sandbox/types';
 import { mountRootfs, releaseRootfs } from './rootfs';
+import { readProcessUser } from './process-user';
 import { recordResources, requestedResources, updateBundleResources, updateRefusal } from './update';
 import { CHECKPOINT_IMAGES, writeCheckpointArchive } from './checkpoint';
 import { withPodNamespaces } from './defaults';
@@ -174,6 +175,11 @@ export class ContainerService {
     void sandboxConfig; // the stored pod config is authoritative; kubelet sends the same one
     const idmap = this.sandboxes.idMap(pod);
     checkContainerIdMap(idmap, withPodNamespaces(config, podConfig));
+    // the container's own profile (kubelet puts the pod's there when the container sets none; the
+    // pod's security context applies to the infra container only, as the CRI says); loaded and
+    // checked before anything is created
+    const sc = config.linux?.security_context;
+    const seccompProfile = await loadLocalhostSeccomp(seccompRequestOf(sc), sc?.privileged ?? false);
     const id = randomBytes(32).toString('hex');
     this.names.set(key, id);
     const logPath =
@@ -204,7 +210,6 @@ export class ContainerService {
     try {
       await this.locks.run(id, async () => {
         await this.persist(rec);
-        const sc = config.linux?.security_context;
         const user = resolveUser(userRequestFrom(sc, image.config.config?.User), {
           passwd: await this.deps.images.readFile(image, '/etc/passwd'),
           group: await this.deps.images.readFile(image, '/etc/group'),
@@ -213,7 +218,6 @@ export class ContainerService {
         const mountSources = await resolveMountSources(config.mounts);
         for (const [hostPath, src] of Object.entries(mountSources))
           if (src === null) throw invalidArgument(`mount host_path ${short(hostPath)} does not exist`);
-        const seccompProfile = await this.localhostSeccomp(sc);
         const rootfs = await mountRootfs(
           this.deps.snapshotter,
           id,
@@ -270,6 +274,7 @@ export class ContainerService {
         });
         crashPoint('container-create:runtime-created');
         rec.pid = created.pid;
+        rec.user = await this.processUser(created.pid, rec.user);
         rec.state = 'created';
         await this.persist(rec);
         this.emit('CONTAINER_CREATED_EVENT', rec);
@@ -283,31 +288,23 @@ export class ContainerService {
     return id;
   }
 
-  private async localhostSeccomp(
-    sc: LinuxContainerSecurityContext__Output | null | undefined,
-  ): Promise<unknown> {
-    const profile = sc?.seccomp;
-    let file: string | undefined;
-    if (profile?.profile_type === 'Localhost') file = profile.localhost_ref;
-    else if (!profile && sc?.seccomp_profile_path?.startsWith('localhost/'))
-      file = sc.seccomp_profile_path.slice(10);
-    if (!file) return undefined;
-    if (!path.isAbsolute(file))
-      throw invalidArgument(`seccomp localhost profile ${short(file)} must be an absolute path`);
-    let text: string;
+  /**
+   * What the created process really got (ContainerStatus.user); the resolved user only when /proc
+   * cannot tell (logged: it should not happen while runc init waits to exec).
+   */
+  private async processUser(
+    pid: number,
+    resolved: ContainerRecord['user'],
+  ): Promise<ContainerRecord['user']> {
     try {
-      text = await fsp.readFile(file, 'utf8');
+      return await readProcessUser(pid);
     } catch (err) {
-      throw invalidArgument(`seccomp localhost profile ${short(file)} cannot be read: ${errMessage(err)}`);
+      this.log.warn('cannot read the created process user; reporting the resolved one', {
+        pid,
+        error: errMessage(err),
+      });
+      return resolved;
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      throw invalidArgument(`seccomp localhost profile ${short(file)} is not valid JSON`);
-    }
-    validateSeccompProfile(json, `seccomp profile ${file}`);
-    return json;
   }
 
   private targetPidNamespace(config: ContainerConfig__Output, pod: SandboxRecord): string | undefined {

@@ -20,7 +20,7 @@ export interface ContainerRecord {
   logPath: string;
   /** stop signal from the image (name, e.g. SIGTERM) */
   stopSignal: string;
-  /** resolved user, for ContainerStatus.user */
+  /** the user the created process really got (/proc/<pid>/status), for ContainerStatus.user */
   user: { uid: number; gid: number; additionalGids: number[] };
   /** nanoseconds since the epoch as decimal strings; '0' when not yet */
   createdAt: string;

@@ -103,7 +103,7 @@ export function seccompRequestOf(
     if (type === 'Localhost') {
       const ref = sc.seccomp.localhost_ref.replace(/^localhost\//, '');
       if (!ref.startsWith('/'))
-        throw invalidArgument(`seccomp: localhost_ref ${short(ref)} is not an absolute path`);
+        throw invalidArgument(`seccomp: localhost_ref ${short(ref, 4096)} is not an absolute path`);
       return { type, localhostRef: ref };
     }
     if (sc.seccomp.localhost_ref)
@@ -286,11 +286,11 @@ export function buildSeccomp(opts: SeccompOptions): OciSeccomp | undefined {
     case 'Localhost': {
       if (opts.localhostProfile === undefined)
         throw invalidArgument(
-          `seccomp: Localhost profile ${short(opts.request?.localhostRef ?? '')} was not loaded`,
+          `seccomp: Localhost profile ${short(opts.request?.localhostRef ?? '', 4096)} was not loaded`,
         );
       const t = validateSeccompProfile(
         opts.localhostProfile,
-        `seccomp profile ${short(opts.request?.localhostRef ?? '')}`,
+        `seccomp Localhost profile ${short(opts.request?.localhostRef ?? '', 4096)}`,
       );
       return renderSeccomp(t, opts.capabilities, arch);
     }

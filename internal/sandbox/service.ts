@@ -28,6 +28,8 @@ import { readBundleSpec, writeBundle } from '../oci/bundle';
 import type { OciSpec } from '../oci/spec-types';
 import { cgroupsPathFor } from '../oci/resources';
 import { resolveUser, userRequestFrom } from '../oci/user';
+import { seccompRequestOf } from '../oci/seccomp';
+import { loadLocalhostSeccomp } from '../oci/seccomp-file';
 import type { CapabilityArgs } from '../network/cni';
 import { mountRootfs, releaseRootfs, rootfsOf } from '../container/rootfs';
 import { nowNs } from '../container/types';
@@ -193,6 +195,10 @@ export class SandboxService {
       throw failedPrecondition(
         `runtime handler ${short(runtimeHandler)} does not support pod user namespaces here (see Status runtime_handlers)`,
       );
+    // the pod's seccomp profile is the infra container's; a Localhost one is loaded and checked
+    // before anything is created
+    const sc = config.linux?.security_context;
+    const seccompProfile = await loadLocalhostSeccomp(seccompRequestOf(sc), sc?.privileged ?? false);
     const key = sandboxNameKey(config);
     const taken = this.names.get(key);
     if (taken)
@@ -279,6 +285,7 @@ export class SandboxService {
             config.linux?.cgroup_parent,
             id,
           ),
+          seccompProfile,
           host: this.deps.host,
           features: featuresFor(this.deps, runtimeHandler),
         });

@@ -25,7 +25,8 @@ export function status(deps: ServerDeps) {
         ],
       },
       runtime_handlers: runtimeHandlerList(deps),
-      features: { supplemental_groups_policy: false },
+      // SupplementalGroupsPolicy Merge/Strict and ContainerStatus.user read from the process (KEP-3619)
+      features: { supplemental_groups_policy: true },
       info: {},
     };
     if (req.verbose) {
