@@ -25,6 +25,7 @@ import {
   short,
   Status,
 } from '../errors';
+import { BackgroundQueue } from '../util/background-queue';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { RecordStore } from '../util/record-store';
 import { buildContainerSpec } from '../oci/spec';
@@ -73,9 +74,15 @@ export interface ContainerFilter {
 
 /** Seconds an ExecSync may run when the request sets no timeout. */
 const EXEC_SYNC_NO_TIMEOUT = 0;
+/** Container removals cleaned up at once in the background. */
+const REMOVAL_CONCURRENCY = 2;
+/** Past this many removals waiting for cleanup, RemoveContainer waits for its own (backpressure). */
+const REMOVAL_BACKLOG = 32;
 
 export class ContainerService {
   private readonly records = new Map<string, ContainerRecord>();
+  /** cleanup of removed containers (runtime state, rootfs, record), after RemoveContainer answered */
+  private readonly removals = new BackgroundQueue(REMOVAL_CONCURRENCY);
   private readonly names = new Map<string, string>();
   private readonly locks = new KeyedMutex();
   private readonly store: RecordStore<ContainerRecord>;
@@ -100,6 +107,7 @@ export class ContainerService {
       idsInPod: (podId) => [...this.records.values()].filter((r) => r.podId === podId).map((r) => r.id),
       stopForPod: (id) => this.stop(id, 0),
       removeForPod: (id) => this.remove(id),
+      settled: (podId) => this.removals.settled(podId),
     });
   }
 
@@ -410,15 +418,36 @@ export class ContainerService {
     if (rec.state === 'running' || rec.state === 'created') await this.stop(rec.id, 0);
     await this.locks.run(rec.id, async () => {
       if (!this.records.has(rec.id)) return; // a concurrent remove won (and sent DELETED)
-      await this.teardown(rec);
+      // Gone for the API once the record durably says so; the slow part (runc delete, unmount,
+      // removing the rootfs and bundle) runs in the background, and a restart finishes it.
+      await this.store.put(rec.id, { ...rec, state: 'removing' });
+      this.forget(rec);
       this.emit('CONTAINER_DELETED_EVENT', rec);
+      void this.removals.add(rec.id, rec.podId, async () => {
+        crashPoint('container-remove:cleanup');
+        await this.teardown(rec);
+      });
     });
+    if (this.removals.size > REMOVAL_BACKLOG) await this.removals.wait(rec.id);
+  }
+
+  /** Resolves when every removed container has been cleaned up (tests, shutdown). */
+  removalsSettled(): Promise<void> {
+    return this.removals.drain();
+  }
+
+  /** Drops a container from the in-memory views (the API no longer knows it). */
+  private forget(rec: ContainerRecord): void {
+    this.watchers.get(rec.id)?.abort();
+    this.watchers.delete(rec.id);
+    this.records.delete(rec.id);
+    this.specs.delete(rec.id);
+    for (const [k, v] of this.names) if (v === rec.id) this.names.delete(k);
   }
 
   /** Removes every trace of a container (runtime state, rootfs, bundle, record); best effort. */
   private async teardown(rec: ContainerRecord): Promise<void> {
-    this.watchers.get(rec.id)?.abort();
-    this.watchers.delete(rec.id);
+    this.forget(rec);
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       try {
         await fn();
@@ -430,9 +459,6 @@ export class ContainerService {
     if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
     await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
     await this.store.delete(rec.id);
-    this.records.delete(rec.id);
-    this.specs.delete(rec.id);
-    for (const [k, v] of this.names) if (v === rec.id) this.names.delete(k);
   }
 
   /**
@@ -543,8 +569,13 @@ export class ContainerService {
   /** Loads records and brings them in line with what runc and conmon say happened meanwhile. */
   async recover(): Promise<void> {
     const loaded = await this.store.load();
-    for (const rec of loaded.values()) this.records.set(rec.id, rec);
+    for (const rec of loaded.values()) if (rec.state !== 'removing') this.records.set(rec.id, rec);
     for (const rec of loaded.values()) {
+      if (rec.state === 'removing') {
+        this.log.info('finishing the removal of a container', { id: rec.id });
+        await this.teardown(rec);
+        continue;
+      }
       const pod = this.sandboxes.get(rec.podId);
       if (rec.state === 'creating' || !pod) {
         this.log.info('removing a container whose creation was interrupted or whose pod is gone', {

@@ -1,8 +1,10 @@
 // The persisted record of a container. Written in state "creating" before CreateContainer's
-// first side effect, so an interrupted create is rolled back at the next start.
+// first side effect, so an interrupted create is rolled back at the next start; rewritten in state
+// "removing" when RemoveContainer answers, so a removal interrupted in the background is finished
+// at the next start.
 import type { ContainerConfig__Output, LinuxContainerResources__Output } from '../../api/generated';
 
-export type ContainerState = 'creating' | 'created' | 'running' | 'exited';
+export type ContainerState = 'creating' | 'created' | 'running' | 'exited' | 'removing';
 
 export interface ContainerRecord {
   version: 1;
@@ -42,7 +44,7 @@ export function isContainerRecord(v: unknown): v is ContainerRecord {
     r.version === 1 &&
     typeof r.id === 'string' &&
     typeof r.podId === 'string' &&
-    ['creating', 'created', 'running', 'exited'].includes(r.state) &&
+    ['creating', 'created', 'running', 'exited', 'removing'].includes(r.state) &&
     typeof r.config === 'object' &&
     r.config !== null
   );

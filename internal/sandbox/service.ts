@@ -53,6 +53,8 @@ export interface PodContainers {
   /** kills a container of a stopping pod (no grace: kubelet stopped them already) */
   stopForPod(id: string): Promise<void>;
   removeForPod(id: string): Promise<void>;
+  /** resolves once no removal of a container of this pod is still being cleaned up */
+  settled(podId: string): Promise<void>;
 }
 
 export interface SandboxFilter {
@@ -407,6 +409,7 @@ export class SandboxService {
     const rec = this.findForTeardown(idOrPrefix);
     if (!rec) return;
     for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.removeForPod(cid);
+    await this.containers?.settled(rec.id);
     await this.locks.run(rec.id, async () => {
       const had = this.records.has(rec.id);
       await this.teardown(rec, { keepRecord: false });

@@ -113,3 +113,28 @@ test.each([
   await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
   await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
 });
+
+test('RemoveContainer: a removal whose cleanup is cut by kill -9 is finished on restart', async () => {
+  const pod = podConfig();
+  const podId = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
+  const withPod = traces();
+  const c = await call(d.clients.runtime, 'CreateContainer', {
+    pod_sandbox_id: podId,
+    config: ctrConfig(),
+    sandbox_config: pod,
+  });
+  await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
+  await call(d.clients.runtime, 'StopContainer', { container_id: c.container_id, timeout: 0 });
+  // the container's rootfs, bundle, record and runc state exist (so the check below can fail)
+  expect(traces()).not.toEqual(withPod);
+  await d.restart({ BERTH_CRASH_AT: 'container-remove:cleanup' });
+  // answered or not (the kill may beat the answer), the removal is durable from here on
+  await call(d.clients.runtime, 'RemoveContainer', { container_id: c.container_id }).catch(() => undefined);
+  await d.exited();
+  expect(d.proc.signalCode).toBe('SIGKILL');
+  await d.restart({});
+  expect((await call(d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
+  expect(traces()).toEqual(withPod);
+  await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
+  await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
+});

@@ -384,7 +384,11 @@ describe('runtime handlers', () => {
         st = await call(d.clients.runtime, 'ContainerStatus', { container_id: id });
         expect(st.status).toMatchObject({ state: 'CONTAINER_EXITED', exit_code: 143 });
         await call(d.clients.runtime, 'RemoveContainer', { container_id: id });
-        expect(list(handler, bin)).not.toContain(id);
+        // gone from the API at once; runtime state is cleaned up in the background
+        expect(
+          (await call(d.clients.runtime, 'ListContainers', {})).containers.map((c) => c.id),
+        ).not.toContain(id);
+        await until(() => !list(handler, bin).includes(id));
         await removePod(podId);
         expect(list(handler, bin).trim()).toBe('');
         // no cgroup left behind, v1 or the cgroup2 one that tracks the container
