@@ -1,34 +1,79 @@
-// Pod lifecycle benchmark: 50 pods with one container each (RunPodSandbox, CreateContainer,
-// StartContainer, StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox), first one at a
-// time, then 10 at a time. Prints p50/p95 per RPC, wall time, berthd's RSS, and the memory each
-// running container costs (berthd's growth plus the conmon processes).
-// Run: npm run bench -- pods   (needs root)
+// Pod lifecycle benchmark, side by side with Debian's containerd: 50 pods with one container each
+// (RunPodSandbox, CreateContainer, StartContainer, StopContainer, RemoveContainer, StopPodSandbox,
+// RemovePodSandbox), first one at a time, then 10 at a time; then ImageStatus and ListImages; then
+// 50 running pods for memory: the daemon's RSS idle, with the pods, and a minute after removing them
+// (plus the per-pod monitors: conmon for Berth, containerd-shim-runc-v2 for containerd).
+//
+// Pods are shaped as kubelet sends them: kubelet's labels and annotations, a cgroup parent per pod,
+// DNS config, a hostname, the lab CNI chain (loopback + bridge + portmap, no NAT); containers get
+// kubelet's labels too.
+//
+// Run (needs root):
+//   npm run bench -- pods                         Berth and containerd (BENCH_TARGETS=berth to skip it)
+//   BENCH_PODS=N (50), BENCH_PARALLEL=N (10), BENCH_SETTLE_S=S (60: wait before the "after" RSS)
 import * as fs from 'node:fs';
-import { call } from '../../api/client';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { call, type CriClients } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
-import { startHarness, type Harness } from '../lab/harness';
+import { removeCgroupTree, startContainerd } from '../lab/containerd';
+import { startHarness } from '../lab/harness';
+import { busyboxLayer, pushImage, pushPause } from '../lab/images';
+import { startRegistry } from '../lab/registry';
 
-const PODS = 50;
-const PARALLEL = 10;
-const RUNNING = 20;
+const PODS = Number(process.env.BENCH_PODS ?? 50);
+const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
+const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 60);
+const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,containerd').split(',').filter(Boolean);
+const READS = 200;
+const RPCS = [
+  'RunPodSandbox',
+  'CreateContainer',
+  'StartContainer',
+  'StopContainer',
+  'RemoveContainer',
+  'StopPodSandbox',
+  'RemovePodSandbox',
+] as const;
 
 type Timings = Record<string, number[]>;
 
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
+interface Target {
+  name: string;
+  clients: CriClients;
+  busybox: string;
+  pause: string;
+  logDir: string;
+  daemonPid: number;
+  monitors(): number[];
+  cgroupRoot: string;
+  cleanup(): Promise<void>;
 }
 
-function rssKb(pid: number, field = 'VmRSS'): number {
+interface Result {
+  name: string;
+  seq: Timings;
+  seqWallMs: number;
+  par: Timings;
+  parWallMs: number;
+  reads: Timings;
+  rss: { idle: number; withPods: number; after: number; monitorsKb: number; monitors: number };
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
+}
+
+function rssKb(pid: number): number {
   try {
-    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) : 0;
   } catch {
     return 0;
   }
 }
 
-/** conmon processes monitoring containers of this daemon (their command line names its state dir). */
 function conmonPids(state: string): number[] {
   const out: number[] = [];
   for (const p of fs.readdirSync('/proc')) {
@@ -44,96 +89,253 @@ function conmonPids(state: string): number[] {
 }
 
 async function timed<T>(t: Timings, name: string, fn: () => Promise<T>): Promise<T> {
-  const t0 = process.hrtime.bigint();
+  const t0 = performance.now();
   const r = await fn();
-  (t[name] ??= []).push(Number(process.hrtime.bigint() - t0) / 1e6);
+  (t[name] ??= []).push(performance.now() - t0);
   return r;
 }
 
-/** A pod config and a container that exits promptly on SIGTERM, as a well-behaved app does. */
-function configs(h: Harness): { pod: PodSandboxConfig; ctr: ContainerConfig } {
-  return {
-    pod: h.podConfig(),
-    ctr: h.ctrConfig('app', ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait']),
-  };
-}
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-async function lifecycle(h: Harness, t: Timings): Promise<void> {
-  const { pod, ctr } = configs(h);
-  const r = h.d.clients.runtime;
-  const { pod_sandbox_id: podId } = await timed(t, 'RunPodSandbox', () =>
-    call(r, 'RunPodSandbox', { config: pod }),
-  );
-  const { container_id: id } = await timed(t, 'CreateContainer', () =>
-    call(r, 'CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: pod }),
-  );
-  await timed(t, 'StartContainer', () => call(r, 'StartContainer', { container_id: id }));
-  await timed(t, 'StopContainer', () => call(r, 'StopContainer', { container_id: id, timeout: 10 }));
-  await timed(t, 'RemoveContainer', () => call(r, 'RemoveContainer', { container_id: id }));
-  await timed(t, 'StopPodSandbox', () => call(r, 'StopPodSandbox', { pod_sandbox_id: podId }));
-  await timed(t, 'RemovePodSandbox', () => call(r, 'RemovePodSandbox', { pod_sandbox_id: podId }));
-}
-
-function report(title: string, t: Timings, wallMs: number): void {
-  process.stdout.write(`${title}: ${PODS} pods in ${(wallMs / 1000).toFixed(2)} s\n`);
-  for (const [name, xs] of Object.entries(t))
-    process.stdout.write(
-      `  ${name.padEnd(17)} p50 ${pct(xs, 50).toFixed(1).padStart(7)} ms   p95 ${pct(xs, 95).toFixed(1).padStart(7)} ms\n`,
-    );
-}
-
-async function main(): Promise<void> {
+async function berthTarget(): Promise<Target> {
   const h = await startHarness({
     bridge: 'berthbn0',
     subnet: '10.248.0.0/24',
     prefix: 'bench',
     config: { log_level: 'warn' },
   });
-  try {
-    const d = h.d;
-    // the pause image is pulled before timing starts, as on a node that has run pods before
-    await call(d.clients.image, 'PullImage', { image: { image: `${h.reg.host}/pause:3.10` } });
-    const pid = d.proc.pid!;
+  const state = h.d.state;
+  return {
+    name: 'berth',
+    clients: h.d.clients,
+    busybox: h.busybox,
+    pause: `${h.reg.host}/pause:3.10`,
+    logDir: h.logDir,
+    daemonPid: h.d.proc.pid!,
+    monitors: () => conmonPids(state),
+    cgroupRoot: `/berthpods-${process.pid}-berth`,
+    cleanup: () => h.cleanup(),
+  };
+}
 
-    let t: Timings = {};
-    let t0 = Date.now();
-    for (let i = 0; i < PODS; i++) await lifecycle(h, t);
-    report('sequential', t, Date.now() - t0);
+async function containerdTarget(): Promise<Target> {
+  const reg = await startRegistry();
+  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-logs-'));
+  await pushPause(reg);
+  const busybox = (
+    await pushImage(reg, 'library/busybox', 'latest', { layers: [busyboxLayer({ users: true })] })
+  ).reference;
+  const c = await startContainerd({
+    sandboxImage: `${reg.host}/pause:3.10`,
+    insecureRegistries: [reg.host],
+    bridge: 'berthbn1',
+    subnet: '10.232.0.0/24',
+  });
+  await call(c.clients.image, 'PullImage', { image: { image: busybox } });
+  return {
+    name: 'containerd',
+    clients: c.clients,
+    busybox,
+    pause: `${reg.host}/pause:3.10`,
+    logDir,
+    daemonPid: c.pid,
+    monitors: () => c.shimPids(),
+    cgroupRoot: `/berthpods-${process.pid}-containerd`,
+    async cleanup() {
+      try {
+        await c.stop();
+      } finally {
+        await reg.stop();
+        fs.rmSync(logDir, { recursive: true, force: true });
+      }
+    },
+  };
+}
 
-    t = {};
-    t0 = Date.now();
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: PARALLEL }, async () => {
-        while (next < PODS) {
-          next++;
-          await lifecycle(h, t);
-        }
-      }),
+let counter = 0;
+
+/** A pod and a container as kubelet sends them; the container exits promptly on SIGTERM. */
+function configs(t: Target): { pod: PodSandboxConfig; ctr: ContainerConfig } {
+  const n = `bench-${++counter}`;
+  const uid = `uid-${n}-${process.pid}-${t.name}`;
+  const labels = {
+    'io.kubernetes.pod.name': n,
+    'io.kubernetes.pod.namespace': 'bench',
+    'io.kubernetes.pod.uid': uid,
+  };
+  const pod: PodSandboxConfig = {
+    metadata: { name: n, namespace: 'bench', uid, attempt: 0 },
+    hostname: n,
+    log_directory: path.join(t.logDir, n),
+    dns_config: {
+      servers: ['10.96.0.10'],
+      searches: ['bench.svc.cluster.local', 'svc.cluster.local'],
+      options: ['ndots:5'],
+    },
+    labels,
+    annotations: {
+      'kubernetes.io/config.seen': new Date().toISOString(),
+      'kubernetes.io/config.source': 'api',
+    },
+    linux: {
+      cgroup_parent: `${t.cgroupRoot}/pod${uid}`,
+      security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+    },
+  };
+  const ctr: ContainerConfig = {
+    metadata: { name: 'app', attempt: 0 },
+    image: { image: t.busybox },
+    command: ['sh', '-c', 'trap "exit 0" TERM; sleep 3600 & wait'],
+    log_path: 'app/0.log',
+    labels: { ...labels, 'io.kubernetes.container.name': 'app' },
+    annotations: { 'io.kubernetes.container.restartCount': '0' },
+    linux: {},
+  };
+  return { pod, ctr };
+}
+
+async function lifecycle(tg: Target, t: Timings): Promise<void> {
+  const { pod, ctr } = configs(tg);
+  const r = tg.clients.runtime;
+  const T = 120_000;
+  const { pod_sandbox_id: podId } = await timed(t, 'RunPodSandbox', () =>
+    call(r, 'RunPodSandbox', { config: pod }, T),
+  );
+  const { container_id: id } = await timed(t, 'CreateContainer', () =>
+    call(r, 'CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: pod }, T),
+  );
+  await timed(t, 'StartContainer', () => call(r, 'StartContainer', { container_id: id }, T));
+  await timed(t, 'StopContainer', () => call(r, 'StopContainer', { container_id: id, timeout: 10 }, T));
+  await timed(t, 'RemoveContainer', () => call(r, 'RemoveContainer', { container_id: id }, T));
+  await timed(t, 'StopPodSandbox', () => call(r, 'StopPodSandbox', { pod_sandbox_id: podId }, T));
+  await timed(t, 'RemovePodSandbox', () => call(r, 'RemovePodSandbox', { pod_sandbox_id: podId }, T));
+}
+
+async function run(tg: Target): Promise<Result> {
+  // the pause image is pulled before timing starts, as on a node that has run pods before
+  await call(tg.clients.image, 'PullImage', { image: { image: tg.pause } }, 120_000);
+  const warm: Timings = {};
+  await lifecycle(tg, warm);
+  await sleep(2000);
+  const idle = rssKb(tg.daemonPid);
+
+  const seq: Timings = {};
+  let t0 = performance.now();
+  for (let i = 0; i < PODS; i++) await lifecycle(tg, seq);
+  const seqWallMs = performance.now() - t0;
+
+  const par: Timings = {};
+  t0 = performance.now();
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: PARALLEL }, async () => {
+      while (next < PODS) {
+        next++;
+        await lifecycle(tg, par);
+      }
+    }),
+  );
+  const parWallMs = performance.now() - t0;
+
+  const reads: Timings = {};
+  for (let i = 0; i < READS; i++) {
+    await timed(reads, 'ImageStatus', () =>
+      call(tg.clients.image, 'ImageStatus', { image: { image: tg.busybox } }),
     );
-    report(`${PARALLEL}-way parallel`, t, Date.now() - t0);
-
-    // memory per running container
-    const base = rssKb(pid);
-    for (let i = 0; i < RUNNING; i++) {
-      const { pod, ctr } = configs(h);
-      await h.startCtr(await h.runPod(pod), pod, ctr);
-    }
-    const grown = rssKb(pid) - base;
-    const conmons = conmonPids(d.state);
-    const conmonKb = conmons.reduce((n, p) => n + rssKb(p), 0);
-    process.stdout.write(
-      [
-        `berthd RSS: ${(rssKb(pid) / 1024).toFixed(0)} MB now, peak ${(rssKb(pid, 'VmHWM') / 1024).toFixed(0)} MB`,
-        `${RUNNING} running pods (infra + 1 container each): ${conmons.length} conmon processes, ` +
-          `${(conmonKb / conmons.length).toFixed(0)} kB RSS each`,
-        `per running container (berthd growth + its conmon, infra conmon counted separately): ` +
-          `${(grown / (2 * RUNNING) + conmonKb / conmons.length).toFixed(0)} kB`,
-      ].join('\n') + '\n',
-    );
-  } finally {
-    await h.cleanup();
+    await timed(reads, 'ListImages', () => call(tg.clients.image, 'ListImages', {}));
   }
+
+  const running: string[] = [];
+  const r = tg.clients.runtime;
+  for (let i = 0; i < PODS; i++) {
+    const { pod, ctr } = configs(tg);
+    const { pod_sandbox_id: podId } = await call(r, 'RunPodSandbox', { config: pod }, 120_000);
+    const { container_id: id } = await call(
+      r,
+      'CreateContainer',
+      { pod_sandbox_id: podId, config: ctr, sandbox_config: pod },
+      120_000,
+    );
+    await call(r, 'StartContainer', { container_id: id }, 120_000);
+    running.push(podId);
+  }
+  await sleep(2000);
+  const withPods = rssKb(tg.daemonPid);
+  const mons = tg.monitors();
+  const monitorsKb = mons.reduce((n, p) => n + rssKb(p), 0);
+  for (const podId of running) {
+    await call(r, 'StopPodSandbox', { pod_sandbox_id: podId }, 120_000);
+    await call(r, 'RemovePodSandbox', { pod_sandbox_id: podId }, 120_000);
+  }
+  await sleep(SETTLE_S * 1000);
+  const after = rssKb(tg.daemonPid);
+  removeCgroupTree(tg.cgroupRoot);
+  return {
+    name: tg.name,
+    seq,
+    seqWallMs,
+    par,
+    parWallMs,
+    reads,
+    rss: { idle, withPods, after, monitorsKb, monitors: mons.length },
+  };
+}
+
+function render(results: Result[]): string {
+  const out: string[] = [];
+  const base = results.find((x) => x.name === 'containerd');
+  const col = (s: string, w = 24): string => s.padStart(w);
+  const head = ['', ...results.map((r) => `${r.name} p50/p90/p99`), ...(base ? ['p50 ratio'] : [])];
+  const table = (title: string, get: (r: Result) => Timings, names: readonly string[]): void => {
+    out.push(title);
+    out.push(
+      `  ${head[0].padEnd(17)}${head
+        .slice(1)
+        .map((h) => col(h))
+        .join('')}`,
+    );
+    for (const n of names) {
+      const cells = results.map((r) => {
+        const xs = get(r)[n] ?? [];
+        return col(`${pct(xs, 50).toFixed(1)}/${pct(xs, 90).toFixed(1)}/${pct(xs, 99).toFixed(1)}`);
+      });
+      const ratio =
+        base && results.length > 1
+          ? results
+              .filter((r) => r !== base)
+              .map((r) => (pct(get(r)[n] ?? [], 50) / pct(get(base)[n] ?? [], 50)).toFixed(2) + '×')
+              .join(' ')
+          : '';
+      out.push(`  ${n.padEnd(17)}${cells.join('')}${base ? col(ratio, 12) : ''}`);
+    }
+  };
+  table(`sequential lifecycle, ${PODS} pods (ms)`, (r) => r.seq, RPCS);
+  out.push(`  wall: ${results.map((r) => `${r.name} ${(r.seqWallMs / 1000).toFixed(1)} s`).join(', ')}`);
+  table(`${PARALLEL}-way parallel lifecycle, ${PODS} pods (ms)`, (r) => r.par, RPCS);
+  out.push(`  wall: ${results.map((r) => `${r.name} ${(r.parWallMs / 1000).toFixed(1)} s`).join(', ')}`);
+  table(`image reads, ${READS} each (ms)`, (r) => r.reads, ['ImageStatus', 'ListImages']);
+  out.push('daemon RSS (MiB): idle / with pods / after removing them');
+  for (const r of results) {
+    const mb = (kb: number): string => (kb / 1024).toFixed(0);
+    out.push(
+      `  ${r.name.padEnd(12)} ${mb(r.rss.idle)} / ${mb(r.rss.withPods)} / ${mb(r.rss.after)}` +
+        `   (${PODS} running pods: ${r.rss.monitors} monitors, ${mb(r.rss.monitorsKb)} MiB RSS in all)`,
+    );
+  }
+  return out.join('\n');
+}
+
+async function main(): Promise<void> {
+  const results: Result[] = [];
+  for (const name of TARGETS) {
+    const t = name === 'containerd' ? await containerdTarget() : await berthTarget();
+    try {
+      results.push(await run(t));
+    } finally {
+      await t.cleanup();
+    }
+  }
+  process.stdout.write(`${render(results)}\n`);
 }
 
 main().catch((err: unknown) => {
