@@ -43,6 +43,7 @@ import {
 } from './cni-plugin';
 import { parseCniResult, podIPs, type CniResult } from './cni-result';
 import { isNetnsPinned } from './netns';
+import { metrics, secondsSince } from '../metrics/metrics';
 
 export type { BandwidthArgs, CapabilityArgs, DnsArgs, IpRange, PodRef, PortMapping } from './cni-plugin';
 export { CniPluginError, validateCniArgValue } from './cni-plugin';
@@ -399,6 +400,7 @@ export class CniManager {
         `binary not found in ${this.binDirs.join(', ')}`,
       );
     const started = Date.now();
+    const t0 = process.hrtime.bigint();
     const out = await execPlugin({
       binary,
       command,
@@ -409,7 +411,13 @@ export class CniManager {
       binDirs: this.binDirs,
       conf: buildPluginConf(rec.config, plugin, rec.capabilityArgs, prevResult),
       timeoutMs: this.timeoutMs,
-    });
+    }).then(
+      (r) => (metrics.cniPlugin(command, plugin.type, secondsSince(t0), true), r),
+      (err: unknown) => {
+        metrics.cniPlugin(command, plugin.type, secondsSince(t0), false);
+        throw err;
+      },
+    );
     this.logger?.debug('CNI plugin ran', {
       plugin: plugin.type,
       command,
