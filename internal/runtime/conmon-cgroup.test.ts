@@ -22,7 +22,7 @@ describe('conmon cgroup', () => {
       { mount: '/sys/fs/cgroup/cpu,cpuacct', version: 1, controllers: ['cpu', 'cpuacct'] },
       { mount: '/sys/fs/cgroup/cpuset', version: 1, controllers: ['cpuset'] },
       { mount: '/sys/fs/cgroup/memory', version: 1, controllers: ['memory'] },
-      { mount: '/sys/fs/cgroup/systemd', version: 1, controllers: ['xattr', 'name=systemd'] },
+      { mount: '/sys/fs/cgroup/systemd', version: 1, controllers: ['name=systemd'] },
       { mount: '/sys/fs/cgroup/unified', version: 2, controllers: [] },
     ]);
     const v2 = '25 1 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate';

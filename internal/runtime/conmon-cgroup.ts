@@ -27,6 +27,18 @@ export interface CgroupHierarchy {
   controllers: string[];
 }
 
+/** Super options of a v1 cgroup mount that are not controllers. */
+const NOT_CONTROLLERS = new Set([
+  'rw',
+  'ro',
+  'none',
+  'clone_children',
+  'xattr',
+  'noprefix',
+  'cpuset_v2_mode',
+  'favordynmods',
+]);
+
 /** Every cgroup hierarchy mounted (v1, named v1, cgroup2), first mount of each, from mountinfo text. */
 export function cgroupHierarchies(mountinfo: string): CgroupHierarchy[] {
   const out: CgroupHierarchy[] = [];
@@ -48,10 +60,7 @@ export function cgroupHierarchies(mountinfo: string): CgroupHierarchy[] {
     } else if (post[0] === 'cgroup') {
       const ctrls = (post[2] ?? '')
         .split(',')
-        .filter(
-          (o) => o && o !== 'rw' && o !== 'ro' && o !== 'clone_children' && !o.startsWith('release_agent='),
-        )
-        .filter((o) => !o.includes('=') || o.startsWith('name='));
+        .filter((o) => o && !NOT_CONTROLLERS.has(o) && (!o.includes('=') || o.startsWith('name=')));
       const key = [...ctrls].sort().join(',');
       if (!ctrls.length || seen.has(key)) continue;
       seen.add(key);

@@ -101,6 +101,34 @@ export class OciRuntime {
     for (const name of await fsp.readdir(this.paths.execDir)) {
       await fsp.rm(path.join(this.paths.execDir, name), { force: true, recursive: true });
     }
+    await this.adoptConmons();
+  }
+
+  /**
+   * conmons still in berthd's own cgroup (started by a berthd that did not move them, or killed
+   * between start and move) are moved now, so the next stop of berthd cannot take them along.
+   */
+  private async adoptConmons(): Promise<void> {
+    if (!this.opts.conmonCgroup) return;
+    const own = await fsp.readFile('/proc/self/cgroup', 'utf8').catch(() => '');
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.paths.pidsDir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const id = n.slice(0, -'.conmon'.length);
+      if (!n.endsWith('.conmon') || !isValidRuntimeId(id)) continue;
+      const pid = await this.conmonPid(id);
+      if (pid === undefined) continue;
+      const cg = await fsp.readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => undefined);
+      if (cg !== own) continue;
+      const st = await this.state(id).catch(() => undefined);
+      if (!st?.bundle) continue;
+      this.log.info('moving a conmon out of berthd cgroup', { id, conmonPid: pid });
+      await this.placeConmon(id, st.bundle, pid);
+    }
   }
 
   /** Stops the exit watcher; containers are left alone. */
