@@ -42,7 +42,15 @@ describe('BerthMetrics', () => {
     m.cniPlugin('DEL', 'bridge', 0.02, false);
     m.execSync(false);
     m.execSync(true);
+    await m.cniOperation('ADD', process.hrtime.bigint(), Promise.resolve(1));
+    await expect(
+      m.cniOperation('DEL', process.hrtime.bigint(), Promise.reject(new Error('x'))),
+    ).rejects.toThrow('x');
     const t = await m.text();
+    expect(sample(t, 'berth_cni_operation_duration_seconds_count{op="ADD"}')).toBe(1);
+    expect(sample(t, 'berth_cni_operation_duration_seconds_count{op="DEL"}')).toBe(1);
+    expect(sample(t, 'berth_cni_operation_failures_total{op="DEL"}')).toBe(1);
+    expect(sample(t, 'berth_cni_operation_failures_total{op="ADD"}')).toBeUndefined();
     expect(sample(t, 'berth_image_pulls_total')).toBe(1);
     expect(sample(t, 'berth_image_pull_bytes_total')).toBe(1010);
     expect(sample(t, 'berth_image_pull_failures_total{reason="NOT_FOUND"}')).toBe(1);

@@ -96,6 +96,19 @@ export class BerthMetrics {
     labelNames: ['op', 'plugin'] as const,
     registers: [this.registry],
   });
+  private readonly cniOpDuration = new Histogram({
+    name: 'berth_cni_operation_duration_seconds',
+    help: "A pod network's whole CNI ADD or DEL (every plugin of the conflist), by operation",
+    labelNames: ['op'] as const,
+    buckets: CNI_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly cniOpFailures = new Counter({
+    name: 'berth_cni_operation_failures_total',
+    help: "A pod network's CNI ADD or DEL that failed, by operation",
+    labelNames: ['op'] as const,
+    registers: [this.registry],
+  });
   private readonly execSyncs = new Counter({
     name: 'berth_exec_sync_total',
     help: 'ExecSync commands run (exec probes), whatever their outcome',
@@ -192,6 +205,19 @@ export class BerthMetrics {
   cniPlugin(op: string, plugin: string, seconds: number, ok: boolean): void {
     this.cniDuration.observe({ op, plugin }, seconds);
     if (!ok) this.cniFailures.inc({ op, plugin });
+  }
+
+  /** Times a pod's whole CNI ADD/DEL (started at `started`, a hrtime reading) and passes its result on. */
+  async cniOperation<T>(op: 'ADD' | 'DEL', started: bigint, p: Promise<T>): Promise<T> {
+    try {
+      const r = await p;
+      this.cniOpDuration.observe({ op }, secondsSince(started));
+      return r;
+    } catch (err) {
+      this.cniOpDuration.observe({ op }, secondsSince(started));
+      this.cniOpFailures.inc({ op });
+      throw err;
+    }
   }
 
   execSync(timedOut: boolean): void {

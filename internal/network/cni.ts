@@ -465,7 +465,8 @@ export class CniManager {
       throw invalidArgument(`network namespace path ${short(netnsPath)} is not absolute`);
     const capabilityArgs = validateCapabilityArgs(args);
     if (!capabilityArgs.ipRanges?.length && this.podRanges.length) capabilityArgs.ipRanges = this.podRanges;
-    return this.locks.run(podId, async () => {
+    const t0 = process.hrtime.bigint();
+    const op = this.locks.run(podId, async () => {
       if (this.loaded && this.missingPlugins.length) await this.checkMissingPlugins();
       const st = this.status();
       const loaded = this.loaded;
@@ -522,6 +523,7 @@ export class CniManager {
       await atomicWriteJson(this.cachePath(podId), rec);
       return { ips: podIPs(result, this.ifName), result, network: loaded.config.name };
     });
+    return metrics.cniOperation('ADD', t0, op);
   }
 
   /**
@@ -531,13 +533,15 @@ export class CniManager {
    */
   async tearDown(podId: string, netnsPath?: string): Promise<void> {
     validateContainerId(podId);
-    await this.locks.run(podId, async () => {
+    const t0 = process.hrtime.bigint();
+    const op = this.locks.run(podId, async () => {
       const rec = await this.readCache(podId);
       if (!rec) return;
       const failures = await this.delAll(rec, netnsPath, rec.result);
       if (failures.length) throw new CniTeardownError(podId, failures);
       await this.removeCache(podId);
     });
+    await metrics.cniOperation('DEL', t0, op);
   }
 
   /** CNI CHECK of a set-up pod (skipped for configs before 0.4.0 or with disableCheck). */

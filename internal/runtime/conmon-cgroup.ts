@@ -161,10 +161,26 @@ export async function moveToCgroupfs(
   }
 }
 
-/** Removes cgroup `rel` from every hierarchy; one still busy (conmon alive) or gone is skipped. */
-export async function removeCgroupfs(rel: string, hierarchies: CgroupHierarchy[]): Promise<void> {
+/**
+ * Removes cgroup `rel` from every hierarchy. A conmon killed just before may take a moment to
+ * leave it (EBUSY): retried for up to `waitMs` in all; one still busy after that, or gone, is
+ * skipped.
+ */
+export async function removeCgroupfs(
+  rel: string,
+  hierarchies: CgroupHierarchy[],
+  waitMs = 1000,
+): Promise<void> {
+  const deadline = Date.now() + waitMs;
   for (const h of hierarchies) {
-    await fsp.rmdir(path.join(h.mount, rel)).catch(() => undefined);
+    for (;;) {
+      const code = await fsp.rmdir(path.join(h.mount, rel)).then(
+        () => undefined,
+        (e: NodeJS.ErrnoException) => e.code,
+      );
+      if (code !== 'EBUSY' || Date.now() > deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 }
 

@@ -129,6 +129,7 @@ test('a scrape after a pull, a pod, an exec and failed calls shows the counters 
   expect(sum(after, 'berth_cni_plugin_duration_seconds_count', 'op="ADD"')).toBeGreaterThan(
     sum(before, 'berth_cni_plugin_duration_seconds_count', 'op="ADD"'),
   );
+  expect(moved('berth_cni_operation_duration_seconds_count{op="ADD"}')).toBe(1);
   // exec-sync and its timeout
   expect(moved('berth_exec_sync_total')).toBe(2);
   expect(moved('berth_exec_sync_timeouts_total')).toBe(1);
@@ -147,6 +148,9 @@ test('a scrape after a pull, a pod, an exec and failed calls shows the counters 
   const gone = await scrape();
   expect(sum(gone, 'berth_cni_plugin_duration_seconds_count', 'op="DEL"')).toBeGreaterThan(
     sum(after, 'berth_cni_plugin_duration_seconds_count', 'op="DEL"'),
+  );
+  expect(value(gone, 'berth_cni_operation_duration_seconds_count{op="DEL"}')).toBeGreaterThan(
+    value(after, 'berth_cni_operation_duration_seconds_count{op="DEL"}'),
   );
   expect(value(gone, 'berth_pods{state="ready"}')).toBe(0);
   expect(value(gone, 'berth_conmon_processes')).toBe(0);
