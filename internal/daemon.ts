@@ -227,10 +227,11 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       (await Promise.all([...runtimes.values()].map((rt) => rt.liveConmons()))).reduce((a, b) => a + b, 0),
     loop: () => loopHealth.report(),
   });
-  metrics.enableProcessMetrics();
   let metricsServer: MetricsServer | undefined;
   const metricsAt = config.metrics_address ? parseListenAddress(config.metrics_address) : undefined;
   if (metricsAt) {
+    // prom-client's process collectors sample (GC observer, a lag histogram): only when served
+    metrics.enableProcessMetrics();
     metricsServer = await serveMetrics(metrics, metricsAt, log.child({ component: 'metrics' }));
     const a = metricsServer.address;
     log.info('serving metrics', {
