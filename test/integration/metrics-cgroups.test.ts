@@ -196,6 +196,32 @@ test("conmon is in the pod's cgroup; kill -9 of berthd leaves the container runn
     expect(fs.existsSync(`/sys/fs/cgroup/memory${parent}/berth-conmon-${id}`)).toBe(false);
 });
 
+/** TCP sockets in LISTEN held by process `pid`. */
+function tcpListeners(pid: number): number {
+  const inodes = new Set(
+    fs
+      .readdirSync(`/proc/${pid}/fd`)
+      .map((f) => /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${f}`))?.[1])
+      .filter(Boolean),
+  );
+  const table = fs.readFileSync('/proc/net/tcp', 'utf8') + fs.readFileSync('/proc/net/tcp6', 'utf8');
+  return table
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f[3] === '0A' && inodes.has(f[9])).length;
+}
+
+test('no metrics listener unless metrics_address is set', async () => {
+  const d = await startBerthd({});
+  try {
+    expect(d.output()).not.toContain('serving metrics');
+    // the same daemon with metrics on (the harness's) has exactly one TCP listener more
+    expect(tcpListeners(h.d.proc.pid!) - tcpListeners(d.proc.pid!)).toBe(1);
+  } finally {
+    await d.cleanup();
+  }
+});
+
 const pid1 = fs.readFileSync('/proc/1/comm', 'utf8').trim();
 const systemdInit = pid1 === 'systemd' && fs.existsSync('/run/systemd/system');
 
