@@ -196,6 +196,44 @@ test("conmon is in the pod's cgroup; kill -9 of berthd leaves the container runn
     expect(fs.existsSync(`/sys/fs/cgroup/memory${parent}/berth-conmon-${id}`)).toBe(false);
 });
 
+test("killing everything in berthd's cgroup (systemd KillMode=control-group) spares conmon and the container", async () => {
+  // berthd as a systemd service would run: in a cgroup of its own in the hierarchies systemd
+  // tracks (name=systemd on this hybrid host, cgroup2) and in memory
+  const svc = `${CG_ROOT}/berthd.service`;
+  const hiers = cgroupHierarchies(fs.readFileSync('/proc/self/mountinfo', 'utf8')).filter(
+    (x) => x.version === 2 || x.controllers.includes('name=systemd') || x.controllers.includes('memory'),
+  );
+  for (const x of hiers) {
+    fs.mkdirSync(path.join(x.mount, svc), { recursive: true });
+    fs.writeFileSync(path.join(x.mount, svc, 'cgroup.procs'), String(h.d.proc.pid));
+  }
+  const pod = h.podConfig({ linux: { cgroup_parent: `${CG_ROOT}/podB` } });
+  const podId = await h.runPod(pod);
+  const ctr = await h.startCtr(podId, pod, h.ctrConfig('sleeper', ['sleep', '3600']));
+  const conmon = conmonPidOf(ctr);
+  const status = await call(h.d.clients.runtime, 'ContainerStatus', { container_id: ctr, verbose: true });
+  const ctrPid = (JSON.parse(status.info.info ?? '{}') as { pid: number }).pid;
+
+  // what systemd does on stop with KillMode=control-group: every process of the unit's cgroup
+  const tracked = hiers.find((x) => x.version === 1 && x.controllers.includes('name=systemd')) ?? hiers[0]!;
+  const procs = fs
+    .readFileSync(path.join(tracked.mount, svc, 'cgroup.procs'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+  expect(procs).toContain(h.d.proc.pid);
+  expect(procs).not.toContain(conmon);
+  for (const p of procs) process.kill(p, 'SIGKILL');
+  await h.d.exited();
+  expect(alive(conmon)).toBe(true);
+  expect(alive(ctrPid)).toBe(true);
+
+  await h.d.restart();
+  const s = await call(h.d.clients.runtime, 'ContainerStatus', { container_id: ctr });
+  expect(s.status?.state).toBe('CONTAINER_RUNNING');
+  await h.removePod(podId);
+});
+
 /** TCP sockets in LISTEN held by process `pid`. */
 function tcpListeners(pid: number): number {
   const inodes = new Set(
