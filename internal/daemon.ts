@@ -3,7 +3,7 @@
 // around this.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Config } from './config/config';
+import { ConfigError, type Config } from './config/config';
 import { errMessage } from './errors';
 import type { Logger } from './log';
 import { OverlaySnapshotter } from './snapshot/overlay';
@@ -31,6 +31,9 @@ import { LoopHealth } from './util/loop-health';
 import { serve, type RunningServer } from './server/server';
 import type { ServerDeps } from './server/deps';
 import { StreamingServer } from './streaming/server';
+import { metrics } from './metrics/metrics';
+import { parseListenAddress, serveMetrics, type MetricsServer } from './metrics/server';
+import { readInitFacts, systemdDriverRefusal } from './runtime/cgroup-driver';
 
 /** How often leftovers of failed teardowns (CNI attachments, netns, snapshots) are retried. */
 const RECONCILE_INTERVAL_MS = 60_000;
@@ -85,6 +88,10 @@ async function hostFacts(config: Config, log: Logger): Promise<HostFacts> {
 }
 
 export async function startDaemon(config: Config, log: Logger): Promise<Daemon> {
+  if (config.runtime.cgroup_driver === 'systemd') {
+    const refusal = systemdDriverRefusal(await readInitFacts());
+    if (refusal) throw new ConfigError('runtime.cgroup_driver', refusal);
+  }
   // event-loop delay and utilisation from the very start (recovery included); timers unref'd
   const loopHealth = new LoopHealth({
     log: log.child({ component: 'loop' }),
@@ -113,6 +120,8 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       runtimePath: r.path,
       runtimeRoot: r.root ?? path.join(config.state, 'runtime', name),
       stateDir: path.join(config.state, 'rt', name),
+      systemdCgroup: config.runtime.cgroup_driver === 'systemd',
+      conmonCgroup: { driver: config.runtime.cgroup_driver, target: config.runtime.conmon_cgroup },
       log: log.child({ component: 'runtime', handler: name }),
       execHelperPath: nativeExecFor(config, r.path, log),
     });
@@ -228,6 +237,24 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       };
     },
   };
+  metrics.setSources({
+    podStates: () => sandboxes.list().map((r) => r.state),
+    containerStates: () => containers.list().map((r) => r.state),
+    conmonProcesses: async () =>
+      (await Promise.all([...runtimes.values()].map((rt) => rt.liveConmons()))).reduce((a, b) => a + b, 0),
+    loop: () => loopHealth.report(),
+  });
+  let metricsServer: MetricsServer | undefined;
+  const metricsAt = config.metrics_address ? parseListenAddress(config.metrics_address) : undefined;
+  if (metricsAt) {
+    // prom-client's process collectors sample (GC observer, a lag histogram): only when served
+    metrics.enableProcessMetrics();
+    metricsServer = await serveMetrics(metrics, metricsAt, log.child({ component: 'metrics' }));
+    const a = metricsServer.address;
+    log.info('serving metrics', {
+      url: `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/metrics`,
+    });
+  }
   const server = await serve(deps);
   log.info('berthd serving CRI', { socket: config.socket, root: config.root, state: config.state });
   return {
@@ -236,6 +263,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     async stop() {
       clearInterval(timer);
       await server.close();
+      await metricsServer?.close();
       await streaming.stop();
       // removals answered but not yet cleaned up: give them a moment (the next start finishes any
       // that do not make it)

@@ -18,7 +18,30 @@ test('defaults validate and name the documented paths', () => {
   expect(c.image.pull_progress_timeout_seconds).toBe(300);
   expect(c.event_loop_warn_ms).toBe(100);
   expect(c.stats.disk_usage_refresh_seconds).toBe(10);
+  expect(c.metrics_address).toBe('');
+  expect(c.runtime.conmon_cgroup).toBe('pod');
   expect(c).toEqual(defaultConfig());
+});
+
+test('metrics_address and conmon_cgroup accept their forms', () => {
+  const d = tmp();
+  const f = path.join(d, 'c.json');
+  for (const [data, check] of [
+    [{ metrics_address: '127.0.0.1:9338' }, (c: ReturnType<typeof loadConfig>) => c.metrics_address],
+    [{ metrics_address: '[::1]:9338' }, (c: ReturnType<typeof loadConfig>) => c.metrics_address],
+    [
+      { runtime: { conmon_cgroup: '/system/berth-conmon' } },
+      (c: ReturnType<typeof loadConfig>) => c.runtime.conmon_cgroup,
+    ],
+    [
+      { runtime: { cgroup_driver: 'systemd', conmon_cgroup: 'system.slice' } },
+      (c: ReturnType<typeof loadConfig>) => c.runtime.conmon_cgroup,
+    ],
+  ] as const) {
+    fs.writeFileSync(f, JSON.stringify(data));
+    expect(check(loadConfig(f))).toBeTruthy();
+  }
+  fs.rmSync(d, { recursive: true });
 });
 
 test('TOML file, then drop-ins, then flags', () => {
@@ -55,6 +78,11 @@ test.each([
   [{ event_loop_warn_ms: '100' }, 'event_loop_warn_ms'],
   [{ stats: { disk_usage_refresh_seconds: 0 } }, 'stats.disk_usage_refresh_seconds'],
   [{ stats: { disk_usage_refresh_seconds: 2.5 } }, 'stats.disk_usage_refresh_seconds'],
+  [{ metrics_address: '9338' }, 'metrics_address'],
+  [{ metrics_address: '127.0.0.1:70000' }, 'metrics_address'],
+  [{ runtime: { conmon_cgroup: 'relative/path' } }, 'runtime.conmon_cgroup'],
+  [{ runtime: { conmon_cgroup: '/a/../b' } }, 'runtime.conmon_cgroup'],
+  [{ runtime: { conmon_cgroup: '/berth-conmon', cgroup_driver: 'systemd' } }, 'runtime.conmon_cgroup'],
 ])('bad config %j names %s', (data, key) => {
   const d = tmp();
   const f = path.join(d, 'c.json');

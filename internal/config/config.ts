@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { LOG_LEVELS, type LogFormat, type LogLevel } from '../log';
+import { parseListenAddress } from '../metrics/server';
 
 export interface RegistryAuth {
   username?: string;
@@ -29,6 +30,8 @@ export interface Config {
   log_format: LogFormat;
   /** warn when a 10 s window's p99 event-loop delay passes this many ms */
   event_loop_warn_ms: number;
+  /** host:port of the Prometheus /metrics endpoint; '' (default) serves none */
+  metrics_address: string;
   pause_image: string;
   registry: {
     insecure: string[];
@@ -50,6 +53,8 @@ export interface Config {
     default_runtime: string;
     runtimes: Record<string, RuntimeHandlerConfig>;
     cgroup_driver: 'cgroupfs' | 'systemd';
+    /** where each conmon goes once started: "pod" (a leaf beside the pod's containers) or a cgroup */
+    conmon_cgroup: string;
     restrict_oom_score_adj: 'auto' | boolean;
     /** ExecSync through berth-exec instead of `runc exec` for runc containers (README: ExecSync) */
     native_exec: boolean;
@@ -78,6 +83,7 @@ export function defaultConfig(): Config {
     log_level: 'info',
     log_format: 'text',
     event_loop_warn_ms: 100,
+    metrics_address: '',
     pause_image: 'registry.k8s.io/pause:3.10',
     registry: { insecure: ['localhost', '127.0.0.1', '[::1]'], mirrors: {}, auths: {} },
     image: {
@@ -93,6 +99,7 @@ export function defaultConfig(): Config {
       // crun is installed with berth's dependencies (scripts/install-deps.sh)
       runtimes: { runc: { path: '/usr/sbin/runc' }, crun: { path: '/usr/bin/crun' } },
       cgroup_driver: 'cgroupfs',
+      conmon_cgroup: 'pod',
       restrict_oom_score_adj: 'auto',
       native_exec: true,
     },
@@ -200,6 +207,16 @@ export function validate(c: Config): Config {
   }
   if (c.runtime.cgroup_driver !== 'cgroupfs' && c.runtime.cgroup_driver !== 'systemd')
     throw new ConfigError('runtime.cgroup_driver', 'must be "cgroupfs" or "systemd"');
+  const cc = c.runtime.conmon_cgroup;
+  if (cc !== 'pod') {
+    if (c.runtime.cgroup_driver === 'systemd' ? !/^[A-Za-z0-9_.\-:@]+\.slice$/.test(cc) : !isCgroupPath(cc))
+      throw new ConfigError(
+        'runtime.conmon_cgroup',
+        c.runtime.cgroup_driver === 'systemd'
+          ? `must be "pod" or a systemd slice name like "system.slice", got ${JSON.stringify(cc)}`
+          : `must be "pod" or an absolute cgroup path like "/berth-conmon", got ${JSON.stringify(cc)}`,
+      );
+  }
   for (const [name, r] of Object.entries(c.runtime.runtimes)) {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$/.test(name))
       throw new ConfigError(`runtime.runtimes.${name}`, 'handler names are [a-zA-Z0-9_.-], at most 63 chars');
@@ -217,7 +234,20 @@ export function validate(c: Config): Config {
   if (!(Number.isFinite(c.event_loop_warn_ms) && c.event_loop_warn_ms > 0))
     throw new ConfigError('event_loop_warn_ms', 'must be a number of milliseconds > 0');
   posInt('stats.disk_usage_refresh_seconds', c.stats.disk_usage_refresh_seconds);
+  if (c.metrics_address && !parseListenAddress(c.metrics_address))
+    throw new ConfigError(
+      'metrics_address',
+      `must be host:port (e.g. "127.0.0.1:9338") or "", got ${JSON.stringify(c.metrics_address)}`,
+    );
   return c;
+}
+
+/** An absolute cgroup path of plain names: no "..", no empty parts. */
+function isCgroupPath(p: string): boolean {
+  return (
+    /^\/[A-Za-z0-9_.@:-]+(\/[A-Za-z0-9_.@:-]+)*$/.test(p) &&
+    !p.split('/').some((x) => x === '..' || x === '.')
+  );
 }
 
 export interface ConfigOverrides {

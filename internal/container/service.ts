@@ -48,6 +48,7 @@ import { CHECKPOINT_IMAGES, writeCheckpointArchive } from './checkpoint';
 import { withPodNamespaces } from './defaults';
 import { checkContainerIdMap } from '../sandbox/userns';
 import { dateToNs, isContainerRecord, nowNs, type ContainerRecord, type ContainerState } from './types';
+import { metrics } from '../metrics/metrics';
 
 export type ContainerEventType =
   | 'CONTAINER_CREATED_EVENT'
@@ -553,6 +554,7 @@ export class ContainerService {
       timeoutSec: timeoutSec > 0 ? timeoutSec : EXEC_SYNC_NO_TIMEOUT,
       container: spec && rec.pid > 0 ? { pid: rec.pid, spec } : undefined,
     });
+    metrics.execSync(res.timedOut);
     if (res.timedOut)
       throw deadlineExceeded(
         `command ${short(cmd.join(' '))} timed out after ${timeoutSec}s (it was killed)`,

@@ -85,13 +85,15 @@ export function verifiedStream(
   src: Readable,
   expected: string,
   what: string,
-): { stream: Readable; verified: () => boolean } {
+): { stream: Readable; verified: () => boolean; bytes: () => number } {
   let ok = false;
+  let n = 0;
   async function* gen(): AsyncGenerator<Buffer> {
     const hash = createHash('sha256');
     try {
       for await (const chunk of src as AsyncIterable<Buffer>) {
         hash.update(chunk);
+        n += chunk.length;
         yield chunk;
       }
     } finally {
@@ -104,6 +106,7 @@ export function verifiedStream(
   return {
     stream: Readable.from(gen(), { objectMode: false, highWaterMark: 1024 * 1024 }),
     verified: () => ok,
+    bytes: () => n,
   };
 }
 

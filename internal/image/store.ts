@@ -47,6 +47,7 @@ import {
 } from './reference';
 import { RegistryClient, type RegistrySession, abortReason } from './registry';
 import type { ImageConfig, ImageFilter, ImageRecord, ImageStore, LayerRecord, PullOptions } from './types';
+import { metrics } from '../metrics/metrics';
 
 const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 const ID_RE = /^(?:sha256:)?([a-f0-9]{12,64})$/;
@@ -284,8 +285,10 @@ export class LocalImageStore implements ImageStore {
         bytes: progress.bytes,
         seconds: Number(((Date.now() - started) / 1000).toFixed(2)),
       });
+      metrics.pullDone(progress.bytes, (Date.now() - started) / 1000);
       return rec;
     } catch (err) {
+      metrics.pullFailed(inner.signal.aborted ? abortReason(inner.signal) : err, progress.bytes);
       if (inner.signal.aborted) throw abortReason(inner.signal);
       inner.abort(err); // stops downloads still running for this pull
       throw err;
@@ -478,6 +481,7 @@ export class LocalImageStore implements ImageStore {
       await this.opts.snapshotter.removeLayer(layer.chainId).catch(() => undefined);
       throw mismatchOrCorrupt(streamErr ?? new Error('layer stream ended early'), what);
     }
+    metrics.unpacked(v.bytes());
     this.log.debug('layer applied', { ref: name, chainId: layer.chainId, ms: Date.now() - t0 });
   }
 

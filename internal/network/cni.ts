@@ -43,6 +43,7 @@ import {
 } from './cni-plugin';
 import { parseCniResult, podIPs, type CniResult } from './cni-result';
 import { isNetnsPinned } from './netns';
+import { metrics, secondsSince } from '../metrics/metrics';
 
 export type { BandwidthArgs, CapabilityArgs, DnsArgs, IpRange, PodRef, PortMapping } from './cni-plugin';
 export { CniPluginError, validateCniArgValue } from './cni-plugin';
@@ -399,6 +400,7 @@ export class CniManager {
         `binary not found in ${this.binDirs.join(', ')}`,
       );
     const started = Date.now();
+    const t0 = process.hrtime.bigint();
     const out = await execPlugin({
       binary,
       command,
@@ -409,7 +411,13 @@ export class CniManager {
       binDirs: this.binDirs,
       conf: buildPluginConf(rec.config, plugin, rec.capabilityArgs, prevResult),
       timeoutMs: this.timeoutMs,
-    });
+    }).then(
+      (r) => (metrics.cniPlugin(command, plugin.type, secondsSince(t0), true), r),
+      (err: unknown) => {
+        metrics.cniPlugin(command, plugin.type, secondsSince(t0), false);
+        throw err;
+      },
+    );
     this.logger?.debug('CNI plugin ran', {
       plugin: plugin.type,
       command,
@@ -457,7 +465,8 @@ export class CniManager {
       throw invalidArgument(`network namespace path ${short(netnsPath)} is not absolute`);
     const capabilityArgs = validateCapabilityArgs(args);
     if (!capabilityArgs.ipRanges?.length && this.podRanges.length) capabilityArgs.ipRanges = this.podRanges;
-    return this.locks.run(podId, async () => {
+    const t0 = process.hrtime.bigint();
+    const op = this.locks.run(podId, async () => {
       if (this.loaded && this.missingPlugins.length) await this.checkMissingPlugins();
       const st = this.status();
       const loaded = this.loaded;
@@ -514,6 +523,7 @@ export class CniManager {
       await atomicWriteJson(this.cachePath(podId), rec);
       return { ips: podIPs(result, this.ifName), result, network: loaded.config.name };
     });
+    return metrics.cniOperation('ADD', t0, op);
   }
 
   /**
@@ -523,13 +533,15 @@ export class CniManager {
    */
   async tearDown(podId: string, netnsPath?: string): Promise<void> {
     validateContainerId(podId);
-    await this.locks.run(podId, async () => {
+    const t0 = process.hrtime.bigint();
+    const op = this.locks.run(podId, async () => {
       const rec = await this.readCache(podId);
       if (!rec) return;
       const failures = await this.delAll(rec, netnsPath, rec.result);
       if (failures.length) throw new CniTeardownError(podId, failures);
       await this.removeCache(podId);
     });
+    await metrics.cniOperation('DEL', t0, op);
   }
 
   /** CNI CHECK of a set-up pod (skipped for configs before 0.4.0 or with disableCheck). */

@@ -9,9 +9,17 @@ export interface ConmonArgsInput {
   runtimeRoot: string;
   paths: RuntimePaths;
   create: CreateOptions;
+  /** systemd cgroup driver: conmon (-s) and the runtime (--systemd-cgroup) read cgroupsPath as `slice:prefix:name` */
+  systemdCgroup?: boolean;
 }
 
-export function conmonCreateArgs({ runtimePath, runtimeRoot, paths, create: c }: ConmonArgsInput): string[] {
+export function conmonCreateArgs({
+  runtimePath,
+  runtimeRoot,
+  paths,
+  create: c,
+  systemdCgroup,
+}: ConmonArgsInput): string[] {
   const args = [
     '--api-version',
     '1',
@@ -40,6 +48,7 @@ export function conmonCreateArgs({ runtimePath, runtimeRoot, paths, create: c }:
     '--runtime-arg',
     `--root=${runtimeRoot}`,
   ];
+  if (systemdCgroup) args.push('--runtime-arg', '--systemd-cgroup', '--systemd-cgroup');
   if (c.tty) args.push('-t');
   if (c.stdin) {
     args.push('-i');

@@ -10,6 +10,15 @@ import type { Logger } from '../log';
 import { conmonCreateArgs, normalizeSignal, parseExitFile } from './conmon-args';
 import { spawnConmon } from './conmon';
 import { ExecHelper } from './exec-helper';
+import {
+  cgroupHierarchies,
+  conmonCgroupfsPath,
+  moveToCgroupfs,
+  moveToScope,
+  removeCgroupfs,
+  sliceOf,
+  type CgroupHierarchy,
+} from './conmon-cgroup';
 import { execSyncRunc } from './exec-sync';
 import { ExitWatcher } from './exit-watcher';
 import { readPidFile } from './pid-file';
@@ -55,10 +64,12 @@ export class OciRuntime {
   private featuresCache?: Promise<RuntimeBinaryFeatures>;
   private readonly execHelper?: ExecHelper;
   private readonly execCounts = { native: 0, runtime: 0 };
+  /** cgroup hierarchies mounted here, read at the first conmon move */
+  private hierarchies?: CgroupHierarchy[];
 
   constructor(private readonly opts: RuntimeOptions) {
     this.paths = new RuntimePaths(opts.stateDir);
-    this.runc = new RuncCli(opts.runtimePath, opts.runtimeRoot);
+    this.runc = new RuncCli(opts.runtimePath, opts.runtimeRoot, opts.systemdCgroup);
     this.log = opts.log;
     this.exitEvents = new FileEvents(this.paths.exitsDir, this.log);
     this.execEvents = new FileEvents(this.paths.execDir, this.log);
@@ -88,12 +99,40 @@ export class OciRuntime {
     await fsp.mkdir(this.opts.runtimeRoot, { recursive: true, mode: 0o700 });
     if (isCrun(this.opts.runtimePath) && (await hybridWithV2Controllers())) {
       const launcher = await writeLauncher(this.opts.stateDir, this.opts.runtimePath);
-      this.runc = new RuncCli(launcher, this.opts.runtimeRoot);
+      this.runc = new RuncCli(launcher, this.opts.runtimeRoot, this.opts.systemdCgroup);
       this.log.info('hybrid host with cgroup2 controllers: crun runs through a launcher', { launcher });
     }
     // Leftovers of exec-syncs interrupted by a crash.
     for (const name of await fsp.readdir(this.paths.execDir)) {
       await fsp.rm(path.join(this.paths.execDir, name), { force: true, recursive: true });
+    }
+    await this.adoptConmons();
+  }
+
+  /**
+   * conmons still in berthd's own cgroup (started by a berthd that did not move them, or killed
+   * between start and move) are moved now, so the next stop of berthd cannot take them along.
+   */
+  private async adoptConmons(): Promise<void> {
+    if (!this.opts.conmonCgroup) return;
+    const own = await fsp.readFile('/proc/self/cgroup', 'utf8').catch(() => '');
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.paths.pidsDir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const id = n.slice(0, -'.conmon'.length);
+      if (!n.endsWith('.conmon') || !isValidRuntimeId(id)) continue;
+      const pid = await this.conmonPid(id);
+      if (pid === undefined) continue;
+      const cg = await fsp.readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => undefined);
+      if (cg !== own) continue;
+      const st = await this.state(id).catch(() => undefined);
+      if (!st?.bundle) continue;
+      this.log.info('moving a conmon out of berthd cgroup', { id, conmonPid: pid });
+      await this.placeConmon(id, st.bundle, pid);
     }
   }
 
@@ -133,6 +172,7 @@ export class OciRuntime {
       runtimeRoot: this.opts.runtimeRoot,
       paths: this.paths,
       create: c,
+      systemdCgroup: this.opts.systemdCgroup,
     });
     const started = Date.now();
     const timeoutMs = c.timeoutMs ?? this.opts.createTimeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS;
@@ -143,6 +183,7 @@ export class OciRuntime {
       throw new BerthError(Status.INTERNAL, `create container ${short(id)}: ${res.message ?? 'failed'}`);
     }
     const conmonPid = await readPidFile(this.paths.conmonPidFile(id));
+    if (conmonPid !== undefined) await this.placeConmon(id, c.bundle, conmonPid);
     this.bundles.set(id, c.bundle);
     this.log.debug('container created', { id, pid: res.pid, conmonPid, ms: Date.now() - started });
     return { pid: res.pid, conmonPid: conmonPid ?? 0 };
@@ -262,6 +303,19 @@ export class OciRuntime {
   async conmonPid(id: string): Promise<number | undefined> {
     const pid = await readPidFile(this.paths.conmonPidFile(checkId(id)));
     return pid !== undefined && (await isConmon(pid)) ? pid : undefined;
+  }
+
+  /** How many conmon monitors of this runtime are alive (one per container not yet deleted). */
+  async liveConmons(): Promise<number> {
+    let names: string[];
+    try {
+      names = await fsp.readdir(this.paths.pidsDir);
+    } catch {
+      return 0;
+    }
+    const ids = names.filter((n) => n.endsWith('.conmon')).map((n) => n.slice(0, -'.conmon'.length));
+    const alive = await Promise.all(ids.filter(isValidRuntimeId).map((id) => this.conmonPid(id)));
+    return alive.filter((p) => p !== undefined).length;
   }
 
   /** Runs a command in the running container and collects its output (bounded). */
@@ -464,7 +518,52 @@ export class OciRuntime {
     await this.removeRuntimeFiles(id);
   }
 
+  /**
+   * Moves conmon out of berthd's cgroup (see conmon-cgroup.ts). A failure leaves the container
+   * working with its monitor charged to berthd: logged, not fatal (as CRI-O).
+   */
+  private async placeConmon(id: string, bundle: string, pid: number): Promise<void> {
+    const cc = this.opts.conmonCgroup;
+    if (!cc) return;
+    try {
+      const spec = JSON.parse(await fsp.readFile(path.join(bundle, 'config.json'), 'utf8')) as {
+        linux?: { cgroupsPath?: string };
+      };
+      const cgroupsPath = spec.linux?.cgroupsPath ?? '';
+      if (cc.driver === 'systemd') {
+        await moveToScope(pid, id, cc.target === 'pod' ? sliceOf(cgroupsPath) : cc.target);
+        return;
+      }
+      if (!cgroupsPath.startsWith('/')) return;
+      const rel = conmonCgroupfsPath(cc.target, cgroupsPath, id);
+      // recorded first, so a crash right after the move still has the cgroup removed on delete
+      await fsp.writeFile(this.conmonCgroupFile(id), rel);
+      this.hierarchies ??= cgroupHierarchies(await fsp.readFile('/proc/self/mountinfo', 'utf8'));
+      await moveToCgroupfs(pid, rel, this.hierarchies);
+    } catch (err) {
+      this.log.warn('conmon stays in berthd cgroup', { id, conmonPid: pid, error: errMessage(err) });
+    }
+  }
+
+  private conmonCgroupFile(id: string): string {
+    return path.join(this.paths.persistDir(id), 'conmon-cgroup');
+  }
+
+  /** Removes conmon's own cgroup (cgroupfs driver), once conmon is gone. */
+  private async removeConmonCgroup(id: string): Promise<void> {
+    let rel: string;
+    try {
+      rel = (await fsp.readFile(this.conmonCgroupFile(id), 'utf8')).trim();
+    } catch {
+      return;
+    }
+    if (!rel.startsWith('/')) return;
+    this.hierarchies ??= cgroupHierarchies(await fsp.readFile('/proc/self/mountinfo', 'utf8'));
+    await removeCgroupfs(rel, this.hierarchies);
+  }
+
   private async removeRuntimeFiles(id: string): Promise<void> {
+    await this.removeConmonCgroup(id);
     await Promise.all([
       fsp.rm(this.paths.exitFile(id), { force: true }),
       fsp.rm(this.paths.containerPidFile(id), { force: true }),

@@ -16,11 +16,13 @@ export class RuncCli {
   constructor(
     readonly runtimePath: string,
     readonly root: string,
+    /** the systemd cgroup driver: cgroupsPath is `slice:prefix:name` */
+    readonly systemdCgroup = false,
   ) {}
 
   /** Arguments that go before every subcommand. */
   globalArgs(): string[] {
-    return ['--root', this.root];
+    return ['--root', this.root, ...(this.systemdCgroup ? ['--systemd-cgroup'] : [])];
   }
 
   run(args: string[], opts: RuncRunOptions = {}): Promise<Buffer> {

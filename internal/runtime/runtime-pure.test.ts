@@ -4,6 +4,7 @@ import { conmonCreateArgs, normalizeSignal, parseExitFile, parseSyncMessage } fr
 import { execProcessSpec } from './exec-spec';
 import { RuntimePaths, isValidRuntimeId } from './paths';
 import { RuncError, classifyRuncError, runcErrorMessage } from './runc-error';
+import { RuncCli } from './runc';
 
 describe('conmonCreateArgs', () => {
   const paths = new RuntimePaths('/run/b');
@@ -40,6 +41,21 @@ describe('conmonCreateArgs', () => {
     });
     expect(once).toContain('-i');
     expect(once).not.toContain('--leave-stdin-open');
+  });
+
+  test('systemd cgroup driver: conmon -s style flag and --systemd-cgroup for the runtime', () => {
+    const create = { id: 'c', bundle: '/b', logPath: '/l' };
+    expect(conmonCreateArgs({ ...base, create })).not.toContain('--systemd-cgroup');
+    const a = conmonCreateArgs({ ...base, create, systemdCgroup: true });
+    // conmon's own flag, and the runtime's global flag passed through
+    expect(a.filter((x) => x === '--systemd-cgroup')).toHaveLength(2);
+    expect(a[a.indexOf('--systemd-cgroup') - 1]).toBe('--runtime-arg');
+    expect(new RuncCli('/usr/sbin/runc', '/r', true).globalArgs()).toEqual([
+      '--root',
+      '/r',
+      '--systemd-cgroup',
+    ]);
+    expect(new RuncCli('/usr/sbin/runc', '/r').globalArgs()).toEqual(['--root', '/r']);
   });
 });
 

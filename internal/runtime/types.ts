@@ -14,6 +14,10 @@ export interface RuntimeOptions {
    * attach socket path (sockets/<id>/attach) must fit in a unix socket address (108 bytes). */
   stateDir: string;
   log: Logger;
+  /** Where conmon is moved once started (see conmon-cgroup.ts); absent: it stays in berthd's cgroup. */
+  conmonCgroup?: { driver: 'cgroupfs' | 'systemd'; target: string };
+  /** `--systemd-cgroup` for the runtime (runc/crun) and conmon: the systemd cgroup driver. */
+  systemdCgroup?: boolean;
   /** How long `create` waits for conmon to report runc create's result (default 60 s). */
   createTimeoutMs?: number;
   /** Period of the exit watcher's safety sweep (default 30 s); exits normally come as events. */

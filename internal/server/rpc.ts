@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { BerthError, errMessage, Status } from '../errors';
 import type { Logger } from '../log';
+import { metrics, secondsSince } from '../metrics/metrics';
 
 /** What a handler knows of its call besides the request: a signal that fires when the client goes away. */
 export interface RpcContext {
@@ -31,6 +32,7 @@ export function unary<Req, Res>(
       .then(
         (res) => {
           log.debug('rpc done', { rpc: name, ms: Number(process.hrtime.bigint() - started) / 1e6 });
+          metrics.rpc(name, 'OK', secondsSince(started));
           callback(null, res);
         },
         (err: unknown) => {
@@ -41,6 +43,7 @@ export function unary<Req, Res>(
             code: Status[se.code ?? Status.UNKNOWN],
             error: se.details,
           });
+          metrics.rpc(name, Status[se.code ?? Status.UNKNOWN], secondsSince(started));
           callback(se, null);
         },
       );

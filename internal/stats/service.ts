@@ -44,6 +44,7 @@ import { type CgroupReader, type CgroupSample, sumSamples } from './cgroup';
 import { parseNetDev, type NetDevEntry } from './parse';
 import { CpuRateTracker } from './rate';
 import { containerMetrics, metricDescriptors, networkMetrics, type BaseLabels } from './metrics';
+import { expandSlice } from '../runtime/cgroup-driver';
 
 export interface StatsContainers {
   list(filter?: ContainerFilter): ContainerRecord[];
@@ -365,6 +366,8 @@ function isLive(r: ContainerRecord): boolean {
 }
 
 function normParent(p: string): string {
+  // systemd driver: kubelet's cgroup_parent is a slice name; its cgroup is where systemd nests it
+  if (/^[^/]+\.slice$/.test(p)) return expandSlice(p);
   const s = `/${p}`.replace(/\/+/g, '/').replace(/\/$/, '');
   return s || '/';
 }
