@@ -28,6 +28,7 @@ import type { CoreDeps } from './sandbox/deps';
 import { StatsService } from './stats/service';
 import { CgroupReader, detectLayout } from './stats/cgroup';
 import { LoopHealth } from './util/loop-health';
+import { PhaseStats } from './util/phases';
 import { serve, type RunningServer } from './server/server';
 import type { ServerDeps } from './server/deps';
 import { StreamingServer } from './streaming/server';
@@ -149,6 +150,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   );
   const podCidr = new PodCidrStore(config.root, (cidr) => network.setPodCidr(cidr));
   await podCidr.load();
+  const phases = new PhaseStats();
   const core: CoreDeps = {
     config,
     log,
@@ -160,6 +162,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     host: await hostFacts(config, log),
     features,
     handlerFeatures,
+    phases,
   };
   const sandboxes = new SandboxService(core);
   const containers = new ContainerService(core, sandboxes);
@@ -210,6 +213,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     handlerFeatures,
     podCidr,
     loopHealth,
+    phases: () => phases.summary(),
     execStats: () => Object.fromEntries([...runtimes].map(([n, rt]) => [n, rt.execStats()])),
   };
   const streaming = new StreamingServer({

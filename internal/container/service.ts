@@ -6,6 +6,7 @@
 // failure undoes every step, and a crash midway is rolled back by recover().
 import { randomBytes } from 'node:crypto';
 import { crashPoint } from '../util/crashpoint';
+import { Phases } from '../util/phases';
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
@@ -172,6 +173,7 @@ export class ContainerService {
     config: ContainerConfig__Output,
     sandboxConfig: PodSandboxConfig__Output | null | undefined,
   ): Promise<string> {
+    const ph = new Phases('CreateContainer', this.deps.phases, this.log);
     const pod = this.sandboxes.resolve(podId);
     const namespaces = this.sandboxes.namespacePaths(pod);
     const podConfig = pod.config;
@@ -216,9 +218,12 @@ export class ContainerService {
       resources: config.linux?.resources ?? null,
     };
     const started = Date.now();
+    ph.mark('validate');
     try {
       await this.locks.run(id, async () => {
+        ph.mark('lock');
         await this.persist(rec);
+        ph.mark('record');
         const user = resolveUser(userRequestFrom(sc, image.config.config?.User), {
           passwd: await this.deps.images.readFile(image, '/etc/passwd'),
           group: await this.deps.images.readFile(image, '/etc/group'),
@@ -227,6 +232,7 @@ export class ContainerService {
         const mountSources = await resolveMountSources(config.mounts);
         for (const [hostPath, src] of Object.entries(mountSources))
           if (src === null) throw invalidArgument(`mount host_path ${short(hostPath)} does not exist`);
+        ph.mark('user+mounts');
         const rootfs = await mountRootfs(
           this.deps.snapshotter,
           id,
@@ -234,6 +240,7 @@ export class ContainerService {
           rec.bundle,
           idmap,
         );
+        ph.mark('rootfs');
         const target = this.targetPidNamespace(withPodNamespaces(config, podConfig), pod);
         const spec = buildContainerSpec({
           id,
@@ -273,6 +280,7 @@ export class ContainerService {
         if (idmap) await this.sandboxes.openForPodRoot(rec.bundle, pod.podDir);
         crashPoint('container-create:bundle-written');
         if (logPath) await fsp.mkdir(path.dirname(logPath), { recursive: true });
+        ph.mark('bundle');
         const created = await this.runtimeOf(rec).create({
           id,
           bundle: rec.bundle,
@@ -281,11 +289,13 @@ export class ContainerService {
           stdin: config.stdin,
           stdinOnce: config.stdin_once,
         });
+        ph.mark('runtime-create');
         crashPoint('container-create:runtime-created');
         rec.pid = created.pid;
         rec.user = await this.processUser(created.pid, rec.user);
         rec.state = 'created';
         await this.persist(rec);
+        ph.mark('record');
         this.emit('CONTAINER_CREATED_EVENT', rec);
       });
     } catch (err) {
@@ -294,6 +304,7 @@ export class ContainerService {
       throw err;
     }
     this.log.info('container created', { id, pod: pod.id, name: meta.name, ms: Date.now() - started });
+    ph.end(id);
     return id;
   }
 
@@ -331,7 +342,9 @@ export class ContainerService {
 
   async start(idOrPrefix: string): Promise<void> {
     const rec = this.resolve(idOrPrefix);
+    const ph = new Phases('StartContainer', this.deps.phases, this.log);
     await this.locks.run(rec.id, async () => {
+      ph.mark('lock');
       if (rec.state !== 'created')
         throw failedPrecondition(
           `container ${short(rec.id)} is ${rec.state}, not created: it cannot be started`,
@@ -352,13 +365,16 @@ export class ContainerService {
         this.emit('CONTAINER_STOPPED_EVENT', rec);
         throw err;
       }
+      ph.mark('runtime-start');
       rec.state = 'running';
       rec.startedAt = nowNs();
       await this.persist(rec);
+      ph.mark('record');
       // emitted before the exit watcher exists, so STARTED always precedes STOPPED
       this.emit('CONTAINER_STARTED_EVENT', rec);
       this.watch(rec);
     });
+    ph.end(rec.id);
   }
 
   /** Records the exit of a running container when it happens, whoever caused it. */
@@ -390,7 +406,9 @@ export class ContainerService {
 
   async stop(idOrPrefix: string, timeoutSec: number): Promise<void> {
     const rec = this.resolve(idOrPrefix);
+    const ph = new Phases('StopContainer', this.deps.phases, this.log);
     await this.locks.run(rec.id, async () => {
+      ph.mark('lock');
       if (rec.state === 'exited') return;
       const runtime = this.runtimeOf(rec);
       if (rec.state === 'created') {
@@ -402,9 +420,12 @@ export class ContainerService {
         timeoutSec > 0 ? rec.stopSignal : 'SIGKILL',
         Math.max(0, timeoutSec),
       );
+      ph.mark('runtime-stop');
       this.watchers.get(rec.id)?.abort();
       await this.markExited(rec, info);
+      ph.mark('record');
     });
+    ph.end(rec.id);
   }
 
   async remove(idOrPrefix: string): Promise<void> {
@@ -416,20 +437,28 @@ export class ContainerService {
       if (isBerthError(err, Status.NOT_FOUND)) return;
       throw err;
     }
+    const ph = new Phases('RemoveContainer', this.deps.phases, this.log);
     if (rec.state === 'running' || rec.state === 'created') await this.stop(rec.id, 0);
+    ph.mark('stop');
     await this.locks.run(rec.id, async () => {
+      ph.mark('lock');
       if (!this.records.has(rec.id)) return; // a concurrent remove won (and sent DELETED)
       // Gone for the API once the record durably says so; the slow part (runc delete, unmount,
       // removing the rootfs and bundle) runs in the background, and a restart finishes it.
       await this.store.put(rec.id, { ...rec, state: 'removing' });
+      ph.mark('record');
       this.forget(rec);
       this.emit('CONTAINER_DELETED_EVENT', rec);
       void this.removals.add(rec.id, rec.podId, async () => {
         crashPoint('container-remove:cleanup');
-        await this.teardown(rec);
+        const bg = new Phases('RemoveContainer (background)', this.deps.phases, this.log);
+        await this.teardown(rec, bg);
+        bg.end(rec.id);
       });
     });
     if (this.removals.size > REMOVAL_BACKLOG) await this.removals.wait(rec.id);
+    ph.mark('backlog');
+    ph.end(rec.id);
   }
 
   /** Resolves when every removed container has been cleaned up (tests, shutdown). */
@@ -447,7 +476,7 @@ export class ContainerService {
   }
 
   /** Removes every trace of a container (runtime state, rootfs, bundle, record); best effort. */
-  private async teardown(rec: ContainerRecord): Promise<void> {
+  private async teardown(rec: ContainerRecord, ph?: Phases): Promise<void> {
     this.forget(rec);
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -458,8 +487,11 @@ export class ContainerService {
     };
     const runtime = this.deps.runtimes.get(rec.runtimeHandler);
     if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
+    ph?.mark('runtime-delete');
     await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
+    ph?.mark('rootfs');
     await this.store.delete(rec.id);
+    ph?.mark('record');
   }
 
   /**

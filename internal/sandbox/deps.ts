@@ -1,4 +1,5 @@
 // The parts the pod and container state machines drive. Built once by internal/daemon.ts.
+import type { PhaseStats } from '../util/phases';
 import type { Config } from '../config/config';
 import type { Logger } from '../log';
 import type { ImageStore } from '../image/types';
@@ -23,6 +24,8 @@ export interface CoreDeps {
   features: RuntimeFeatures;
   /** per runtime handler: the host-wide features plus what that runtime binary supports (rro) */
   handlerFeatures?: Map<string, RuntimeFeatures>;
+  /** where lifecycle RPCs spend their time (Status verbose `phases`, benchmarks) */
+  phases?: PhaseStats;
 }
 
 /** The features the spec builder may use for containers of runtime handler `handler`. */

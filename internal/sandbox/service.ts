@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { crashPoint } from '../util/crashpoint';
+import { Phases } from '../util/phases';
 import * as path from 'node:path';
 import type { PodSandboxConfig__Output } from '../../api/generated';
 import {
@@ -191,6 +192,7 @@ export class SandboxService {
   }
 
   async run(config: PodSandboxConfig__Output, handler: string): Promise<string> {
+    const ph = new Phases('RunPodSandbox', this.deps.phases, this.log);
     const { name: runtimeHandler, runtime } = runtimeFor(this.deps, handler);
     const idmap = podIdMap(config);
     if (idmap && !featuresFor(this.deps, runtimeHandler).userns)
@@ -224,11 +226,15 @@ export class SandboxService {
       networkUp: false,
     };
     const started = Date.now();
+    ph.mark('validate');
     try {
       await this.locks.run(id, async () => {
+        ph.mark('lock');
         await this.persist(rec);
+        ph.mark('record');
         const pause = await this.pauseImage();
         rec.pauseImageId = pause.id;
+        ph.mark('pause-image');
         const files = await createPodFiles({
           dir: rec.podDir,
           hostname: config.hostname,
@@ -236,6 +242,7 @@ export class SandboxService {
           hostIpc: hostIpc(config),
           dns: config.dns_config,
         });
+        ph.mark('pod-files');
         if (!hostNetwork(config)) {
           if (idmap) {
             // the pins' paths are recorded first, so a crash midway is rolled back
@@ -246,8 +253,10 @@ export class SandboxService {
           } else {
             rec.netnsPath = await this.deps.netns.create(id);
           }
+          ph.mark('netns');
           crashPoint('sandbox-run:netns-created');
           await this.persist(rec);
+          ph.mark('record');
           const m = config.metadata!;
           const up = await this.deps.network.setUp(
             id,
@@ -255,11 +264,14 @@ export class SandboxService {
             { namespace: m.namespace, name: m.name, uid: m.uid },
             capabilityArgs(config),
           );
+          ph.mark('cni-add');
           crashPoint('sandbox-run:cni-added');
           rec.ips = up.ips;
           rec.networkUp = true;
           await this.persist(rec);
+          ph.mark('record');
           await writeHosts(files, config.hostname, up.ips);
+          ph.mark('pod-files');
         }
         const rootfs = await mountRootfs(
           this.deps.snapshotter,
@@ -268,6 +280,7 @@ export class SandboxService {
           rec.bundle,
           idmap,
         );
+        ph.mark('rootfs');
         const user = resolveUser(userRequestFrom(config.linux?.security_context, pause.config.config?.User), {
           passwd: await this.deps.images.readFile(pause, '/etc/passwd'),
           group: await this.deps.images.readFile(pause, '/etc/group'),
@@ -294,14 +307,18 @@ export class SandboxService {
         await writeBundle(rec.bundle, spec);
         this.specs.set(id, spec);
         if (idmap) await this.openForPodRoot(rec.bundle, rec.podDir);
+        ph.mark('bundle');
         const created = await runtime.create({
           id,
           bundle: rec.bundle,
           logPath: path.join(rec.bundle, 'infra.log'),
         });
+        ph.mark('runtime-create');
         crashPoint('sandbox-run:infra-created');
         await runtime.start(id);
+        ph.mark('runtime-start');
         await this.setState(rec, 'ready', { pid: created.pid });
+        ph.mark('record');
         this.watchInfra(rec);
         // the sandbox's own events, container_id = sandbox id (as containerd sends them)
         this.emit('CONTAINER_CREATED_EVENT', rec);
@@ -318,6 +335,7 @@ export class SandboxService {
       ips: rec.ips,
       ms: Date.now() - started,
     });
+    ph.end(id);
     return id;
   }
 
@@ -361,20 +379,27 @@ export class SandboxService {
     // CRI: stopping what is already gone is not an error
     const rec = this.findForTeardown(idOrPrefix);
     if (!rec) return;
+    const ph = new Phases('StopPodSandbox', this.deps.phases, this.log);
     for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.stopForPod(cid);
+    ph.mark('containers');
     await this.locks.run(rec.id, async () => {
-      await this.stopInfraAndNetwork(rec);
+      ph.mark('lock');
+      await this.stopInfraAndNetwork(rec, ph);
       const wasReady = rec.state === 'ready';
       if (rec.state !== 'notready' || rec.pid !== 0) await this.setState(rec, 'notready', { pid: 0 });
+      ph.mark('record');
       if (wasReady) this.emit('CONTAINER_STOPPED_EVENT', rec);
     });
+    ph.end(rec.id);
   }
 
-  private async stopInfraAndNetwork(rec: SandboxRecord): Promise<void> {
+  private async stopInfraAndNetwork(rec: SandboxRecord, ph?: Phases): Promise<void> {
     this.watchers.get(rec.id)?.abort();
     this.watchers.delete(rec.id);
     const runtime = this.deps.runtimes.get(rec.runtimeHandler);
-    if (runtime) {
+    // "notready" is only recorded once the infra container is dead (stopped by us, or seen to
+    // exit): no need to ask runc again (a process spawn) before removing it
+    if (runtime && rec.state !== 'notready') {
       try {
         const st = await runtime.state(rec.id);
         if (st && (st.status === 'running' || st.status === 'paused' || st.status === 'created'))
@@ -382,6 +407,7 @@ export class SandboxService {
       } catch (err) {
         this.log.warn('stopping the infra container failed', { id: rec.id, error: errMessage(err) });
       }
+      ph?.mark('infra-kill');
     }
     if (rec.networkUp || rec.netnsPath) {
       try {
@@ -392,6 +418,7 @@ export class SandboxService {
         this.log.warn('CNI DEL failed; will retry', { id: rec.id, error: errMessage(err) });
         rec.networkUp = false;
       }
+      ph?.mark('cni-del');
     }
     if (rec.netnsPath) {
       try {
@@ -402,25 +429,30 @@ export class SandboxService {
           error: errMessage(err),
         });
       }
+      ph?.mark('netns');
     }
   }
 
   async remove(idOrPrefix: string): Promise<void> {
     const rec = this.findForTeardown(idOrPrefix);
     if (!rec) return;
+    const ph = new Phases('RemovePodSandbox', this.deps.phases, this.log);
     for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.removeForPod(cid);
     await this.containers?.settled(rec.id);
+    ph.mark('containers');
     await this.locks.run(rec.id, async () => {
+      ph.mark('lock');
       const had = this.records.has(rec.id);
-      await this.teardown(rec, { keepRecord: false });
+      await this.teardown(rec, { keepRecord: false }, ph);
       // the record is gone: the event carries it (kubelet needs the pod's status to place it)
       if (had) this.emit('CONTAINER_DELETED_EVENT', rec, rec);
     });
+    ph.end(rec.id);
   }
 
   /** Stops and removes everything of a sandbox; each step is best effort and logged. */
-  private async teardown(rec: SandboxRecord, opts: { keepRecord: boolean }): Promise<void> {
-    await this.stopInfraAndNetwork(rec);
+  private async teardown(rec: SandboxRecord, opts: { keepRecord: boolean }, ph?: Phases): Promise<void> {
+    await this.stopInfraAndNetwork(rec, ph);
     const runtime = this.deps.runtimes.get(rec.runtimeHandler);
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -430,11 +462,15 @@ export class SandboxService {
       }
     };
     if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
+    ph?.mark('runtime-delete');
     await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
+    ph?.mark('rootfs');
     await step('pod files', () => removePodFiles(rec.podDir));
     if (rec.usernsPath) await step('user namespace', () => this.userns.remove(rec.usernsPath!));
+    ph?.mark('pod-files');
     if (!opts.keepRecord) {
       await this.store.delete(rec.id);
+      ph?.mark('record');
       this.records.delete(rec.id);
       this.specs.delete(rec.id);
       if (this.names.get(sandboxNameKey(rec.config)) === rec.id)

@@ -37,4 +37,6 @@ export interface ServerDeps {
   loopHealth?: { report(): LoopHealthReport };
   /** per runtime handler, how ExecSyncs ran: berth-exec or the runtime binary (Status verbose `exec`) */
   execStats?: () => Record<string, { native: number; runtime: number }>;
+  /** where lifecycle RPCs spent their time, per RPC and step (Status verbose `phases`) */
+  phases?: () => Record<string, Record<string, { n: number; p50: number; p90: number; max: number }>>;
 }

@@ -33,6 +33,7 @@ export function status(deps: ServerDeps) {
       res.info = { config: JSON.stringify(redactedConfig(deps)) };
       if (deps.loopHealth) res.info.eventLoop = JSON.stringify(deps.loopHealth.report());
       if (deps.execStats) res.info.exec = JSON.stringify(deps.execStats());
+      if (deps.phases) res.info.phases = JSON.stringify(deps.phases());
     }
     return res;
   };

@@ -8,6 +8,8 @@
 // DNS config, a hostname, the lab CNI chain (loopback + bridge + portmap, no NAT); containers get
 // kubelet's labels too.
 //
+// For Berth it also prints where each RPC's time goes (its steps, from Status verbose `phases`).
+//
 // Run (needs root):
 //   npm run bench -- pods                         Berth and containerd (BENCH_TARGETS=berth to skip it)
 //   BENCH_PODS=N (50), BENCH_PARALLEL=N (10), BENCH_SETTLE_S=S (60: wait before the "after" RSS)
@@ -58,6 +60,8 @@ interface Result {
   parWallMs: number;
   reads: Timings;
   rss: { idle: number; withPods: number; after: number; monitorsKb: number; monitors: number };
+  /** Berth's Status verbose `phases` after the sequential run: RPC → step → p50/p90 ms */
+  phases?: Record<string, Record<string, { n: number; p50: number; p90: number }>>;
 }
 
 function pct(xs: number[], p: number): number {
@@ -223,6 +227,7 @@ async function run(tg: Target): Promise<Result> {
   let t0 = performance.now();
   for (let i = 0; i < PODS; i++) await lifecycle(tg, seq);
   const seqWallMs = performance.now() - t0;
+  const phases = await phaseSummary(tg);
 
   const par: Timings = {};
   t0 = performance.now();
@@ -278,7 +283,14 @@ async function run(tg: Target): Promise<Result> {
     parWallMs,
     reads,
     rss: { idle, withPods, after, monitorsKb, monitors: mons.length },
+    phases,
   };
+}
+
+/** Berth's per-step timings (Status verbose `info.phases`); undefined for other runtimes. */
+async function phaseSummary(tg: Target): Promise<Result['phases']> {
+  const st = await call(tg.clients.runtime, 'Status', { verbose: true });
+  return st.info.phases ? (JSON.parse(st.info.phases) as Result['phases']) : undefined;
 }
 
 function render(results: Result[]): string {
@@ -314,6 +326,16 @@ function render(results: Result[]): string {
   table(`${PARALLEL}-way parallel lifecycle, ${PODS} pods (ms)`, (r) => r.par, RPCS);
   out.push(`  wall: ${results.map((r) => `${r.name} ${(r.parWallMs / 1000).toFixed(1)} s`).join(', ')}`);
   table(`image reads, ${READS} each (ms)`, (r) => r.reads, ['ImageStatus', 'ListImages']);
+  for (const r of results) {
+    if (!r.phases) continue;
+    out.push(`${r.name}: where the time goes (steps of each RPC, warm-up + sequential run, p50/p90 ms)`);
+    for (const [op, steps] of Object.entries(r.phases))
+      out.push(
+        `  ${op.padEnd(29)}${Object.entries(steps)
+          .map(([k, v]) => `${k} ${v.p50}/${v.p90}`)
+          .join(', ')}`,
+      );
+  }
   out.push('daemon RSS (MiB): idle / with pods / after removing them');
   for (const r of results) {
     const mb = (kb: number): string => (kb / 1024).toFixed(0);
