@@ -199,6 +199,11 @@ export async function waitExit(c: CriClients, id: string, everyMs = 200): Promis
   }
 }
 
+/** A container's log file: ContainerStatus's log_path is absolute; a config's is relative to the pod's log dir. */
+function logFile(run: Pick<PodRun, 'sandbox'>, logPath: string): string {
+  return path.isAbsolute(logPath) ? logPath : path.join(run.sandbox.log_directory!, logPath);
+}
+
 /** The last `n` lines of a CRI-format log file (partial lines joined). */
 export async function logTail(file: string, n = 10): Promise<string[]> {
   const text = await fsp.readFile(file, 'utf8').catch(() => '');
@@ -260,7 +265,7 @@ export async function runPod(c: CriClients, pp: PlayPod, opts: PlayOptions): Pro
         spec.name,
         `Init:${exit.reason}`,
         exit.exitCode,
-        await logTail(path.join(sandbox.log_directory!, exit.logPath || `${spec.name}/0.log`)),
+        await logTail(logFile({ sandbox }, exit.logPath || `${spec.name}/0.log`)),
       );
     }
   }
@@ -306,7 +311,7 @@ export async function waitPod(c: CriClients, run: PodRun, deadline: number): Pro
           ctr.spec.name,
           s.reason || 'Error',
           s.exit_code,
-          await logTail(path.join(run.sandbox.log_directory!, s.log_path)),
+          await logTail(logFile(run, s.log_path)),
         );
       }
       pending = true;
