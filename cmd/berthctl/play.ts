@@ -60,11 +60,28 @@ function readInput(file: string): string {
   return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
 }
 
-function eventPrinter(err: Out, quiet: boolean): (e: PlayEvent) => void {
+/**
+ * Events as lines on stderr. On a terminal a pull shows its elapsed time until it ends (PullImage
+ * is one unary call: the runtime reports no byte progress over CRI).
+ */
+function eventPrinter(err: Out, quiet: boolean, tty: boolean): (e: PlayEvent) => void {
+  let ticker: NodeJS.Timeout | undefined;
+  const clearTicker = (): void => {
+    if (!ticker) return;
+    clearInterval(ticker);
+    ticker = undefined;
+    err.write('\r\x1b[K');
+  };
   return (e) => {
+    clearTicker();
     if (quiet && !e.warning) return;
     const t = new Date().toISOString().slice(11, 19);
     err.write(`${t} ${e.warning ? 'Warning' : 'Normal '} ${e.pod} ${e.reason}: ${e.message}\n`);
+    if (tty && e.reason === 'Pulling') {
+      const t0 = Date.now();
+      ticker = setInterval(() => err.write(`\r  pulling... ${((Date.now() - t0) / 1000).toFixed(0)}s`), 500);
+      ticker.unref();
+    }
   };
 }
 
@@ -102,7 +119,8 @@ export async function play(c: CriClients, argv: string[], out: Out, err: Out): P
   const opts: PlayOptions = {
     node,
     config: configDirSource(values['config-dir']),
-    event: eventPrinter(err, values.quiet ?? false),
+    event: eventPrinter(err, values.quiet ?? false, process.stderr.isTTY === true),
+    restartInit: values.follow ?? false,
   };
 
   let pods: PlayPod[];

@@ -4,16 +4,14 @@
 // first restart at once, then 10 s doubling to 5 min, reset after 10 min of running); liveness,
 // readiness and startup probes run on their own timers, and a failed liveness or startup probe
 // kills the container (then restarted per policy). Events are reported as kubelet records them.
-import type { V1Container, V1Probe } from '@kubernetes/client-node';
+import type { V1Probe } from '@kubernetes/client-node';
 import { call, type CriClients } from '../../api/client';
 import { probeTiming, runProbe } from './probe';
 import { isSidecar } from './resources';
+import { BACKOFF_RESET_MS, nextBackoff, shouldRestart } from './restart';
 import { errText, startContainer, type PlayOptions, type PodRun, type RunningContainer } from './runner';
 
 const RELIST_MS = 1000;
-const BACKOFF_START_S = 10;
-const BACKOFF_MAX_S = 300;
-const BACKOFF_RESET_MS = 10 * 60 * 1000;
 
 type ProbeKind = 'Liveness' | 'Readiness' | 'Startup';
 
@@ -133,13 +131,6 @@ class Prober {
   }
 }
 
-function shouldRestart(policy: string, spec: V1Container, init: boolean, exitCode: number): boolean {
-  if (init && isSidecar(spec)) return true;
-  if (policy === 'Always') return true;
-  if (policy === 'OnFailure') return exitCode !== 0;
-  return false;
-}
-
 async function followPod(c: CriClients, run: PodRun, opts: PlayOptions, signal: AbortSignal): Promise<void> {
   const policy = run.pp.pod.spec!.restartPolicy ?? 'Always';
   // completed init containers are not watched; sidecars and app containers are
@@ -167,7 +158,7 @@ async function followPod(c: CriClients, run: PodRun, opts: PlayOptions, signal: 
           });
           if (w.exitedAt - w.startedAt > BACKOFF_RESET_MS) w.backoffS = 0;
         }
-        if (!shouldRestart(policy, w.ctr.spec, w.ctr.init, s.exit_code)) {
+        if (!shouldRestart(policy, { init: w.ctr.init, sidecar: isSidecar(w.ctr.spec) }, s.exit_code)) {
           w.done = true;
           continue;
         }
@@ -199,7 +190,7 @@ async function followPod(c: CriClients, run: PodRun, opts: PlayOptions, signal: 
             warning: true,
           });
         }
-        w.backoffS = w.backoffS ? Math.min(2 * w.backoffS, BACKOFF_MAX_S) : BACKOFF_START_S;
+        w.backoffS = nextBackoff(w.backoffS);
         w.exitedAt = undefined;
         w.backoffReported = false;
         w.startedAt = Date.now();

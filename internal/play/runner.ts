@@ -12,8 +12,10 @@ import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import type { EnvContext } from './env';
 import { PLAY_LABEL, type PlayPod } from './manifest';
 import { isSidecar } from './resources';
+import { nextBackoff, shouldRestart } from './restart';
 import {
   containerConfig,
+  containerLogPath,
   POD_NAME_LABEL,
   POD_NAMESPACE_LABEL,
   runtimeHandler,
@@ -36,6 +38,8 @@ export interface PlayOptions {
   node: NodeInfo;
   config: ConfigSource;
   event(e: PlayEvent): void;
+  /** restart a failed init container (restartPolicy permitting) with back-off instead of failing: --follow */
+  restartInit?: boolean;
 }
 
 export interface RunningContainer {
@@ -235,6 +239,11 @@ export async function runPod(c: CriClients, pp: PlayPod, opts: PlayOptions): Pro
   const probeRun = { pp, key, sandbox, sandboxId: '', ip: '', volumes, containers: [] };
   for (const spec of [...(pp.pod.spec!.initContainers ?? []), ...pp.pod.spec!.containers])
     configFor(probeRun, spec, 0, opts);
+  const existing = await findSandboxes(c, pp);
+  if (existing.length)
+    throw new Error(
+      `${key} is already played (sandbox ${existing[0].slice(0, 13)}); berthctl play --down FILE first`,
+    );
   await setupVolumes(volumes);
   await fsp.mkdir(sandbox.log_directory!, { recursive: true, mode: 0o755 });
   const res = await call(c.runtime, 'RunPodSandbox', {
@@ -242,31 +251,54 @@ export async function runPod(c: CriClients, pp: PlayPod, opts: PlayOptions): Pro
     runtime_handler: runtimeHandler(pp.pod),
   });
   const st = await call(c.runtime, 'PodSandboxStatus', { pod_sandbox_id: res.pod_sandbox_id });
-  const run: PodRun = { ...probeRun, sandboxId: res.pod_sandbox_id, ip: st.status?.network?.ip ?? '' };
+  // a host-network pod's IP is the node's (kubelet reports the host IPs as the pod IPs)
+  const ip = st.status?.network?.ip || (pp.pod.spec!.hostNetwork ? opts.node.hostIP : '');
+  const run: PodRun = { ...probeRun, sandboxId: res.pod_sandbox_id, ip };
   opts.event({
     pod: key,
     reason: 'SandboxReady',
     message: `sandbox ${res.pod_sandbox_id.slice(0, 13)} ip ${run.ip || '(host network)'}`,
   });
   for (const spec of pp.pod.spec!.initContainers ?? []) {
-    const id = await startContainer(c, run, spec, 0, opts);
-    run.containers.push({ spec, init: true, id, attempt: 0, previous: [] });
-    if (isSidecar(spec)) continue;
-    const exit = await waitExit(c, id);
-    if (exit.exitCode !== 0) {
+    const ctr: RunningContainer = { spec, init: true, id: '', attempt: 0, previous: [] };
+    run.containers.push(ctr);
+    let backoffS = 0;
+    for (;;) {
+      ctr.id = await startContainer(c, run, spec, ctr.attempt, opts);
+      if (isSidecar(spec)) break;
+      const exit = await waitExit(c, ctr.id);
+      if (exit.exitCode === 0) break;
       opts.event({
         pod: key,
         reason: 'Failed',
-        message: `init container ${spec.name} exited ${exit.exitCode}`,
+        message: `init container ${spec.name} exited ${exit.exitCode} (${exit.reason})`,
         warning: true,
       });
-      throw new ContainerFailure(
-        key,
-        spec.name,
-        `Init:${exit.reason}`,
-        exit.exitCode,
-        await logTail(logFile({ sandbox }, exit.logPath || `${spec.name}/0.log`)),
-      );
+      const policy = pp.pod.spec!.restartPolicy ?? 'Always';
+      if (!opts.restartInit || !shouldRestart(policy, { init: true, sidecar: false }, exit.exitCode)) {
+        throw new ContainerFailure(
+          key,
+          spec.name,
+          `Init:${exit.reason}`,
+          exit.exitCode,
+          await logTail(logFile({ sandbox }, exit.logPath || containerLogPath(spec.name, ctr.attempt))),
+        );
+      }
+      if (backoffS) {
+        opts.event({
+          pod: key,
+          reason: 'BackOff',
+          message: `Back-off ${backoffS}s restarting failed init container ${spec.name}`,
+          warning: true,
+        });
+        await sleep(backoffS * 1000);
+      }
+      backoffS = nextBackoff(backoffS);
+      // kubelet keeps the last dead attempt for its logs
+      for (const old of ctr.previous)
+        await call(c.runtime, 'RemoveContainer', { container_id: old }).catch(() => undefined);
+      ctr.previous = [ctr.id];
+      ctr.attempt++;
     }
   }
   for (const spec of pp.pod.spec!.containers) {

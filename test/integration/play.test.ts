@@ -143,6 +143,14 @@ test('a Deployment template (busybox httpd for nginx) answers on its hostPort on
   );
   expect(cs.status!.annotations['io.kubernetes.container.restartCount']).toBe('0');
 
+  // playing the same file again is refused: the pod exists
+  const again = await play([file]);
+  expect(again.code).toBe(1);
+  expect(again.stderr).toMatch(
+    /default\/web-\S+ is already played \(sandbox [0-9a-f]{13}\); berthctl play --down FILE first/,
+  );
+  expect(await sandboxesOf(/^web-/)).toHaveLength(1);
+
   const down = await play(['--down', file]);
   expect(down.code).toBe(0);
   expect(down.stdout).toMatch(/^default\/web-\S+\tremoved [0-9a-f]{13}\n$/);
