@@ -168,13 +168,15 @@ export async function play(c: CriClients, argv: string[], out: Out, err: Out): P
   let code = 0;
   for (const pp of pods) {
     try {
-      runs.push(await runPod(c, pp, opts));
+      await runPod(c, pp, opts, runs);
     } catch (e) {
       if (e instanceof ContainerFailure) code = reportFailure(e, err);
       else {
         err.write(`berthctl play: ${pp.source}: ${errText(e)}\n`);
         code = 1;
       }
+      if (runs.some((r) => r.pp === pp))
+        err.write(`berthctl play: ${pp.source}: the pod is left for inspection; --down FILE removes it\n`);
     }
   }
   if (values.wait && code === 0) {

@@ -231,7 +231,13 @@ export async function logTail(file: string, n = 10): Promise<string[]> {
  * an init container that fails stops the pod's start with a ContainerFailure (the pod is left for
  * inspection; `--down` removes it).
  */
-export async function runPod(c: CriClients, pp: PlayPod, opts: PlayOptions): Promise<PodRun> {
+export async function runPod(
+  c: CriClients,
+  pp: PlayPod,
+  opts: PlayOptions,
+  /** the pod is added here as soon as its sandbox runs, so a later failure still shows it */
+  started: PodRun[] = [],
+): Promise<PodRun> {
   const key = podKey(pp);
   const volumes = planVolumes(pp.pod, opts.node.podsDir, opts.config, opts.node.name);
   const sandbox = sandboxConfig(pp.pod, opts.node);
@@ -254,6 +260,7 @@ export async function runPod(c: CriClients, pp: PlayPod, opts: PlayOptions): Pro
   // a host-network pod's IP is the node's (kubelet reports the host IPs as the pod IPs)
   const ip = st.status?.network?.ip || (pp.pod.spec!.hostNetwork ? opts.node.hostIP : '');
   const run: PodRun = { ...probeRun, sandboxId: res.pod_sandbox_id, ip };
+  started.push(run);
   opts.event({
     pod: key,
     reason: 'SandboxReady',

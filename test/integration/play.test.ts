@@ -36,19 +36,21 @@ afterAll(async () => {
   }
 });
 
+/** the manifests the running test played (afterEach takes them down) */
+const played: string[] = [];
+
 /** An example manifest with the lab's busybox image (and `edit` applied), written to the work dir. */
 function example(name: string, edit: (s: string) => string = (s) => s): string {
   const text = fs.readFileSync(path.join(REPO_ROOT, 'deploy', 'examples', name), 'utf8');
   const p = path.join(work, name);
+  played.push(p);
   fs.writeFileSync(p, edit(text.replace(/image: busybox$/gm, `image: ${h.busybox}`)));
   return p;
 }
 
 afterEach(async () => {
   // a failed test's pods must not spoil the next test's "nothing left"
-  for (const f of fs.readdirSync(work).filter((n) => n.endsWith('.yaml'))) {
-    await play(['--down', '--grace-period', '0', path.join(work, f)]);
-  }
+  for (const f of played.splice(0)) await play(['--down', '--grace-period', '0', f]);
 });
 
 const dirs = (): string[] => ['--pods-dir', podsDir, '--log-root', logRoot];
@@ -240,6 +242,35 @@ test('--follow: a failing liveness probe kills the container and it is restarted
   expect(await exited).toBe(0);
   const file2 = file;
   expect((await play(['--down', '--grace-period', '0', file2])).code).toBe(0);
+  await expectNothingLeft();
+});
+
+test('a failing init container stops the pod before its app containers (restartPolicy Never)', async () => {
+  const file = path.join(work, 'init-fails.yaml');
+  played.push(file);
+  fs.writeFileSync(
+    file,
+    [
+      'apiVersion: v1',
+      'kind: Pod',
+      'metadata: {name: init-fails}',
+      'spec:',
+      '  restartPolicy: Never',
+      '  terminationGracePeriodSeconds: 2',
+      `  initContainers: [{name: check, image: "${h.busybox}", imagePullPolicy: IfNotPresent, command: [sh, -c, "echo no database; exit 1"]}]`,
+      `  containers: [{name: app, image: "${h.busybox}", imagePullPolicy: IfNotPresent, command: [sleep, "3600"]}]`,
+      '',
+    ].join('\n'),
+  );
+  const r = await play(['--wait', file]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('container check failed: Init:Error, exit code 1');
+  expect(r.stderr).toContain('  no database\n');
+  expect(r.stderr).toContain('the pod is left for inspection; --down FILE removes it');
+  expect(r.stdout).toMatch(/^default\/init-fails\t.*\tinit:check=exited\(1\)\n$/);
+  const [pod] = await sandboxesOf(/^init-fails$/);
+  expect((await containersOf(pod.id)).map((c) => c.name)).toEqual(['check']);
+  expect((await play(['--down', file])).code).toBe(0);
   await expectNothingLeft();
 });
 
