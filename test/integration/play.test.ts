@@ -245,6 +245,36 @@ test('--follow: a failing liveness probe kills the container and it is restarted
   await expectNothingLeft();
 });
 
+test('configMap and secret volumes and env from --config-dir; a checked hostPath', async () => {
+  const file = example('play-config.yaml');
+  const configDir = path.join(REPO_ROOT, 'deploy', 'examples', 'play-config');
+  const r = await play(['--wait', '--config-dir', configDir, file]);
+  expect(r.code).toBe(0);
+  const [pod] = await sandboxesOf(/^config-demo$/);
+  const [app] = await containersOf(pod.id);
+  const ex = await h.exec(app.id, [
+    'sh',
+    '-c',
+    'cat /www/index.html; ls /www; echo "$LOG_LEVEL|$API_token"; cat /var/run/secrets/api/token; echo; test -f /host/etc/hostname && echo host-etc',
+  ]);
+  expect(ex.out).toBe('<h1>served from a ConfigMap</h1>\nindex.html\ninfo\n|s3cr3t\ns3cr3t\nhost-etc\n');
+  // the secret lives on a tmpfs, as kubelet puts it, with its defaultMode
+  const secretDir = (await mountsUnder(podsDir)).find((m) => m.endsWith('kubernetes.io~secret/token'));
+  expect(secretDir).toBeDefined();
+  expect(fs.statSync(path.join(secretDir!, 'token')).mode & 0o777).toBe(0o400);
+  // a hostPath that is not what its type says is refused before anything is sent
+  const bad = await berthctl(
+    h.d,
+    ['play', ...dirs(), '-'],
+    `apiVersion: v1\nkind: Pod\nmetadata: {name: hp}\nspec:\n  containers: [{name: c, image: "${h.busybox}"}]\n  volumes: [{name: h, hostPath: {path: /etc, type: File}}]\n`,
+  );
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toContain('volume "h": hostPath /etc is not a file');
+  expect(await sandboxesOf(/^hp$/)).toEqual([]);
+  expect((await play(['--down', file])).code).toBe(0);
+  await expectNothingLeft();
+});
+
 test('a failing init container stops the pod before its app containers (restartPolicy Never)', async () => {
   const file = path.join(work, 'init-fails.yaml');
   played.push(file);
