@@ -5,6 +5,7 @@ import { DEFAULT_ENDPOINT, UsageError, type Out } from './common';
 import * as containerCmds from './containers';
 import * as imageCmds from './images';
 import { logs } from './logs';
+import { play } from './play';
 import * as podCmds from './pods';
 import * as runtimeCmds from './runtime';
 import * as streamCmds from './streaming';
@@ -61,6 +62,10 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   logs: {
     run: logs,
     help: 'container logs: logs [-f] [--tail N] [-t|--timestamps] [--since T] CONTAINER-ID',
+  },
+  play: {
+    run: play,
+    help: "run a Kubernetes manifest's pods as kubelet would: play [--wait] [--follow] [--down] [--dry-run] [--config-dir DIR] FILE|-",
   },
   run: {
     run: containerCmds.run,
