@@ -12,6 +12,7 @@ import { crashPoint } from '../util/crashpoint';
 import { Phases } from '../util/phases';
 import * as path from 'node:path';
 import type { PodSandboxConfig__Output } from '../../api/generated';
+import type { CreateResult } from '../runtime/types';
 import {
   alreadyExists,
   errMessage,
@@ -257,63 +258,71 @@ export class SandboxService {
           crashPoint('sandbox-run:netns-created');
           await this.persist(rec);
           ph.mark('record');
+        }
+        // The network (CNI ADD, the pod's IPs) and the infra container (rootfs, bundle, conmon +
+        // runc create) need only the netns pin: set them up concurrently. Both must have ended
+        // (either way) before a failure rolls back, so nothing is torn down while still in flight.
+        const network = async (): Promise<void> => {
+          if (hostNetwork(config)) return;
           const m = config.metadata!;
-          const up = await this.deps.network.setUp(
-            id,
-            rec.netnsPath,
-            { namespace: m.namespace, name: m.name, uid: m.uid },
-            capabilityArgs(config),
+          const up = await ph.span('cni-add', () =>
+            this.deps.network.setUp(
+              id,
+              rec.netnsPath!,
+              { namespace: m.namespace, name: m.name, uid: m.uid },
+              capabilityArgs(config),
+            ),
           );
-          ph.mark('cni-add');
           crashPoint('sandbox-run:cni-added');
           rec.ips = up.ips;
           rec.networkUp = true;
-          await this.persist(rec);
-          ph.mark('record');
+          await ph.span('record', () => this.persist(rec));
           await writeHosts(files, config.hostname, up.ips);
-          ph.mark('pod-files');
-        }
-        const rootfs = await mountRootfs(
-          this.deps.snapshotter,
-          id,
-          this.deps.images.chainIds(pause),
-          rec.bundle,
-          idmap,
-        );
-        ph.mark('rootfs');
-        const user = resolveUser(userRequestFrom(config.linux?.security_context, pause.config.config?.User), {
-          passwd: await this.deps.images.readFile(pause, '/etc/passwd'),
-          group: await this.deps.images.readFile(pause, '/etc/group'),
-        });
-        const spec = buildSandboxSpec({
-          id,
-          config,
-          image: pause.config,
-          imageName: this.deps.config.pause_image,
-          rootfs,
-          user,
-          netnsPath: rec.netnsPath,
-          userNamespacePath: rec.usernsPath,
-          podFiles: { shm: files.shm },
-          cgroupsPath: cgroupsPathFor(
-            this.deps.config.runtime.cgroup_driver,
-            config.linux?.cgroup_parent,
+        };
+        const infra = async (): Promise<CreateResult> => {
+          const rootfs = await ph.span('rootfs', () =>
+            mountRootfs(this.deps.snapshotter, id, this.deps.images.chainIds(pause), rec.bundle, idmap),
+          );
+          const t0 = performance.now();
+          const user = resolveUser(
+            userRequestFrom(config.linux?.security_context, pause.config.config?.User),
+            {
+              passwd: await this.deps.images.readFile(pause, '/etc/passwd'),
+              group: await this.deps.images.readFile(pause, '/etc/group'),
+            },
+          );
+          const spec = buildSandboxSpec({
             id,
-          ),
-          seccompProfile,
-          host: this.deps.host,
-          features: featuresFor(this.deps, runtimeHandler),
-        });
-        await writeBundle(rec.bundle, spec);
-        this.specs.set(id, spec);
-        if (idmap) await this.openForPodRoot(rec.bundle, rec.podDir);
-        ph.mark('bundle');
-        const created = await runtime.create({
-          id,
-          bundle: rec.bundle,
-          logPath: path.join(rec.bundle, 'infra.log'),
-        });
-        ph.mark('runtime-create');
+            config,
+            image: pause.config,
+            imageName: this.deps.config.pause_image,
+            rootfs,
+            user,
+            netnsPath: rec.netnsPath,
+            userNamespacePath: rec.usernsPath,
+            podFiles: { shm: files.shm },
+            cgroupsPath: cgroupsPathFor(
+              this.deps.config.runtime.cgroup_driver,
+              config.linux?.cgroup_parent,
+              id,
+            ),
+            seccompProfile,
+            host: this.deps.host,
+            features: featuresFor(this.deps, runtimeHandler),
+          });
+          await writeBundle(rec.bundle, spec);
+          this.specs.set(id, spec);
+          if (idmap) await this.openForPodRoot(rec.bundle, rec.podDir);
+          ph.add('bundle', performance.now() - t0);
+          return ph.span('runtime-create', () =>
+            runtime.create({ id, bundle: rec.bundle, logPath: path.join(rec.bundle, 'infra.log') }),
+          );
+        };
+        const [net, inf] = await Promise.allSettled([network(), infra()]);
+        if (net.status === 'rejected') throw net.reason;
+        if (inf.status === 'rejected') throw inf.reason;
+        const created = inf.value;
+        ph.mark('network ∥ infra');
         crashPoint('sandbox-run:infra-created');
         await runtime.start(id);
         ph.mark('runtime-start');

@@ -62,10 +62,28 @@ export class Phases {
   /** The step that just ended; a name marked twice adds up. */
   mark(name: string): void {
     const now = performance.now();
-    const known = this.steps.find((s) => s[0] === name);
-    if (known) known[1] += now - this.last;
-    else this.steps.push([name, now - this.last]);
+    this.add(name, now - this.last);
     this.last = now;
+  }
+
+  /**
+   * Times fn as step `name` without moving the mark: for steps that run concurrently (their sum
+   * can exceed the wall time, which the next mark() records).
+   */
+  async span<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    const t0 = performance.now();
+    try {
+      return await fn();
+    } finally {
+      this.add(name, performance.now() - t0);
+    }
+  }
+
+  /** Adds ms to step `name` (measured by the caller), without moving the mark. */
+  add(name: string, ms: number): void {
+    const known = this.steps.find((s) => s[0] === name);
+    if (known) known[1] += ms;
+    else this.steps.push([name, ms]);
   }
 
   /** Records the steps (and `total`) of a finished operation. */
