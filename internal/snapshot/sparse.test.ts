@@ -112,7 +112,7 @@ describe('applyLayerTar and sparse files', () => {
         (e: unknown) => e as { code: number; message: string },
       );
       expect(err).toMatchObject({ code: Status.RESOURCE_EXHAUSTED });
-      expect((err as Error).message).toMatch(/sparse\.bin' is a sparse file of 67108864 bytes/);
+      expect((err as unknown as Error).message).toMatch(/sparse\.bin' is a sparse file of 67108864 bytes/);
     },
   );
 
