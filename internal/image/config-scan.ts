@@ -134,15 +134,19 @@ class Scanner {
       // fast path: jump to the next quote or backslash within the current chunk
       if (this.pos < this.buf.length) {
         const q = this.buf.indexOf(Q, this.pos);
-        const b = this.buf.indexOf(BS, this.pos);
-        if (q !== -1 && (b === -1 || q < b)) {
-          this.pos = q + 1;
-          return;
-        }
-        if (b !== -1) {
+        const end = q === -1 ? this.buf.length : q;
+        // a backslash before the quote (searched only up to it) escapes something
+        const buf = this.buf;
+        let b = this.pos;
+        while (b < end && buf[b] !== BS) b++;
+        if (b < end) {
           this.pos = b + 1;
           this.next(); // the escaped character
           continue;
+        }
+        if (q !== -1) {
+          this.pos = q + 1;
+          return;
         }
         this.pos = this.buf.length;
       }

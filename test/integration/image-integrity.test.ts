@@ -3,7 +3,7 @@
 // bounded unpacking (RESOURCE_EXHAUSTED, the partial layer gone before the error returns), bounded
 // manifests and configs, and pull errors that name every endpoint tried.
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { promises as fsp, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,7 +24,12 @@ import {
   startHostileRegistry,
   tarLayer,
 } from '../lab/hostile-registry';
-import { makeTarSync, startRegistry, type LabRegistry } from '../lab';
+import { call } from '../../api/client';
+import { hostPlatform, makeTarSync, startRegistry, type LabRegistry } from '../lab';
+import { berthctl, startBerthd, type TestDaemon } from '../lab/berthd';
+
+/** How much berthd's RSS may grow across a pull of a huge config ("a few MB"). */
+const RSS_SLACK = 8 * 1024 * 1024;
 
 const log = silentLogger();
 const roots: string[] = [];
@@ -304,7 +309,7 @@ describe('bounded manifests and configs', () => {
     const recFile = join(root, 'images', `${rec.id.slice(7)}.json`);
     expect(statSync(recFile).size).toBeLessThan(10_000);
 
-    const p = (await import('../lab')).hostPlatform();
+    const p = hostPlatform();
     const env = Array.from({ length: 100_000 }, (_, i) => `VARIABLE_${i}=${'v'.repeat(100)}`);
     const envImg = hostileImage(reg, 'huge/env', 'v1', [layer], {
       config: Buffer.from(
@@ -372,5 +377,85 @@ describe('pull errors name every endpoint', () => {
     } finally {
       await authReg.stop();
     }
+  });
+});
+
+describe('through berthd: the CRI answer, berthctl pull, and RSS after a huge config', () => {
+  let real: LabRegistry;
+  let d: TestDaemon;
+  let upstream: string;
+  beforeAll(async () => {
+    real = await startRegistry();
+    const s = http.createServer();
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    upstream = `127.0.0.1:${(s.address() as AddressInfo).port}`;
+    await new Promise<void>((r) => s.close(() => r()));
+    // MALLOC_MMAP_THRESHOLD_: glibc otherwise keeps the freed 64 KiB socket read buffers of any
+    // download in its heap (RSS +30 MB after a 20 MB layer as after a 20 MB config); with it, what
+    // RSS shows is what berthd holds.
+    d = await startBerthd(
+      { log_level: 'info', registry: { mirrors: { [upstream]: [real.url] } } },
+      { env: { MALLOC_MMAP_THRESHOLD_: '65536' } },
+    );
+  });
+  afterAll(async () => {
+    await d?.cleanup();
+    await real?.stop();
+  });
+
+  it('a failed pull names every endpoint in the CRI status and in berthctl pull', async () => {
+    const ref = `${upstream}/library/nosuchimage:latest`;
+    const want = `${ref}: mirror ${real.url}: manifest unknown; ${upstream}: unreachable (ECONNREFUSED)`;
+    const err = (await call(d.clients.image, 'PullImage', { image: { image: ref } }).catch(
+      (e: unknown) => e,
+    )) as { code?: number; details?: string };
+    expect(err.code).toBe(Status.NOT_FOUND);
+    expect(err.details).toBe(want);
+    const r = await berthctl(d, ['pull', ref]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`berthctl pull: NOT_FOUND: ${want}\n`);
+  });
+
+  it("berthd's RSS stays put after pulling a 15 MB config and refusing one with 100 000 Env entries", async () => {
+    const rss = (): number =>
+      Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${d.proc.pid}/status`, 'utf8'))?.[1]) * 1024;
+    const layer = small('rss');
+    // warm up the pull path (code, agents, pools) so the baseline is that of a daemon that has pulled
+    await call(d.clients.image, 'PullImage', {
+      image: { image: hostileImage(reg, 'rss/warm', 'v1', [layer]).reference },
+    });
+    // under 16 MiB, the old limit, so that the old code's parse-and-keep would show in the figure
+    const history = Array.from({ length: 140_000 }, (_, i) => ({
+      created_by: `RUN step ${i} ${'z'.repeat(80)}`,
+    }));
+    const hist = hostileImage(reg, 'rss/history', 'v1', [layer], { extra: { history } });
+    expect(hist.config.length).toBeGreaterThan(14_000_000);
+    expect(hist.config.length).toBeLessThan(16 * 1024 * 1024);
+    const p = hostPlatform();
+    const env = Array.from({ length: 100_000 }, (_, i) => `VARIABLE_${i}=${'v'.repeat(100)}`);
+    const envImg = hostileImage(reg, 'rss/env', 'v1', [layer], {
+      config: Buffer.from(
+        JSON.stringify({
+          architecture: p.architecture,
+          os: p.os,
+          config: { Env: env },
+          rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+        }),
+      ),
+    });
+    const base = rss();
+    await call(d.clients.image, 'PullImage', { image: { image: hist.reference } });
+    const afterHistory = rss();
+    const envErr = (await call(d.clients.image, 'PullImage', { image: { image: envImg.reference } }).catch(
+      (e: unknown) => e,
+    )) as { code?: number };
+    expect(envErr.code).toBe(Status.RESOURCE_EXHAUSTED);
+    const afterEnv = rss();
+    const mb = (n: number): string => (n / 1024 / 1024).toFixed(1);
+    process.stdout.write(
+      `berthd RSS: ${mb(base)} MB before, ${mb(afterHistory)} MB after the ${mb(hist.config.length)} MB config, ${mb(afterEnv)} MB after refusing the ${mb(envImg.config.length)} MB one\n`,
+    );
+    expect(afterHistory - base).toBeLessThan(RSS_SLACK);
+    expect(afterEnv - base).toBeLessThan(RSS_SLACK);
   });
 });
