@@ -411,7 +411,12 @@ async function applyEntry(ctx: Ctx, entry: Entry & { header: TarHeader }): Promi
       return;
     }
     default:
-      throw hostile(h.name, `has an unsupported type '${String(type)}'`);
+      throw hostile(
+        h.name,
+        type === null
+          ? 'has an unsupported type (old-GNU sparse, multi-volume or another non-POSIX type)'
+          : `has an unsupported type '${String(type)}'`,
+      );
   }
 }
 

@@ -116,6 +116,21 @@ describe('applyLayerTar and sparse files', () => {
     },
   );
 
+  (gnuTar ? it : it.skip)('old-GNU sparse entries (type S) are refused as an unsupported type', async () => {
+    const src = path.join(tmp, 'src');
+    fs.mkdirSync(src);
+    const fd = fs.openSync(path.join(src, 's.bin'), 'w');
+    fs.writeSync(fd, Buffer.from('x'), 0, 1, 4 * 1024 * 1024);
+    fs.closeSync(fd);
+    const tarFile = path.join(tmp, 'gnu.tar');
+    expect(spawnSync('tar', ['--format=gnu', '--sparse', '-C', src, '-cf', tarFile, 's.bin']).status).toBe(0);
+    const dest = path.join(tmp, 'fs');
+    fs.mkdirSync(dest);
+    const err = await applyLayerTar(dest, fs.createReadStream(tarFile)).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: Status.INVALID_ARGUMENT });
+    expect((err as Error).message).toMatch(/'s\.bin' has an unsupported type \(old-GNU sparse/);
+  });
+
   it('paxSparse refuses bad maps', () => {
     expect(paxSparse({ path: 'x' })).toBeUndefined();
     expect(() => paxSparse({ 'GNU.sparse.map': '1,2,3', 'GNU.sparse.size': '10' })).toThrow(/odd/);

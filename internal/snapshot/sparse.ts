@@ -13,10 +13,11 @@ const ZERO = Buffer.alloc(HOLE_MIN);
 /** Longest sparse map accepted (entries); GNU tar's own maps are far smaller. */
 export const MAX_SPARSE_ENTRIES = 1 << 16;
 
-function allZero(b: Buffer): boolean {
-  if (b.length === 0) return true;
-  if (b[0] !== 0 || b[b.length - 1] !== 0) return false;
-  return b.equals(ZERO.subarray(0, b.length));
+/** Whether b[start, end) is all zero bytes (end - start <= BLOCK); no allocation. */
+function allZero(b: Buffer, start: number, end: number): boolean {
+  if (end <= start) return true;
+  if (b[start] !== 0 || b[end - 1] !== 0) return false;
+  return b.compare(ZERO, 0, end - start, start, end) === 0;
 }
 
 const writev = (fd: number, bufs: Buffer[], pos: number): Promise<number> =>
@@ -42,10 +43,9 @@ export class HoleWriter {
     while (off < chunk.length) {
       const end = Math.min(chunk.length, off + (BLOCK - ((this.pos + off - dataStart) % BLOCK)));
       // (this.pos + off - dataStart) is the logical offset of chunk[off] once earlier data is added
-      const piece = chunk.subarray(off, end);
-      if (allZero(piece)) {
+      if (allZero(chunk, off, end)) {
         if (dataStart < off) await this.data(chunk.subarray(dataStart, off));
-        this.zeros(piece.length, false);
+        this.zeros(end - off, false);
         dataStart = end;
       }
       off = end;
