@@ -80,6 +80,14 @@ describe('scanImageConfig', () => {
     });
   });
 
+  it('the budget bounds all kept parts together, repeated keys included', () => {
+    const part = JSON.stringify('x'.repeat(400));
+    const doc = `{"os":${part},"author":${part},"created":${part}}`;
+    expect(() => scanImageConfig(chunks(doc, 100), 1000, over)).toThrow('over budget: created');
+    const dup = `{"config":{"a":${part}},"config":{"a":${part}},"config":{"a":${part}}}`;
+    expect(() => scanImageConfig(chunks(dup, 100), 1000, over)).toThrow('over budget: config');
+  });
+
   it('reads a file, and names it in the RESOURCE_EXHAUSTED error', () => {
     const dir = mkdtempSync(join(tmpdir(), 'berth-cfgscan-'));
     try {

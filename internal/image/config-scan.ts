@@ -100,9 +100,9 @@ class Scanner {
   }
 
   beginCapture(key: string): void {
+    // `captured` is not reset: the budget bounds all kept parts together (duplicate keys included)
     this.capture = [];
     this.capStart = this.pos;
-    this.captured = 0;
     this.capKey = key;
   }
 
