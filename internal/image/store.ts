@@ -23,7 +23,7 @@ import type { Snapshotter } from '../snapshot/types';
 import { atomicWriteJson, cleanTempFiles, quarantine } from '../util/fs';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { credentialKey, resolveCredentials } from './auth';
-import { DEFAULT_KEPT_BUDGET, readImageConfigFile } from './config-scan';
+import { DEFAULT_KEPT_BUDGET, KEPT_KEYS, readImageConfigFile } from './config-scan';
 import { ContentStore, digestMismatch, verifiedStream } from './content';
 import { ZSTD_UNSUPPORTED, openDecompressed, zstdSupported } from './decompress';
 import { readFromLayers } from './layer-read';
@@ -128,6 +128,7 @@ export class LocalImageStore implements ImageStore {
       const file = path.join(this.imagesDir, name);
       try {
         const rec = checkRecord(JSON.parse(await fsp.readFile(file, 'utf8')) as unknown, name.slice(0, 64));
+        rec.config = keptConfig(rec.config); // records written before config-scan.ts kept everything
         this.index(rec);
       } catch (err) {
         const moved = await quarantine(file).catch(() => file);
@@ -744,6 +745,13 @@ export class LocalImageStore implements ImageStore {
   fsMountpoint(): string {
     return this.mountpoint;
   }
+}
+
+/** The parts of a config Berth keeps (config-scan.ts KEPT_KEYS). */
+function keptConfig(c: ImageConfig): ImageConfig {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (KEPT_KEYS.has(k)) out[k] = v;
+  return out as ImageConfig;
 }
 
 function referencedBlobs(r: ImageRecord): string[] {

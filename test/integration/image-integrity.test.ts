@@ -48,9 +48,10 @@ afterAll(async () => {
 
 async function openStore(
   patch: (c: Config) => void = () => undefined,
+  existing?: string,
 ): Promise<{ store: LocalImageStore; snap: OverlaySnapshotter; root: string }> {
-  const root = await fsp.mkdtemp(join(tmpdir(), 'berth-integrity-it-'));
-  roots.push(root);
+  const root = existing ?? (await fsp.mkdtemp(join(tmpdir(), 'berth-integrity-it-')));
+  if (!existing) roots.push(root);
   const config = defaultConfig();
   config.root = root;
   patch(config);
@@ -327,6 +328,14 @@ describe('bounded manifests and configs', () => {
     expect(err.message).toContain(envImg.configDigest);
     expect(err.message).toMatch(/"config" part is larger than/);
     expect(store.list()).toHaveLength(1);
+    // a record written before (with the whole config) is trimmed to the kept parts when loaded
+    const old = JSON.parse(await fsp.readFile(recFile, 'utf8')) as { config: Record<string, unknown> };
+    old.config.history = history.slice(0, 1000);
+    await fsp.writeFile(recFile, JSON.stringify(old));
+    store.close();
+    const { store: reopened } = await openStore(undefined, root);
+    expect(reopened.get(hist.reference)?.config.history).toBeUndefined();
+    expect(reopened.get(hist.reference)?.config.config?.Cmd).toEqual(['sh']);
   });
 });
 
@@ -390,13 +399,7 @@ describe('through berthd: the CRI answer, berthctl pull, and RSS after a huge co
     await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
     upstream = `127.0.0.1:${(s.address() as AddressInfo).port}`;
     await new Promise<void>((r) => s.close(() => r()));
-    // MALLOC_MMAP_THRESHOLD_: glibc otherwise keeps the freed 64 KiB socket read buffers of any
-    // download in its heap (RSS +30 MB after a 20 MB layer as after a 20 MB config); with it, what
-    // RSS shows is what berthd holds.
-    d = await startBerthd(
-      { log_level: 'info', registry: { mirrors: { [upstream]: [real.url] } } },
-      { env: { MALLOC_MMAP_THRESHOLD_: '65536' } },
-    );
+    d = await startBerthd({ log_level: 'info', registry: { mirrors: { [upstream]: [real.url] } } });
   });
   afterAll(async () => {
     await d?.cleanup();
@@ -420,10 +423,14 @@ describe('through berthd: the CRI answer, berthctl pull, and RSS after a huge co
     const rss = (): number =>
       Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${d.proc.pid}/status`, 'utf8'))?.[1]) * 1024;
     const layer = small('rss');
-    // warm up the pull path (code, agents, pools) so the baseline is that of a daemon that has pulled
+    // Warm up the pull path (code, agents, pools) with a download as large as the configs below
+    // (a 16 MiB layer), so that the baseline is that of a daemon that has pulled that much: any
+    // download leaves its freed socket buffers in glibc's heap, config or layer alike.
+    const warmLayer = tarLayer(makeTarSync([{ path: 'warm', content: randomBytes(16 * 1024 * 1024) }]));
     await call(d.clients.image, 'PullImage', {
-      image: { image: hostileImage(reg, 'rss/warm', 'v1', [layer]).reference },
+      image: { image: hostileImage(reg, 'rss/warm', 'v1', [warmLayer]).reference },
     });
+    await call(d.clients.image, 'RemoveImage', { image: { image: `${reg.host}/rss/warm:v1` } });
     // under 16 MiB, the old limit, so that the old code's parse-and-keep would show in the figure
     const history = Array.from({ length: 140_000 }, (_, i) => ({
       created_by: `RUN step ${i} ${'z'.repeat(80)}`,
