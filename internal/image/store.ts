@@ -13,7 +13,10 @@
 // Error codes: bad reference INVALID_ARGUMENT; registry 401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
 // 404 or no manifest for our platform NOT_FOUND; network and 5xx UNAVAILABLE; a blob that does not
 // match its digest (or a diff_id mismatch) DATA_LOSS; unsupported formats (schema 1, zstd, bad
-// manifests) FAILED_PRECONDITION; stalled pull DEADLINE_EXCEEDED; cancelled pull CANCELLED.
+// manifests) FAILED_PRECONDITION; stalled pull DEADLINE_EXCEEDED; cancelled pull CANCELLED; a
+// manifest, config or layer past its configured bound (unpack-limits.ts, config-scan.ts)
+// RESOURCE_EXHAUSTED. With mirrors, a failed manifest fetch names every endpoint (endpoint-errors.ts).
+// A failed pull removes the blobs and layers it stored (discard) before its error returns.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config/config';
@@ -538,6 +541,9 @@ export class LocalImageStore implements ImageStore {
       v.stream.destroy();
       // A bad diff_id or a corrupt gzip is the real cause when the snapshotter only saw the stream die.
       if (streamErr) throw mismatchOrCorrupt(streamErr, what);
+      // a bound the snapshotter enforces (a sparse file's apparent size): name the layer
+      if (isBerthError(err, Status.RESOURCE_EXHAUSTED) && !err.message.includes(layer.digest))
+        throw new BerthError(err.code, `${what}: ${err.message}`, { cause: err });
       throw err;
     }
     if (!v.verified() && !v.stream.destroyed) {

@@ -2,6 +2,7 @@
 // snapshotter: every pulled byte checked against a digest (DATA_LOSS, nothing stored or tagged),
 // bounded unpacking (RESOURCE_EXHAUSTED, the partial layer gone before the error returns), bounded
 // manifests and configs, and pull errors that name every endpoint tried.
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fsp, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import * as http from 'node:http';
@@ -241,6 +242,26 @@ describe('bounded unpacking', () => {
 
     const roomy = await openStore((c) => (c.image.max_image_uncompressed_bytes = 8 * MiB));
     expect((await roomy.store.pull(img.reference)).layers).toHaveLength(2);
+  });
+
+  it('a GNU sparse file whose apparent size passes the per-layer limit is refused, naming the layer', async () => {
+    const src = await fsp.mkdtemp(join(tmpdir(), 'berth-sparse-src-'));
+    roots.push(src);
+    const fh = await fsp.open(join(src, 'huge.bin'), 'w');
+    await fh.write(Buffer.from('tail'), 0, 4, 8 * 1024 * 1024);
+    await fh.close();
+    const tarFile = join(src, 'layer.tar');
+    const r = spawnSync('tar', ['--format=posix', '--sparse', '-C', src, '-cf', tarFile, 'huge.bin']);
+    expect(r.status).toBe(0);
+    const tar = await fsp.readFile(tarFile);
+    expect(tar.length).toBeLessThan(64 * 1024);
+    const img = hostileImage(reg, 'sparse/huge', 'v1', [tarLayer(tar)]);
+    const { store, root } = await openStore((c) => (c.image.max_layer_uncompressed_bytes = 1024 * 1024));
+    const err = await rejection(store.pull(img.reference));
+    expect(err.code).toBe(Status.RESOURCE_EXHAUSTED);
+    expect(err.message).toContain(`layer ${img.layerDigests[0]}`);
+    expect(err.message).toMatch(/'huge\.bin' is a sparse file of 8388612 bytes/);
+    expect(await stored(root)).toEqual(nothing);
   });
 
   it('a layer with long runs of zeros is unpacked sparse', async () => {
