@@ -1,5 +1,6 @@
 // berthctl's image commands: pull, images, inspecti, rmi, imagefsinfo.
 import { parseArgs } from 'node:util';
+import { status as Status } from '@grpc/grpc-js';
 import { call, type CriClients } from '../../api/client';
 import type { Image__Output } from '../../api/generated';
 import { humanSize, json, shortId, table } from './format';
@@ -26,11 +27,21 @@ export async function pull(c: CriClients, argv: string[], out: Out): Promise<voi
     auth.password = i < 0 ? '' : values.creds.slice(i + 1);
   }
   if (values.auth) auth.auth = values.auth;
-  const res = await call(c.image, 'PullImage', {
-    image: { image: positionals[0] },
-    auth: Object.keys(auth).length ? auth : undefined,
-  });
-  out.write(`Image is up to date for ${res.image_ref}\n`);
+  let ref: string;
+  try {
+    const res = await call(c.image, 'PullImage', {
+      image: { image: positionals[0] },
+      auth: Object.keys(auth).length ? auth : undefined,
+    });
+    ref = res.image_ref;
+  } catch (e) {
+    // The status says what is true (NOT_FOUND, UNAVAILABLE, UNAUTHENTICATED, ...); the details name
+    // every registry endpoint tried with its answer.
+    const { code, details } = e as { code?: number; details?: string };
+    if (typeof code !== 'number' || !details) throw e;
+    throw new Error(`${Status[code] ?? code}: ${details}`);
+  }
+  out.write(`Image is up to date for ${ref}\n`);
 }
 
 export async function images(c: CriClients, argv: string[], out: Out): Promise<void> {

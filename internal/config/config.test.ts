@@ -16,6 +16,11 @@ test('defaults validate and name the documented paths', () => {
   expect(c.socket).toBe('/run/berth/berth.sock');
   expect(c.root).toBe('/var/lib/berth');
   expect(c.image.pull_progress_timeout_seconds).toBe(300);
+  expect(c.image.max_manifest_bytes).toBe(4 * 1024 * 1024);
+  expect(c.image.max_config_bytes).toBe(32 * 1024 * 1024);
+  expect(c.image.max_layer_uncompressed_bytes).toBe(50 * 1024 ** 3);
+  expect(c.image.max_image_uncompressed_bytes).toBe(100 * 1024 ** 3);
+  expect(c.image.max_layer_compression_ratio).toBe(1000);
   expect(c.event_loop_warn_ms).toBe(100);
   expect(c.stats.disk_usage_refresh_seconds).toBe(10);
   expect(c.metrics_address).toBe('');
@@ -83,6 +88,9 @@ test.each([
   [{ runtime: { conmon_cgroup: 'relative/path' } }, 'runtime.conmon_cgroup'],
   [{ runtime: { conmon_cgroup: '/a/../b' } }, 'runtime.conmon_cgroup'],
   [{ runtime: { conmon_cgroup: '/berth-conmon', cgroup_driver: 'systemd' } }, 'runtime.conmon_cgroup'],
+  [{ image: { max_manifest_bytes: 10 } }, 'image.max_manifest_bytes'],
+  [{ image: { max_layer_uncompressed_bytes: 1.5e6 + 0.5 } }, 'image.max_layer_uncompressed_bytes'],
+  [{ image: { max_layer_compression_ratio: -1 } }, 'image.max_layer_compression_ratio'],
 ])('bad config %j names %s', (data, key) => {
   const d = tmp();
   const f = path.join(d, 'c.json');

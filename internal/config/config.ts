@@ -43,6 +43,13 @@ export interface Config {
     max_concurrent_downloads: number;
     pull_progress_timeout_seconds: number;
     pull_progress_min_bytes_per_second: number;
+    /** bounds on what a registry can make berthd read or unpack (see README, "Image integrity") */
+    max_manifest_bytes: number;
+    max_config_bytes: number;
+    max_layer_uncompressed_bytes: number;
+    max_image_uncompressed_bytes: number;
+    /** refuse a layer that expands to more than this many times its compressed size; 0 = off */
+    max_layer_compression_ratio: number;
   };
   cni: {
     conf_dir: string;
@@ -91,6 +98,11 @@ export function defaultConfig(): Config {
       max_concurrent_downloads: 3,
       pull_progress_timeout_seconds: 300,
       pull_progress_min_bytes_per_second: 1,
+      max_manifest_bytes: 4 * 1024 * 1024,
+      max_config_bytes: 32 * 1024 * 1024,
+      max_layer_uncompressed_bytes: 50 * 1024 ** 3,
+      max_image_uncompressed_bytes: 100 * 1024 ** 3,
+      max_layer_compression_ratio: 1000,
     },
     cni: { conf_dir: '/etc/cni/net.d', bin_dirs: ['/opt/cni/bin', '/usr/lib/cni'] },
     runtime: {
@@ -193,6 +205,16 @@ export function validate(c: Config): Config {
   posInt('image.pull_progress_timeout_seconds', c.image.pull_progress_timeout_seconds);
   if (!(c.image.pull_progress_min_bytes_per_second >= 0))
     throw new ConfigError('image.pull_progress_min_bytes_per_second', 'must be >= 0');
+  for (const k of [
+    'max_manifest_bytes',
+    'max_config_bytes',
+    'max_layer_uncompressed_bytes',
+    'max_image_uncompressed_bytes',
+  ] as const)
+    if (!Number.isSafeInteger(c.image[k]) || c.image[k] < 1024)
+      throw new ConfigError(`image.${k}`, 'must be an integer number of bytes >= 1024');
+  if (!(Number.isFinite(c.image.max_layer_compression_ratio) && c.image.max_layer_compression_ratio >= 0))
+    throw new ConfigError('image.max_layer_compression_ratio', 'must be >= 0 (0 turns the check off)');
   for (const [host, eps] of Object.entries(c.registry.mirrors)) {
     if (!Array.isArray(eps) || !eps.every((e) => typeof e === 'string' && /^https?:\/\/[^/]+/.test(e)))
       throw new ConfigError(`registry.mirrors.${host}`, 'must be a list of http:// or https:// endpoints');

@@ -4,6 +4,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as tls from 'node:tls';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { Config } from '../config/config';
@@ -13,8 +14,6 @@ import {
   errMessage,
   failedPrecondition,
   isBerthError,
-  notFound,
-  permissionDenied,
   short,
   unauthenticated,
   unavailable,
@@ -29,12 +28,11 @@ import {
   parseWwwAuthenticate,
   resolveCredentials,
 } from './auth';
+import { type EndpointFailure, RegistryError, combineEndpointFailures } from './endpoint-errors';
 import { MANIFEST_ACCEPT, sha256Digest } from './manifest';
 import { type ImageReference, registryHost } from './reference';
 import type { RegistryCredentials } from './types';
 
-/** Manifests and configs are read into memory; these bound what a hostile registry can make us hold. */
-export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
 
@@ -137,6 +135,10 @@ export class RegistryClient {
     return this.opts.log;
   }
 
+  get maxManifestBytes(): number {
+    return this.opts.config.image.max_manifest_bytes;
+  }
+
   /** Credentials for an endpoint: the request's for the upstream (else config), config only for mirrors. */
   credentialsFor(
     ep: Endpoint,
@@ -197,13 +199,22 @@ export class RegistryClient {
         },
         (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url }),
       );
-      req.on('error', (err) =>
+      req.on('error', (err) => {
+        if (signal.aborted) {
+          reject(abortReason(signal));
+          return;
+        }
+        const errno = (err as NodeJS.ErrnoException).code;
         reject(
-          signal.aborted
-            ? abortReason(signal)
-            : unavailable(`${method} ${url.origin}${url.pathname}: ${errMessage(err)}`),
-        ),
-      );
+          new RegistryError(
+            Status.UNAVAILABLE,
+            `${method} ${url.origin}${url.pathname}: ${errMessage(err)}`,
+            `unreachable (${errno ?? short(errMessage(err), 120)})`,
+            'unreachable',
+            { cause: err },
+          ),
+        );
+      });
       req.end(body);
     });
   }
@@ -313,21 +324,61 @@ export class RegistrySession {
   }
 
   /**
-   * Fetches a manifest by tag or digest. The first call tries the endpoints in order (a mirror that
-   * fails or lacks the image falls through to the next); later calls use the endpoint that answered.
+   * Fetches a manifest by tag or digest, verified: by digest, the bytes must hash to it; by tag, to
+   * the Docker-Content-Digest the registry sent (when it sent one). Too large: RESOURCE_EXHAUSTED
+   * before the body is read (Content-Length) or as soon as it passes the limit. The first call tries
+   * the endpoints in order (a mirror that fails, lacks the image or serves bad bytes falls through to
+   * the next); later calls use the endpoint that answered. When all fail, the error names each
+   * endpoint with its answer (endpoint-errors.ts).
    */
-  async getManifest(tagOrDigest: string): Promise<ManifestResult> {
+  async getManifest(tagOrDigest: string, what = 'manifest'): Promise<ManifestResult> {
     const eps = this.chosen ? [this.chosen] : this.client.endpoints(this.ref.domain);
-    let lastErr: unknown;
+    const byDigest = tagOrDigest.startsWith('sha256:');
+    const name = `${this.ref.domain}/${this.ref.path}${byDigest ? '@' : ':'}${tagOrDigest}`;
+    const max = this.client.maxManifestBytes;
+    const failures: EndpointFailure[] = [];
     for (const ep of eps) {
       try {
         const res = await this.request(ep, `manifests/${tagOrDigest}`, { Accept: MANIFEST_ACCEPT });
-        const bytes = await readBody(res.body, MAX_MANIFEST_BYTES, this.signal, this.count);
+        const tooBig = (n: number | string): BerthError =>
+          new RegistryError(
+            Status.RESOURCE_EXHAUSTED,
+            `${what} of ${short(name, 200)} is larger than ${max} bytes (${n}; config key image.max_manifest_bytes)`,
+            `${what} too large (${n} bytes)`,
+            'definite',
+          );
+        const len = Number(res.headers['content-length']);
+        if (Number.isFinite(len) && len > max) {
+          res.body.destroy();
+          throw tooBig(len);
+        }
+        const bytes = await readBody(res.body, max, this.signal, this.count, () =>
+          tooBig(`more than ${max}`),
+        );
+        const digest = sha256Digest(bytes);
+        const sent = headerDigest(res.headers['docker-content-digest']);
+        const expected = byDigest ? tagOrDigest : sent;
+        if (expected !== undefined) {
+          const actual = expected.startsWith('sha512:') ? digestOf('sha512', bytes) : digest;
+          if (actual !== expected) {
+            const source = byDigest ? 'the digest asked for' : 'the Docker-Content-Digest the registry sent';
+            throw new RegistryError(
+              Status.DATA_LOSS,
+              `${what} ${short(name, 200)} failed verification: ${source} is ${expected} but the content hashes to ${actual}`,
+              `${what} failed verification (expected ${expected}, got ${actual})`,
+              'definite',
+            );
+          }
+        }
         this.chosen = ep;
-        return { bytes, mediaType: res.headers['content-type'], digest: sha256Digest(bytes) };
+        return { bytes, mediaType: res.headers['content-type'], digest };
       } catch (err) {
         if (this.signal.aborted) throw abortReason(this.signal);
-        lastErr = err;
+        failures.push({
+          label: ep.mirror ? `mirror ${ep.base}` : this.ref.domain,
+          mirror: ep.mirror,
+          error: err,
+        });
         if (ep.mirror)
           this.client.log.info('mirror failed, trying the next endpoint', {
             mirror: ep.base,
@@ -335,7 +386,7 @@ export class RegistrySession {
           });
       }
     }
-    throw lastErr;
+    throw combineEndpointFailures(name, failures);
   }
 
   /** Opens a blob's byte stream (from the endpoint that served the manifest). */
@@ -399,24 +450,40 @@ export function statusError(
   creds: ResolvedCredentials,
 ): BerthError {
   let detail = '';
+  let registryMessage: string | undefined;
   try {
     const j = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
     const e = j.errors?.[0];
     if (e) detail = `: ${short(`${e.code ?? ''} ${e.message ?? ''}`.trim(), 200)}`;
+    if (e && (e.message || e.code))
+      registryMessage = short(e.message || String(e.code).toLowerCase().replace(/_/g, ' '), 120);
   } catch {
     // not a JSON error body
   }
   const subject = `${where}/v2/${short(what, 160)}`;
-  if (status === 401)
-    return unauthenticated(
-      `${subject}: unauthorized${creds.kind === 'none' ? ' (no credentials given)' : ' (credentials rejected)'}${detail}`,
-    );
-  if (status === 403) return permissionDenied(`${subject}: access denied${detail}`);
-  if (status === 404) return notFound(`${subject}: not found${detail}`);
-  if (status === 429)
-    return new BerthError(Status.RESOURCE_EXHAUSTED, `${subject}: rate limited by the registry${detail}`);
-  if (status >= 500) return unavailable(`${subject}: registry error ${status}${detail}`);
-  return new BerthError(Status.UNKNOWN, `${subject}: unexpected HTTP status ${status}${detail}`);
+  const e = (code: Status, text: string, kind: 'definite' | 'transient', answer = text): RegistryError =>
+    new RegistryError(code, `${subject}: ${text}${detail}`, answer, kind);
+  if (status === 401) {
+    const why = creds.kind === 'none' ? ' (no credentials given)' : ' (credentials rejected)';
+    return e(Status.UNAUTHENTICATED, `unauthorized${why}`, 'definite');
+  }
+  if (status === 403) return e(Status.PERMISSION_DENIED, 'access denied', 'definite');
+  if (status === 404) return e(Status.NOT_FOUND, 'not found', 'definite', registryMessage ?? 'not found');
+  if (status === 429) return e(Status.RESOURCE_EXHAUSTED, 'rate limited by the registry', 'transient');
+  if (status >= 500) return e(Status.UNAVAILABLE, `registry error ${status}`, 'transient');
+  return e(Status.UNKNOWN, `unexpected HTTP status ${status}`, 'transient');
+}
+
+/** A Docker-Content-Digest header's value when it is one we can check (sha256 or sha512). */
+function headerDigest(v: string | string[] | undefined): string | undefined {
+  const s = Array.isArray(v) ? v[0] : v;
+  if (!s) return undefined;
+  const t = s.trim();
+  return /^sha256:[a-f0-9]{64}$/.test(t) || /^sha512:[a-f0-9]{128}$/.test(t) ? t : undefined;
+}
+
+function digestOf(alg: 'sha256' | 'sha512', data: Buffer): string {
+  return `${alg}:${createHash(alg).update(data).digest('hex')}`;
 }
 
 /** The reason an abort signal carries, as a BerthError (CANCELLED when it is not one). */
@@ -426,12 +493,13 @@ export function abortReason(signal: AbortSignal): BerthError {
   return new BerthError(Status.CANCELLED, `pull cancelled${r instanceof Error ? `: ${r.message}` : ''}`);
 }
 
-/** Reads a whole (small) body, refusing more than `max` bytes. */
+/** Reads a whole (small) body, refusing more than `max` bytes (with `tooBig()`'s error when given). */
 export async function readBody(
   body: Readable,
   max: number,
   signal: AbortSignal,
   count?: ByteCounter,
+  tooBig?: () => BerthError,
 ): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let n = 0;
@@ -441,7 +509,7 @@ export async function readBody(
       count?.(c.length);
       if (n > max) {
         body.destroy();
-        throw failedPrecondition(`response larger than ${max} bytes`);
+        throw tooBig ? tooBig() : failedPrecondition(`response larger than ${max} bytes`);
       }
       chunks.push(c);
     }

@@ -13,7 +13,10 @@
 // Error codes: bad reference INVALID_ARGUMENT; registry 401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
 // 404 or no manifest for our platform NOT_FOUND; network and 5xx UNAVAILABLE; a blob that does not
 // match its digest (or a diff_id mismatch) DATA_LOSS; unsupported formats (schema 1, zstd, bad
-// manifests) FAILED_PRECONDITION; stalled pull DEADLINE_EXCEEDED; cancelled pull CANCELLED.
+// manifests) FAILED_PRECONDITION; stalled pull DEADLINE_EXCEEDED; cancelled pull CANCELLED; a
+// manifest, config or layer past its configured bound (unpack-limits.ts, config-scan.ts)
+// RESOURCE_EXHAUSTED. With mirrors, a failed manifest fetch names every endpoint (endpoint-errors.ts).
+// A failed pull removes the blobs and layers it stored (discard) before its error returns.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Config } from '../config/config';
@@ -23,6 +26,7 @@ import type { Snapshotter } from '../snapshot/types';
 import { atomicWriteJson, cleanTempFiles, quarantine } from '../util/fs';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { credentialKey, resolveCredentials } from './auth';
+import { DEFAULT_KEPT_BUDGET, KEPT_KEYS, readImageConfigFile } from './config-scan';
 import { ContentStore, digestMismatch, verifiedStream } from './content';
 import { ZSTD_UNSUPPORTED, openDecompressed, zstdSupported } from './decompress';
 import { readFromLayers } from './layer-read';
@@ -38,6 +42,7 @@ import {
   selectPlatform,
 } from './manifest';
 import { PullProgress } from './progress';
+import { type UnpackBudget, limitUnpacked, unpackBudget } from './unpack-limits';
 import {
   type ImageReference,
   digestReference,
@@ -49,7 +54,6 @@ import { RegistryClient, type RegistrySession, abortReason } from './registry';
 import type { ImageConfig, ImageFilter, ImageRecord, ImageStore, LayerRecord, PullOptions } from './types';
 import { metrics } from '../metrics/metrics';
 
-const MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 const ID_RE = /^(?:sha256:)?([a-f0-9]{12,64})$/;
 const READ_CACHE_MAX = 256;
 
@@ -128,6 +132,7 @@ export class LocalImageStore implements ImageStore {
       const file = path.join(this.imagesDir, name);
       try {
         const rec = checkRecord(JSON.parse(await fsp.readFile(file, 'utf8')) as unknown, name.slice(0, 64));
+        rec.config = keptConfig(rec.config); // records written before config-scan.ts kept everything
         this.index(rec);
       } catch (err) {
         const moved = await quarantine(file).catch(() => file);
@@ -273,6 +278,7 @@ export class LocalImageStore implements ImageStore {
     progress.start();
     const held: { chains: string[]; blobs: string[] } = { chains: [], blobs: [] };
     const started = Date.now();
+    let failed = false;
     try {
       const manifestCounter = { t: progress.begin('manifest') };
       const session = this.registry.session(ref, opts.credentials, inner.signal, (n) =>
@@ -288,16 +294,57 @@ export class LocalImageStore implements ImageStore {
       metrics.pullDone(progress.bytes, (Date.now() - started) / 1000);
       return rec;
     } catch (err) {
-      metrics.pullFailed(inner.signal.aborted ? abortReason(inner.signal) : err, progress.bytes);
-      if (inner.signal.aborted) throw abortReason(inner.signal);
+      const out = inner.signal.aborted ? abortReason(inner.signal) : namingRef(err, name);
+      metrics.pullFailed(out, progress.bytes);
       inner.abort(err); // stops downloads still running for this pull
-      throw err;
+      failed = true;
+      throw out;
     } finally {
       progress.stop();
       signal.removeEventListener('abort', onOuter);
       for (const c of held.chains) release(this.busyChains, c);
       for (const b of held.blobs) release(this.busyBlobs, b);
+      // Nothing of a failed pull stays: the blobs it stored and the layers it unpacked go now
+      // (those another image or a running pull uses stay), before the caller hears of the failure.
+      if (failed) await this.discard(held, name);
     }
+  }
+
+  /** Removes the blobs and layers a failed pull held that no record references and nobody else uses. */
+  private async discard(held: { chains: string[]; blobs: string[] }, name: string): Promise<void> {
+    await this.lock.run('records', async () => {
+      const keepChains = new Set<string>(this.busyChains.keys());
+      const keepBlobs = new Set<string>(this.busyBlobs.keys());
+      for (const r of this.records.values()) {
+        for (const b of referencedBlobs(r)) keepBlobs.add(b);
+        for (const l of r.layers) keepChains.add(l.chainId);
+      }
+      const snap = this.opts.snapshotter;
+      let layers = 0;
+      let blobs = 0;
+      try {
+        const inUse = await snap.layersInUse();
+        // top-down: a layer's children (in this pull) go before it
+        for (const c of [...new Set(held.chains)].reverse()) {
+          if (keepChains.has(c) || inUse.has(c) || this.busyChains.has(c)) continue;
+          if (!(await snap.hasLayer(c))) continue;
+          await snap.removeLayer(c);
+          layers++;
+        }
+        for (const b of new Set(held.blobs)) {
+          if (keepBlobs.has(b) || this.busyBlobs.has(b) || !(await this.content.has(b))) continue;
+          await this.content.delete(b);
+          blobs++;
+        }
+      } catch (err) {
+        this.log.warn('cannot remove what a failed pull stored; the next start will', {
+          ref: name,
+          error: errMessage(err),
+        });
+      }
+      if (layers + blobs > 0)
+        this.log.info('removed what a failed pull stored', { ref: name, layers, blobs });
+    });
   }
 
   private async pullWith(
@@ -315,6 +362,8 @@ export class LocalImageStore implements ImageStore {
     };
 
     // 1. Manifest (or index → platform manifest). Digests are always computed; checked when asked for.
+    // getManifest verifies the bytes (against the digest asked for, or the Docker-Content-Digest the
+    // registry sent for a tag); the checks here only guard that contract.
     const top = await session.getManifest(ref.digest ?? (ref.tag as string));
     if (ref.digest && top.digest !== ref.digest) throw digestMismatch(ref.digest, top.digest, 'manifest');
     let parsed = parseManifest(top.bytes, top.mediaType);
@@ -325,7 +374,12 @@ export class LocalImageStore implements ImageStore {
     if (parsed.kind === 'index') {
       const want = parsePlatform(this.opts.config.image.platform);
       const desc = selectPlatform(parsed, want, name);
-      const child = await session.getManifest(desc.digest);
+      if (desc.size > this.opts.config.image.max_manifest_bytes)
+        throw new BerthError(
+          Status.RESOURCE_EXHAUSTED,
+          `index entry ${desc.digest} of ${short(name)} declares ${desc.size} bytes, more than image.max_manifest_bytes (${this.opts.config.image.max_manifest_bytes})`,
+        );
+      const child = await session.getManifest(desc.digest, 'platform manifest');
       if (child.digest !== desc.digest) throw digestMismatch(desc.digest, child.digest, 'platform manifest');
       parsed = parseManifest(child.bytes, desc.mediaType);
       if (parsed.kind !== 'manifest')
@@ -339,18 +393,27 @@ export class LocalImageStore implements ImageStore {
 
     // 2. Config: verified, parsed, its diff_ids matched to the layers.
     const cfgDesc = manifest.config;
-    if (cfgDesc.size > MAX_CONFIG_BYTES)
-      throw failedPrecondition(`image config of ${short(name)} is too large (${cfgDesc.size} bytes)`);
+    const maxConfig = this.opts.config.image.max_config_bytes;
+    if (cfgDesc.size > maxConfig)
+      throw new BerthError(
+        Status.RESOURCE_EXHAUSTED,
+        `image config ${cfgDesc.digest} of ${short(name)} declares ${cfgDesc.size} bytes, more than image.max_config_bytes (${maxConfig})`,
+      );
     hold(cfgDesc.digest);
     await this.fetchBlob(session, cfgDesc, progress, 'config');
+    // Scanned from disk, keeping only what Berth uses (config-scan.ts): never held whole.
     let config: ImageConfig;
     try {
-      config = JSON.parse((await this.content.read(cfgDesc.digest)).toString('utf8')) as ImageConfig;
-    } catch {
-      throw failedPrecondition(`image config ${cfgDesc.digest} of ${short(name)} is not valid JSON`);
+      config = readImageConfigFile(
+        this.content.path(cfgDesc.digest),
+        DEFAULT_KEPT_BUDGET,
+        `image config ${cfgDesc.digest} of ${short(name)}`,
+      );
+    } catch (err) {
+      if (isBerthError(err, Status.FAILED_PRECONDITION))
+        throw failedPrecondition(`image config ${cfgDesc.digest} of ${short(name)}: ${err.message}`);
+      throw err;
     }
-    if (typeof config !== 'object' || config === null)
-      throw failedPrecondition(`image config ${cfgDesc.digest} is not an object`);
     const diffIds = checkDiffIds(config.rootfs?.diff_ids, manifest.layers.length);
     const chains = computeChainIds(diffIds);
     for (const c of chains) {
@@ -372,15 +435,16 @@ export class LocalImageStore implements ImageStore {
       const chainId = chains[i] as string;
       const needApply = !(await this.opts.snapshotter.hasLayer(chainId));
       let blob = desc.digest;
+      hold(blob); // before looking, so a failed pull's clean-up cannot remove it under us
       let download = !(await this.content.has(desc.digest));
       if (download && !needApply) {
         const alt = await this.storedBlobForDiff(diffIds[i] as string);
         if (alt) {
           blob = alt;
+          hold(blob);
           download = false;
         }
       }
-      hold(blob);
       plan.push({ desc, needApply, blob, download });
       layers.push({
         digest: desc.digest,
@@ -395,6 +459,7 @@ export class LocalImageStore implements ImageStore {
     // Downloads run concurrently (bounded); applies run in layer order as each blob lands, so the
     // next layers download while the previous ones unpack.
     const limiter = new Limiter(this.opts.config.image.max_concurrent_downloads);
+    const budget = unpackBudget(this.opts.config.image);
     const downloads = plan.map((p) =>
       p.download ? limiter.run(() => this.fetchBlob(session, p.desc, progress, 'layer')) : Promise.resolve(),
     );
@@ -404,7 +469,13 @@ export class LocalImageStore implements ImageStore {
       await downloads[i];
       if (signal.aborted) throw abortReason(signal);
       if (p.needApply)
-        await this.applyLayer(p.blob, layers[i] as LayerRecord, i > 0 ? chains[i - 1] : undefined, name);
+        await this.applyLayer(
+          p.blob,
+          layers[i] as LayerRecord,
+          i > 0 ? chains[i - 1] : undefined,
+          name,
+          budget,
+        );
     }
 
     // 4. Everything is in place: store the manifests, then commit the record.
@@ -453,19 +524,29 @@ export class LocalImageStore implements ImageStore {
     layer: LayerRecord,
     parent: string | undefined,
     name: string,
+    budget: UnpackBudget,
   ): Promise<void> {
     const what = `layer ${layer.digest}`;
-    const tar = await openDecompressed(this.content.path(blob), what);
+    const compressed = (await this.content.size(blob)) ?? layer.size;
+    const tar = limitUnpacked(await openDecompressed(this.content.path(blob), what), budget, {
+      layer: `${what} of ${short(name)}`,
+      compressedBytes: compressed,
+    });
     const v = verifiedStream(tar, layer.diffId, `${what} (diff_id)`);
     let streamErr: unknown;
     v.stream.on('error', (e) => (streamErr ??= e));
     const t0 = Date.now();
     try {
-      await this.opts.snapshotter.applyLayer(layer.chainId, parent, v.stream);
+      await this.opts.snapshotter.applyLayer(layer.chainId, parent, v.stream, {
+        maxFileBytes: budget.layerLimit,
+      });
     } catch (err) {
       v.stream.destroy();
       // A bad diff_id or a corrupt gzip is the real cause when the snapshotter only saw the stream die.
       if (streamErr) throw mismatchOrCorrupt(streamErr, what);
+      // a bound the snapshotter enforces (a sparse file's apparent size): name the layer
+      if (isBerthError(err, Status.RESOURCE_EXHAUSTED) && !err.message.includes(layer.digest))
+        throw new BerthError(err.code, `${what}: ${err.message}`, { cause: err });
       throw err;
     }
     if (!v.verified() && !v.stream.destroyed) {
@@ -676,6 +757,13 @@ export class LocalImageStore implements ImageStore {
   }
 }
 
+/** The parts of a config Berth keeps (config-scan.ts KEPT_KEYS). */
+function keptConfig(c: ImageConfig): ImageConfig {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(c)) if (KEPT_KEYS.has(k)) out[k] = v;
+  return out as ImageConfig;
+}
+
 function referencedBlobs(r: ImageRecord): string[] {
   return [
     r.manifestDigest,
@@ -697,6 +785,13 @@ function release(m: Map<string, number>, k: string): void {
 
 function union(a: string[], b: string[]): string[] {
   return [...new Set([...a, ...b])];
+}
+
+/** Integrity and limit errors name the image they happened in (the caller may pull several). */
+function namingRef(err: unknown, name: string): unknown {
+  if (!isBerthError(err) || err.message.includes(name)) return err;
+  if (err.code !== Status.DATA_LOSS && err.code !== Status.RESOURCE_EXHAUSTED) return err;
+  return new BerthError(err.code, `${name}: ${err.message}`, { cause: err });
 }
 
 function mismatchOrCorrupt(err: unknown, what: string): BerthError {

@@ -30,9 +30,19 @@ import { BerthError, errMessage, short, Status } from '../errors';
 import type { Logger } from '../log';
 import { hasErrno, native } from '../util/native';
 import { SnapshotError } from './errors';
+import {
+  HoleWriter,
+  type SparseEntry,
+  checkSparseMap,
+  paxSparse,
+  readSparseMap1,
+  writeSparseData,
+} from './sparse';
 
 export interface ApplyOptions {
   log?: Logger;
+  /** largest apparent size of a sparse file (RESOURCE_EXHAUSTED beyond); unbounded when unset */
+  maxFileBytes?: number;
 }
 
 export interface ApplyResult {
@@ -49,7 +59,6 @@ export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const OVERLAY_XATTR_PREFIX = 'trusted.overlay.';
 /** Longest pax / GNU long-name header we buffer (Go's archive/tar uses the same bound). */
 const MAX_LONG_HEADER = 1 << 20;
-const WRITE_BATCH = 512 * 1024;
 const MAX_ID = 0xfffffffe;
 
 const RAW_XATTRS = Symbol('rawXattrs');
@@ -70,6 +79,7 @@ interface Ctx {
   dest: string;
   root: Node;
   log?: Logger;
+  maxFileBytes?: number;
 }
 
 /** Applies the layer tar `tar` into the empty directory `dest`. */
@@ -79,7 +89,12 @@ export async function applyLayerTar(
   opts: ApplyOptions = {},
 ): Promise<ApplyResult> {
   if (fs.readdirSync(dest).length > 0) throw new Error(`layer apply target ${dest} is not empty`);
-  const ctx: Ctx = { dest, root: { kind: 'dir', children: new Map() }, log: opts.log };
+  const ctx: Ctx = {
+    dest,
+    root: { kind: 'dir', children: new Map() },
+    log: opts.log,
+    maxFileBytes: opts.maxFileBytes,
+  };
   const ex = tarExtract();
   hardenExtract(ex);
   let sourceError: unknown;
@@ -204,6 +219,7 @@ function hardenExtract(ex: Extract): void {
 export function decodePax(buf: Buffer): PaxRecords {
   const out: PaxRecords = {};
   const raw = new Map<string, Buffer>();
+  const sparse00: string[] = []; // GNU sparse 0.0: repeated offset/numbytes records, in order
   let off = 0;
   while (off < buf.length) {
     if (buf[off] === 0) break; // NUL padding after the last record
@@ -224,8 +240,14 @@ export function decodePax(buf: Buffer): PaxRecords {
     const value = rec.subarray(eq + 1);
     out[key] = value.toString('utf8');
     if (key.startsWith('SCHILY.xattr.')) raw.set(key.slice('SCHILY.xattr.'.length), Buffer.from(value));
+    if (key === 'GNU.sparse.offset' || key === 'GNU.sparse.numbytes') {
+      if ((key === 'GNU.sparse.offset') !== (sparse00.length % 2 === 0))
+        throw new Error('malformed GNU sparse 0.0 records');
+      sparse00.push(value.toString('utf8'));
+    }
     off += len;
   }
+  if (sparse00.length > 0) out['GNU.sparse.map'] = sparse00.join(',');
   out[RAW_XATTRS] = raw;
   return out;
 }
@@ -284,6 +306,20 @@ async function drain(entry: Entry): Promise<void> {
 async function applyEntry(ctx: Ctx, entry: Entry & { header: TarHeader }): Promise<void> {
   const h = entry.header;
   const type = h.type;
+  let sparse: SparseEntry | undefined;
+  if (type === 'file' || type === 'contiguous-file') {
+    try {
+      sparse = paxSparse(h.pax);
+    } catch (err) {
+      throw hostile(h.name, errMessage(err));
+    }
+    if (sparse?.name !== undefined) h.name = sparse.name;
+    if (sparse && ctx.maxFileBytes !== undefined && sparse.realSize > ctx.maxFileBytes)
+      throw new SnapshotError(
+        `layer entry '${short(h.name)}' is a sparse file of ${sparse.realSize} bytes, more than the per-layer limit of ${ctx.maxFileBytes} (image.max_layer_uncompressed_bytes)`,
+        Status.RESOURCE_EXHAUSTED,
+      );
+  }
   if (type !== 'file' && type !== 'contiguous-file') await drain(entry);
   if (!Number.isSafeInteger(h.size ?? 0)) throw hostile(h.name, 'has an invalid size');
   const segs = cleanEntryPath(h.name);
@@ -314,7 +350,7 @@ async function applyEntry(ctx: Ctx, entry: Entry & { header: TarHeader }): Promi
       );
       parent.children!.set(base, { kind: 'file' });
       try {
-        await writeAll(fd, entry);
+        await writeData(fd, entry, h, sparse);
         fs.fchownSync(fd, meta.uid, meta.gid);
         fs.fchmodSync(fd, meta.mode); // after chown, which clears setuid/setgid
         setXattrs(ctx, abs, h.name, meta.xattrs); // after the data: writes clear security.capability
@@ -375,7 +411,12 @@ async function applyEntry(ctx: Ctx, entry: Entry & { header: TarHeader }): Promi
       return;
     }
     default:
-      throw hostile(h.name, `has an unsupported type '${String(type)}'`);
+      throw hostile(
+        h.name,
+        type === null
+          ? 'has an unsupported type (old-GNU sparse, multi-volume or another non-POSIX type)'
+          : `has an unsupported type '${String(type)}'`,
+      );
   }
 }
 
@@ -476,39 +517,36 @@ function setXattrs(ctx: Ctx, abs: string, name: string, xattrs: [string, Buffer]
   }
 }
 
-const writev = (fd: number, bufs: Buffer[]): Promise<number> =>
-  new Promise((resolve, reject) => fs.writev(fd, bufs, (err, n) => (err ? reject(err) : resolve(n))));
-
-/** Streams an entry's data into fd in batches, never holding more than ~WRITE_BATCH bytes. */
-async function writeAll(fd: number, entry: Entry): Promise<void> {
-  let batch: Buffer[] = [];
-  let pending = 0;
-  const flush = async (): Promise<void> => {
-    while (pending > 0) {
-      const n = await writev(fd, batch);
-      pending -= n;
-      if (pending === 0) break;
-      // Short write: drop what went out and retry the rest.
-      let skip = n;
-      while (skip > 0) {
-        const first = batch[0]!;
-        if (first.length <= skip) {
-          skip -= first.length;
-          batch.shift();
-        } else {
-          batch[0] = first.subarray(skip);
-          skip = 0;
-        }
-      }
-    }
-    batch = [];
-  };
-  for await (const chunk of entry) {
-    batch.push(chunk);
-    pending += chunk.length;
-    if (pending >= WRITE_BATCH) await flush();
+/**
+ * Streams an entry's data into fd in batches (HoleWriter: never more than ~512 KiB held), leaving
+ * holes for long zero runs and for the gaps of a GNU sparse entry's map.
+ */
+async function writeData(
+  fd: number,
+  entry: Entry,
+  h: TarHeader,
+  sparse: SparseEntry | undefined,
+): Promise<void> {
+  const w = new HoleWriter(fd);
+  if (!sparse) {
+    for await (const chunk of entry) await w.write(chunk);
+    await w.finish(w.offset);
+    return;
   }
-  await flush();
+  const it = (entry as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+  let map = sparse.map;
+  let first: Buffer = Buffer.alloc(0);
+  let dataBytes = h.size ?? 0;
+  if (!map) {
+    const r = await readSparseMap1(it);
+    map = r.map;
+    first = r.rest;
+    dataBytes -= r.consumed;
+  }
+  if (checkSparseMap(map, sparse.realSize) !== dataBytes)
+    throw new Error('sparse map does not match the entry size');
+  await writeSparseData(w, map, first, it);
+  await w.finish(sparse.realSize);
 }
 
 /** Applies deferred directory times (children first) and measures the result. */

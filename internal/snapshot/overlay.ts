@@ -44,7 +44,15 @@ import { applyLayerTar } from './apply';
 import { checkIdMap, copyLayerMapped, mappedKey, toHost, type IdMap } from './idmap';
 import { diskUsage } from './usage';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { LayerInfo, MountSpec, PrepareOptions, SnapshotInfo, Snapshotter, Usage } from './types';
+import type {
+  ApplyLayerOptions,
+  LayerInfo,
+  MountSpec,
+  PrepareOptions,
+  SnapshotInfo,
+  Snapshotter,
+  Usage,
+} from './types';
 
 export interface OverlaySnapshotterOptions {
   /** e.g. /var/lib/berth/snapshots */
@@ -304,7 +312,12 @@ export class OverlaySnapshotter implements Snapshotter {
     return this.layers.has(chainId);
   }
 
-  async applyLayer(chainId: string, parentChainId: string | undefined, tar: Readable): Promise<LayerInfo> {
+  async applyLayer(
+    chainId: string,
+    parentChainId: string | undefined,
+    tar: Readable,
+    opts: ApplyLayerOptions = {},
+  ): Promise<LayerInfo> {
     let hex: string;
     try {
       hex = chainHex(chainId);
@@ -332,7 +345,10 @@ export class OverlaySnapshotter implements Snapshotter {
       try {
         await fsp.mkdir(tmp, { mode: 0o700 });
         await fsp.mkdir(path.join(tmp, 'fs'), { mode: 0o755 });
-        const { size, inodes } = await applyLayerTar(path.join(tmp, 'fs'), tar, { log: this.log });
+        const { size, inodes } = await applyLayerTar(path.join(tmp, 'fs'), tar, {
+          log: this.log,
+          maxFileBytes: opts.maxFileBytes,
+        });
         link = await this.makeLink(chainId);
         const meta: LayerMeta = {
           chainId,

@@ -16,6 +16,11 @@ export interface PrepareOptions {
   idmap?: IdMap;
 }
 
+export interface ApplyLayerOptions {
+  /** largest apparent size of a sparse file in the layer (RESOURCE_EXHAUSTED beyond) */
+  maxFileBytes?: number;
+}
+
 export interface LayerInfo {
   chainId: string;
   /** bytes used on disk by the unpacked layer */
@@ -46,7 +51,12 @@ export interface Snapshotter {
    * Rejects hostile tars (paths escaping the layer) with a SnapshotError; nothing is left behind.
    * The stream is read to its end, or destroyed when not needed (layer exists, error).
    */
-  applyLayer(chainId: string, parentChainId: string | undefined, tar: Readable): Promise<LayerInfo>;
+  applyLayer(
+    chainId: string,
+    parentChainId: string | undefined,
+    tar: Readable,
+    opts?: ApplyLayerOptions,
+  ): Promise<LayerInfo>;
   /** Removes a layer; refuses (FAILED_PRECONDITION) while a snapshot is stacked on it. */
   removeLayer(chainId: string): Promise<void>;
   listLayers(): Promise<string[]>;

@@ -405,7 +405,9 @@ describe('failures and concurrency', () => {
       const { store } = await openStore(await newRoot());
       const err = await rejection(store.pull(`${proxy.host}/library/busybox@${busybox.manifestDigest}`));
       expect(err.code).toBe(Status.DATA_LOSS);
-      expect(err.message).toContain(`manifest ${busybox.manifestDigest} failed verification`);
+      expect(err.message).toContain(
+        `manifest ${proxy.host}/library/busybox@${busybox.manifestDigest} failed verification`,
+      );
     } finally {
       await proxy.stop();
     }
