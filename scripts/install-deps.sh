@@ -9,6 +9,39 @@ cd "$(dirname "$0")/.."
 PKGS=(runc conmon containernetworking-plugins iptables iproute2 util-linux crun criu uidmap
   docker-registry busybox-static socat apache2-utils skopeo jq zstd openssl ca-certificates curl)
 
+# The locks apt-get and dpkg take (BERTH_DPKG_LOCKS: a space-separated override, for tests).
+read -r -a DPKG_LOCKS <<<"${BERTH_DPKG_LOCKS:-/var/lib/dpkg/lock-frontend /var/lib/dpkg/lock /var/lib/apt/lists/lock}"
+
+# dpkg_lock_holder: "pid N (command)" of a process holding one of the locks, or nothing.
+dpkg_lock_holder() {
+  local pid cmd path
+  while read -r pid cmd path; do
+    for l in "${DPKG_LOCKS[@]}"; do
+      if [ "$path" = "$l" ]; then
+        echo "pid $pid ($cmd) holds $l"
+        return 0
+      fi
+    done
+  done < <(lslocks -n -r -o PID,COMMAND,PATH 2>/dev/null)
+  return 1
+}
+
+# wait_dpkg_lock DEADLINE: returns once no process holds the locks; fails at DEADLINE ($SECONDS).
+wait_dpkg_lock() {
+  local holder last=-1
+  while holder=$(dpkg_lock_holder); do
+    if [ "$SECONDS" -ge "$1" ]; then
+      echo "install-deps: gave up waiting for the dpkg lock: $holder (raise BERTH_DPKG_LOCK_TIMEOUT, or retry when it is done)" >&2
+      exit 1
+    fi
+    if [ $((SECONDS - last)) -ge 10 ] || [ "$last" -lt 0 ]; then
+      echo "install-deps: waiting for the dpkg lock: $holder (up to $(($1 - SECONDS))s more)"
+      last=$SECONDS
+    fi
+    sleep 1
+  done
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -20,8 +53,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   echo "install-deps: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Another apt/dpkg (unattended-upgrades, a user's apt-get) may hold the lock: wait for it, saying
+  # so, up to BERTH_DPKG_LOCK_TIMEOUT seconds; apt-get waits the rest itself (DPkg::Lock::Timeout)
+  # should the lock be taken again between our check and its start.
+  deadline=$((SECONDS + ${BERTH_DPKG_LOCK_TIMEOUT:-600}))
+  wait_dpkg_lock "$deadline"
+  apt_wait=(-o "DPkg::Lock::Timeout=$((deadline > SECONDS ? deadline - SECONDS : 1))")
+  apt-get "${apt_wait[@]}" update -qq
+  wait_dpkg_lock "$deadline"
+  apt_wait=(-o "DPkg::Lock::Timeout=$((deadline > SECONDS ? deadline - SECONDS : 1))")
+  apt-get "${apt_wait[@]}" install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 # Debian's docker-registry package starts a system registry on :5000; Berth's tests start their own
 # on free loopback ports and need nothing else listening, so the packaged service stays off.
