@@ -45,7 +45,7 @@ export async function pull(c: CriClients, argv: string[], out: Out, err: Out): P
     await watchPull(c, positionals[0], pulling, err, {
       tty,
       width: process.stderr.columns || 80,
-      plainEveryMs: 1000,
+      plainEveryMs: 2000,
     });
   }
   const res = await pulling;

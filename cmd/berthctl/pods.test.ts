@@ -165,7 +165,7 @@ describe('pods', () => {
 
   it('rejects a bad state, output format and regex', async () => {
     expect((await ctl('pods', '--state', 'running')).code).toBe(2);
-    expect((await ctl('pods', '-o', 'yaml')).code).toBe(2);
+    expect((await ctl('pods', '-o', 'xml')).code).toBe(2);
     expect((await ctl('pods', '--name', '(')).err).toContain('invalid regular expression');
   });
 });

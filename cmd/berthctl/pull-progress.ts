@@ -1,6 +1,7 @@
 // berthctl pull's progress: while PullImage runs, the daemon's `Status` (verbose) lists running
 // pulls under `pulls` (layers and bytes downloaded of those planned); this polls it and shows a bar
-// on a terminal, or a plain line every few seconds otherwise.
+// on a terminal, or otherwise a plain line every 2 s once a pull has run that long (quick pulls
+// print nothing).
 import { call, type CriClients } from '../../api/client';
 import { formatReference, parseReference } from '../../internal/image/reference';
 import { humanSize } from './format';
@@ -49,7 +50,7 @@ export function bar(s: PullSnapshot, width: number): string {
 }
 
 export interface ProgressView {
-  /** true: redraw one line with \r; false: a plain line at most every `plainEveryMs` */
+  /** true: redraw one line with \r; false: a plain line every `plainEveryMs` once the layers are known */
   tty: boolean;
   width: number;
   plainEveryMs: number;
@@ -74,7 +75,8 @@ export async function watchPull(
     () => (done = true),
   );
   let drawn = false;
-  let lastPlain = 0;
+  // plain lines start after plainEveryMs, so a quick pull prints none
+  let lastPlain = Date.now();
   let lastLine = '';
   while (!done) {
     await Promise.race([pulling.catch(() => undefined), new Promise((r) => setTimeout(r, pollMs))]);
@@ -93,7 +95,8 @@ export async function watchPull(
       drawn = true;
     } else {
       const line = `${want}: ${summary(snap)}`;
-      if (Date.now() - lastPlain >= view.plainEveryMs && line !== lastLine) {
+      // only once the layers are known: a pull failing at its manifest prints just its error
+      if (snap.layers > 0 && Date.now() - lastPlain >= view.plainEveryMs && line !== lastLine) {
         err.write(line + '\n');
         lastPlain = Date.now();
         lastLine = line;
