@@ -242,3 +242,40 @@ describe('berth-up.sh and berth-down.sh --purge', () => {
     }
   });
 });
+
+describe('berth-down.sh', () => {
+  it('escalates to SIGKILL after BERTH_STOP_TIMEOUT, and never kills a process its pid file does not name', async () => {
+    const { env, dir, state } = tempEnv();
+    fs.mkdirSync(state, { recursive: true });
+    // a "berthd" that ignores SIGTERM (its command line has berthd/main.js, as berthd's has)
+    const fake = path.join(dir, 'berthd', 'main.js');
+    fs.mkdirSync(path.dirname(fake));
+    const ready = path.join(dir, 'ready');
+    fs.writeFileSync(
+      fake,
+      `process.on('SIGTERM', () => undefined); require('fs').writeFileSync(${JSON.stringify(ready)}, '');` +
+        ' setInterval(() => undefined, 1000);\n',
+    );
+    const p = spawn(process.execPath, [fake], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((r) => p.on('exit', (_c, sig) => r(sig)));
+    const pids = [p.pid!];
+    try {
+      // its SIGTERM handler is in place
+      for (let i = 0; i < 300 && !fs.existsSync(ready); i++) await new Promise((r) => setTimeout(r, 100));
+      fs.writeFileSync(path.join(state, 'berthd.pid'), String(p.pid));
+      // the registry's pid file names a live process that is not a registry: this jest process
+      fs.mkdirSync(env.BERTH_REGISTRY_DIR, { recursive: true });
+      fs.writeFileSync(path.join(env.BERTH_REGISTRY_DIR, 'registry.pid'), String(process.pid));
+      const down = await script('berth-down.sh', [], { ...env, BERTH_STOP_TIMEOUT: '1' });
+      expect(down.code).toBe(0);
+      expect(down.stdout).toContain(`stopping berthd (pid ${p.pid})`);
+      expect(down.stderr).toContain(`berthd (pid ${p.pid}) still running after 1s; sending SIGKILL`);
+      expect(await exited).toBe('SIGKILL');
+      expect(down.stdout).toContain('the local registry is not running (stale pid file');
+      expect(fs.existsSync(path.join(state, 'berthd.pid'))).toBe(false);
+      expect(fs.existsSync(path.join(env.BERTH_REGISTRY_DIR, 'registry.pid'))).toBe(false);
+    } finally {
+      await scrub(dir, state, pids);
+    }
+  });
+});

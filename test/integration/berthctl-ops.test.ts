@@ -1,7 +1,7 @@
 // berthctl's operator commands end to end, the built CLI (dist/) against a real berthd with real
 // runc, conmon and a CNI pod: stats/statsp (table, JSON, YAML, --watch), events, update, run,
 // rmi --prune, -o yaml, pull's progress (bar on a pty, plain lines otherwise), crictl's config file
-// and environment, and --help.
+// and environment. (--help is covered in-process by cmd/berthctl/help.test.ts.)
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -406,7 +406,7 @@ describe("crictl's config file and environment", () => {
     const bogusSock = `unix://${path.join(tmp, 'nobody.sock')}`;
     fs.writeFileSync(
       good,
-      `runtime-endpoint: ${h.d.endpoint}\nimage-endpoint: ${h.d.endpoint}\ntimeout: 10\n`,
+      `runtime-endpoint: ${h.d.endpoint}\nimage-endpoint: ${h.d.endpoint}\ntimeout: 3\n`,
     );
     const bogus = path.join(tmp, 'bogus.yaml');
     fs.writeFileSync(bogus, `runtime-endpoint: ${bogusSock}\ntimeout: 1s\n`);
@@ -429,7 +429,7 @@ describe("crictl's config file and environment", () => {
       CONTAINER_RUNTIME_ENDPOINT: h.d.endpoint,
     });
     expect(flagWins.code).toBe(1);
-    expect(flagWins.stderr).toContain(`cannot connect to ${bogusSock} within 10s`);
+    expect(flagWins.stderr).toContain(`cannot connect to ${bogusSock} within 3s`);
     // the file's timeout (1s) is used
     const fileTimeout = await ctlEnv(['--config', bogus, 'version'], clean);
     expect(fileTimeout.code).toBe(1);
@@ -452,30 +452,5 @@ describe("crictl's config file and environment", () => {
     const missing = await ctlEnv(['--config', path.join(tmp, 'none.yaml'), 'version'], clean);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('cannot read config file');
-  });
-});
-
-describe('--help', () => {
-  it('lists every command, and each command shows its flags', async () => {
-    const top = await berthctl(h.d, ['--help']);
-    expect(top.code).toBe(0);
-    const names = [...top.stdout.split('Commands:\n')[1]!.matchAll(/^ {2}(\S+)/gm)].map((m) => m[1]!);
-    for (const n of ['stats', 'statsp', 'events', 'update', 'run', 'rmi', 'pull', 'images', 'ps', 'pods'])
-      expect(names).toContain(n);
-    const flags: Record<string, string[]> = {
-      stats: ['--watch', '--seconds', '-o table|json|yaml', '--all', '--pod'],
-      statsp: ['--watch', '--label'],
-      events: ['-o table|json|yaml'],
-      update: ['--cpu-shares', '--cpu-quota', '--cpu-period', '--memory', '--cpuset-cpus', '--cpuset-mems'],
-      rmi: ['--prune', '--all'],
-      pull: ['--progress', '--creds'],
-      run: ['--runtime', '--no-pull'],
-    };
-    for (const n of names) {
-      const r = await berthctl(h.d, [n, '--help']);
-      expect([n, r.code]).toEqual([n, 0]);
-      expect(r.stdout).toMatch(new RegExp(`^usage: berthctl \\[GLOBAL FLAGS\\] ${n}\\b`));
-      for (const f of flags[n] ?? []) expect([n, r.stdout.includes(f)]).toEqual([n, true]);
-    }
   });
 });
