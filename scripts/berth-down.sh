@@ -29,10 +29,13 @@ done
 cd "$BERTH_REPO"
 BERTHD_PATTERN=berthd/main.js
 berthctl() { node dist/cmd/berthctl/main.js -r "unix://$BERTH_SOCKET" -t 10 "$@"; }
+# (-t given twice: the last wins)
 
 if [ -n "$purge" ] && [ -d "$BERTH_ROOT_DIR" ]; then
   # Pods go through berthd, so their containers, network (CNI DEL), mounts and cgroups go too.
-  if ! berth_pid_alive "$BERTH_PID_FILE" "$BERTHD_PATTERN" >/dev/null && [ -f dist/cmd/berthd/main.js ]; then
+  # (a berthd already answering on the socket, ours or one systemd runs, is used as it is)
+  if ! berthctl -t 2 version >/dev/null 2>&1 && ! berth_pid_alive "$BERTH_PID_FILE" "$BERTHD_PATTERN" >/dev/null &&
+    [ -f dist/cmd/berthd/main.js ]; then
     echo "berth-down: starting berthd to remove its pods"
     mapfile -t config_args < <(berth_config_args)
     mkdir -p "$BERTH_STATE_DIR" "$(dirname "$BERTH_LOG")"
@@ -61,6 +64,10 @@ berth_stop_pidfile "the local registry" "$BERTH_REGISTRY_PID_FILE" docker-regist
 rm -f "$BERTH_REGISTRY_DIR/registry.addr"
 
 [ -n "$purge" ] || exit 0
+if berthctl -t 1 version >/dev/null 2>&1; then
+  echo "berth-down: a berthd berth-up did not start still answers on $BERTH_SOCKET; stop it first (e.g. systemctl stop berthd), then purge" >&2
+  exit 1
+fi
 
 # Whatever berthd left mounted under its dirs (netns pins, rootfs overlays), deepest first.
 for dir in "$BERTH_STATE_DIR" "$BERTH_ROOT_DIR"; do
