@@ -279,3 +279,55 @@ describe('berth-down.sh', () => {
     }
   });
 });
+
+describe('install-deps.sh', () => {
+  it('waits for the dpkg lock, saying who holds it, and gives up at its bound', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-dpkglock-'));
+    const lock = path.join(dir, 'lock-frontend');
+    fs.writeFileSync(lock, '');
+    const lib = path.join(REPO_ROOT, 'scripts', 'lib-dpkg-lock.sh');
+    const holders: ReturnType<typeof spawn>[] = [];
+    const hold = async (): Promise<number> => {
+      const started = path.join(dir, `held-${holders.length}`);
+      // a POSIX (fcntl) lock, as dpkg takes it, by one process
+      const py = `import fcntl, time\nf = open(${JSON.stringify(lock)}, 'w')\nfcntl.lockf(f, fcntl.LOCK_EX)\nopen(${JSON.stringify(started)}, 'w').close()\ntime.sleep(600)\n`;
+      const p = spawn('python3', ['-c', py], { stdio: 'ignore' });
+      holders.push(p);
+      for (let i = 0; i < 300 && !fs.existsSync(started); i++) await new Promise((r) => setTimeout(r, 100));
+      return p.pid!;
+    };
+    try {
+      // held for good: a message naming the holder, then failure at the bound (2 s)
+      const pid = await hold();
+      const gaveUp = await run('bash', ['-c', `. ${lib}; wait_dpkg_lock $((SECONDS + 2)); echo free`], {
+        BERTH_DPKG_LOCKS: lock,
+      });
+      expect(gaveUp.code).toBe(1);
+      expect(gaveUp.stdout).toContain(
+        `install-deps: waiting for the dpkg lock: pid ${pid} (python3) holds ${lock}`,
+      );
+      expect(gaveUp.stderr).toContain('gave up waiting for the dpkg lock');
+      expect(gaveUp.stdout).not.toContain('free');
+
+      // released while it waits: it goes on
+      const waiting = run('bash', ['-c', `. ${lib}; wait_dpkg_lock $((SECONDS + 120)); echo free`], {
+        BERTH_DPKG_LOCKS: lock,
+      });
+      await new Promise((r) => setTimeout(r, 1500));
+      holders[0]?.kill('SIGKILL');
+      const w = await waiting;
+      expect(w.code).toBe(0);
+      expect(w.stdout).toContain('waiting for the dpkg lock');
+      expect(w.stdout.trim().endsWith('free')).toBe(true);
+
+      // not held: no message, no wait
+      const free = await run('bash', ['-c', `. ${lib}; wait_dpkg_lock $((SECONDS + 120)); echo free`], {
+        BERTH_DPKG_LOCKS: lock,
+      });
+      expect(free.stdout).toBe('free\n');
+    } finally {
+      for (const p of holders) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
