@@ -17,12 +17,14 @@ export function endpointToTarget(endpoint: string): string {
   throw new Error(`endpoint must be a unix socket path or unix:// URL, got ${endpoint}`);
 }
 
-export function connect(endpoint: string): CriClients {
+/** Clients of the runtime service on `endpoint` and of the image service on `imageEndpoint` (default: the same). */
+export function connect(endpoint: string, imageEndpoint = endpoint): CriClients {
   const cri = loadCri();
   const target = endpointToTarget(endpoint);
+  const imageTarget = endpointToTarget(imageEndpoint);
   const opts = { 'grpc.max_receive_message_length': 64 * 1024 * 1024 };
   const runtime = new cri.runtime.v1.RuntimeService(target, grpc.credentials.createInsecure(), opts);
-  const image = new cri.runtime.v1.ImageService(target, grpc.credentials.createInsecure(), opts);
+  const image = new cri.runtime.v1.ImageService(imageTarget, grpc.credentials.createInsecure(), opts);
   return {
     runtime,
     image,

@@ -13,7 +13,9 @@ import type {
 import { UsageError, type Out } from './common';
 import { loadContainerConfig, loadPodConfig } from './config';
 import {
+  checkDocOutput,
   checkListOutput,
+  DOC_OUTPUT,
   intFlag,
   LIST_OPTIONS,
   parseExecArgs,
@@ -21,7 +23,7 @@ import {
   parseLabels,
   regexFlag,
 } from './flags';
-import { ago, json, parseInfo, rfc3339Nano, shortId, stateName, table, truncId } from './format';
+import { ago, encode, parseInfo, rfc3339Nano, shortId, stateName, table, truncId } from './format';
 import { resolveContainerId, resolvePodId } from './ids';
 import { keepCount } from './pods';
 import { execStream } from './streaming';
@@ -228,7 +230,7 @@ export async function rm(c: CriClients, argv: string[], out: Out): Promise<void>
 const PS_USAGE =
   'ps [-a] [-q] [--id ID] [-p|--pod POD-ID] [--name REGEX] [--namespace REGEX] ' +
   '[-s|--state created|running|exited|unknown] [--label K=V]... [-l|--latest] [-n|--last N] ' +
-  '[-o table|json] [--no-trunc]';
+  '[-o table|json|yaml] [--no-trunc]';
 
 const STATES: Record<
   string,
@@ -286,8 +288,8 @@ export async function ps(c: CriClients, argv: string[], out: Out): Promise<void>
     out.write(list.map((x) => x.id + '\n').join(''));
     return;
   }
-  if (values.output === 'json') {
-    out.write(json({ containers: list }));
+  if (values.output === 'json' || values.output === 'yaml') {
+    out.write(encode({ containers: list }, values.output));
     return;
   }
   const noTrunc = values['no-trunc'];
@@ -311,9 +313,10 @@ export async function ps(c: CriClients, argv: string[], out: Out): Promise<void>
 }
 
 export async function inspect(c: CriClients, argv: string[], out: Out): Promise<void> {
-  const usage = 'inspect CONTAINER-ID [CONTAINER-ID...]';
-  const { positionals } = parseFlags(argv, {}, usage);
+  const usage = 'inspect [-o json|yaml] CONTAINER-ID [CONTAINER-ID...]';
+  const { values, positionals } = parseFlags(argv, DOC_OUTPUT, usage);
   if (positionals.length === 0) throw new UsageError(usage);
+  checkDocOutput(values.output, usage);
   await eachId(c, positionals, async (id) => {
     const res = await call(c.runtime, 'ContainerStatus', { container_id: id, verbose: true });
     if (!res.status) throw new Error(`no status for container ${id}`);
@@ -324,7 +327,7 @@ export async function inspect(c: CriClients, argv: string[], out: Out): Promise<
       started_at: rfc3339Nano(s.started_at),
       finished_at: rfc3339Nano(s.finished_at),
     };
-    out.write(json({ status, info: parseInfo(res.info) }));
+    out.write(encode({ status, info: parseInfo(res.info) }, values.output));
   });
 }
 

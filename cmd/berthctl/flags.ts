@@ -132,9 +132,18 @@ export const LIST_OPTIONS = {
   'no-trunc': { type: 'boolean' },
 } as const;
 
-/** `-o` of a list command: table or json. */
+/** `-o` of a list command: table, json or yaml. */
 export function checkListOutput(output: string | undefined, usage: string): void {
-  if (output !== 'table' && output !== 'json') {
-    throw new UsageError(`${usage}\nunknown output format ${output} (table or json)`);
+  if (output !== 'table' && output !== 'json' && output !== 'yaml') {
+    throw new UsageError(`${usage}\nunknown output format ${output} (table, json or yaml)`);
+  }
+}
+
+/** `-o` of a command that prints a document: json (the default) or yaml. */
+export const DOC_OUTPUT = { output: { type: 'string', short: 'o', default: 'json' } } as const;
+
+export function checkDocOutput(output: string | undefined, usage: string): void {
+  if (output !== 'json' && output !== 'yaml') {
+    throw new UsageError(`${usage}\nunknown output format ${output} (json or yaml)`);
   }
 }

@@ -1,4 +1,5 @@
-// Output helpers for berthctl: aligned tables like crictl's, JSON, sizes and ages.
+// Output helpers for berthctl: aligned tables like crictl's, JSON and YAML, sizes and ages.
+import * as YAML from 'yaml';
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -23,6 +24,16 @@ export function humanSize(bytes: number): string {
 
 export function json(value: unknown): string {
   return JSON.stringify(value, null, 2) + '\n';
+}
+
+/** The same document as YAML (`-o yaml`): the JSON form's values, so the two always agree. */
+export function yaml(value: unknown): string {
+  return YAML.stringify(JSON.parse(JSON.stringify(value)) as unknown);
+}
+
+/** A document in the `-o` format asked for: json or yaml. */
+export function encode(value: unknown, output: string | undefined): string {
+  return output === 'yaml' ? yaml(value) : json(value);
 }
 
 /** Short id as crictl prints it: the hex without the algorithm, 13 characters. */

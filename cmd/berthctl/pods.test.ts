@@ -125,7 +125,15 @@ describe('pods', () => {
       'RUNTIME',
     ]);
     expect(lines.slice(1).map((l) => l.split(/\s{2,}/))).toEqual([
-      [ID_B.slice(0, 13), '10 seconds ago', 'NotReady', 'db', 'prod', '1', 'kata'],
+      [
+        ID_B.slice(0, 13),
+        expect.stringMatching(/^1[0-9] seconds ago$/),
+        'NotReady',
+        'db',
+        'prod',
+        '1',
+        'kata',
+      ],
       [ID_A.slice(0, 13), '2 minutes ago', 'Ready', 'web', 'default', '1', '(default)'],
       [ID_C.slice(0, 13), '1 hours ago', 'Ready', 'web-2', 'default', '1', '(default)'],
     ]);
@@ -165,7 +173,7 @@ describe('pods', () => {
 
   it('rejects a bad state, output format and regex', async () => {
     expect((await ctl('pods', '--state', 'running')).code).toBe(2);
-    expect((await ctl('pods', '-o', 'yaml')).code).toBe(2);
+    expect((await ctl('pods', '-o', 'xml')).code).toBe(2);
     expect((await ctl('pods', '--name', '(')).err).toContain('invalid regular expression');
   });
 });

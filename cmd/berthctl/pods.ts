@@ -4,8 +4,17 @@ import { call, type CriClients } from '../../api/client';
 import type { PodSandbox__Output, PodSandboxFilter } from '../../api/generated';
 import { UsageError, type Out } from './common';
 import { loadPodConfig } from './config';
-import { checkListOutput, intFlag, LIST_OPTIONS, parseFlags, parseLabels, regexFlag } from './flags';
-import { ago, json, parseInfo, rfc3339Nano, stateName, table, truncId } from './format';
+import {
+  checkDocOutput,
+  checkListOutput,
+  DOC_OUTPUT,
+  intFlag,
+  LIST_OPTIONS,
+  parseFlags,
+  parseLabels,
+  regexFlag,
+} from './flags';
+import { ago, encode, parseInfo, rfc3339Nano, stateName, table, truncId } from './format';
 import { resolvePodId } from './ids';
 
 const RUNP_USAGE = 'runp [-r|--runtime HANDLER] POD_CONFIG.(json|yaml)';
@@ -20,7 +29,7 @@ export async function runp(c: CriClients, argv: string[], out: Out): Promise<voi
 
 const PODS_USAGE =
   'pods [-q] [--id ID] [--name REGEX] [--namespace REGEX] [-s|--state ready|notready] [--label K=V]... ' +
-  '[-l|--latest] [-n|--last N] [-o table|json] [--no-trunc]';
+  '[-l|--latest] [-n|--last N] [-o table|json|yaml] [--no-trunc]';
 
 /** Newest first, as crictl lists. */
 function byCreatedDesc(a: { created_at: string }, b: { created_at: string }): number {
@@ -64,8 +73,8 @@ export async function pods(c: CriClients, argv: string[], out: Out): Promise<voi
     out.write(list.map((p) => p.id + '\n').join(''));
     return;
   }
-  if (values.output === 'json') {
-    out.write(json({ items: list }));
+  if (values.output === 'json' || values.output === 'yaml') {
+    out.write(encode({ items: list }, values.output));
     return;
   }
   const noTrunc = values['no-trunc'];
@@ -82,15 +91,16 @@ export async function pods(c: CriClients, argv: string[], out: Out): Promise<voi
 }
 
 export async function inspectp(c: CriClients, argv: string[], out: Out): Promise<void> {
-  const usage = 'inspectp POD-ID [POD-ID...]';
-  const { positionals } = parseFlags(argv, {}, usage);
+  const usage = 'inspectp [-o json|yaml] POD-ID [POD-ID...]';
+  const { values, positionals } = parseFlags(argv, DOC_OUTPUT, usage);
   if (positionals.length === 0) throw new UsageError(usage);
+  checkDocOutput(values.output, usage);
   for (const given of positionals) {
     const id = await resolvePodId(c, given);
     const res = await call(c.runtime, 'PodSandboxStatus', { pod_sandbox_id: id, verbose: true });
     if (!res.status) throw new Error(`no status for pod ${given}`);
     const status = { ...res.status, created_at: rfc3339Nano(res.status.created_at) };
-    out.write(json({ status, info: parseInfo(res.info) }));
+    out.write(encode({ status, info: parseInfo(res.info) }, values.output));
   }
 }
 

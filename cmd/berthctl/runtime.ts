@@ -1,7 +1,8 @@
 // berthctl version / info.
 import { call, type CriClients } from '../../api/client';
-import { json } from './format';
-import type { Out } from './common';
+import { encode } from './format';
+import { UsageError, type Out } from './common';
+import { checkDocOutput, DOC_OUTPUT, parseFlags } from './flags';
 
 export async function version(c: CriClients, _argv: string[], out: Out): Promise<void> {
   const v = await call(c.runtime, 'Version', { version: 'v1' });
@@ -10,7 +11,11 @@ export async function version(c: CriClients, _argv: string[], out: Out): Promise
   );
 }
 
-export async function info(c: CriClients, _argv: string[], out: Out): Promise<void> {
+export async function info(c: CriClients, argv: string[], out: Out): Promise<void> {
+  const usage = 'info [-o json|yaml]';
+  const { values, positionals } = parseFlags(argv, DOC_OUTPUT, usage);
+  if (positionals.length) throw new UsageError(usage);
+  checkDocOutput(values.output, usage);
   const s = await call(c.runtime, 'Status', { verbose: true });
   const cfg = await call(c.runtime, 'RuntimeConfig', {});
   const infoFields: Record<string, unknown> = {};
@@ -22,12 +27,15 @@ export async function info(c: CriClients, _argv: string[], out: Out): Promise<vo
     }
   }
   out.write(
-    json({
-      status: s.status,
-      runtimeHandlers: s.runtime_handlers,
-      features: s.features,
-      cgroupDriver: cfg.linux?.cgroup_driver,
-      ...infoFields,
-    }),
+    encode(
+      {
+        status: s.status,
+        runtimeHandlers: s.runtime_handlers,
+        features: s.features,
+        cgroupDriver: cfg.linux?.cgroup_driver,
+        ...infoFields,
+      },
+      values.output,
+    ),
   );
 }

@@ -82,3 +82,41 @@ describe('PullProgress stall detection', () => {
     expect(formatBytes(3 * 1024 * 1024)).toBe('3.0 MiB');
   });
 });
+
+describe('snapshot', () => {
+  it('counts the planned layers and their bytes, not the manifest or config', () => {
+    const { p, clock } = setup(1);
+    const m = p.begin('manifest');
+    m.add(500);
+    m.done();
+    expect(p.snapshot()).toEqual({
+      ref: 'r',
+      layers: 0,
+      layersDone: 0,
+      totalBytes: 0,
+      bytes: 0,
+      elapsedMs: 0,
+    });
+    p.plan(2, 3000);
+    const c = p.begin('config abc', 100);
+    c.add(100);
+    c.done();
+    const a = p.begin('layer aaa', 1000);
+    const b = p.begin('layer bbb', 2000);
+    a.add(1000);
+    a.done();
+    b.add(700);
+    clock.t = 1500;
+    expect(p.snapshot()).toEqual({
+      ref: 'r',
+      layers: 2,
+      layersDone: 1,
+      totalBytes: 3000,
+      bytes: 1700,
+      elapsedMs: 1500,
+    });
+    b.done();
+    b.done(); // twice counts once
+    expect(p.snapshot().layersDone).toBe(2);
+  });
+});

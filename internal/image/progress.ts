@@ -16,6 +16,18 @@ export interface ProgressOptions {
   now?: () => number;
 }
 
+/** One pull as `Status` (verbose) shows it under `pulls`, for `berthctl pull`'s progress bar. */
+export interface PullSnapshot {
+  ref: string;
+  /** layers to download, once the manifest is known (0 before) */
+  layers: number;
+  layersDone: number;
+  /** bytes of those layers, and how many of them arrived */
+  totalBytes: number;
+  bytes: number;
+  elapsedMs: number;
+}
+
 export interface Transfer {
   add(n: number): void;
   done(): void;
@@ -40,10 +52,31 @@ export class PullProgress {
   private stalled = false;
   private lastLog: number;
   private readonly now: () => number;
+  private readonly startedAt: number;
+  private planned = { layers: 0, bytes: 0 };
+  private layersDone = 0;
+  private layerBytes = 0;
 
   constructor(private readonly opts: ProgressOptions) {
     this.now = opts.now ?? Date.now;
     this.lastLog = this.now();
+    this.startedAt = this.now();
+  }
+
+  /** The layers this pull will download (transfers named "layer ..."), once the manifest says. */
+  plan(layers: number, bytes: number): void {
+    this.planned = { layers, bytes };
+  }
+
+  snapshot(): PullSnapshot {
+    return {
+      ref: this.opts.ref,
+      layers: this.planned.layers,
+      layersDone: this.layersDone,
+      totalBytes: this.planned.bytes,
+      bytes: this.layerBytes,
+      elapsedMs: this.now() - this.startedAt,
+    };
   }
 
   start(): void {
@@ -69,14 +102,17 @@ export class PullProgress {
     const st: TransferState = { id, total, bytes: 0, started: t, lastLogBytes: 0, lastLogAt: t };
     this.active.set(key, st);
     let finished = false;
+    const isLayer = id.startsWith('layer ');
     return {
       add: (n: number) => {
         st.bytes += n;
         this.totalBytes += n;
+        if (isLayer) this.layerBytes += n;
       },
       done: () => {
         if (finished) return;
         finished = true;
+        if (isLayer) this.layersDone++;
         this.active.delete(key);
         if (this.active.size === 0) this.samples = [];
         if (st.total !== undefined && st.total > 64 * 1024) {

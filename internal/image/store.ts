@@ -41,7 +41,7 @@ import {
   parsePlatform,
   selectPlatform,
 } from './manifest';
-import { PullProgress } from './progress';
+import { PullProgress, type PullSnapshot } from './progress';
 import { type UnpackBudget, limitUnpacked, unpackBudget } from './unpack-limits';
 import {
   type ImageReference,
@@ -97,6 +97,8 @@ export class LocalImageStore implements ImageStore {
   private readonly byTag = new Map<string, string>();
   private readonly byDigest = new Map<string, string>();
   private readonly pulls = new Map<string, SharedPull>();
+  /** the progress of each pull running now (Status verbose → berthctl pull's progress bar) */
+  private readonly running = new Set<PullProgress>();
   /** chain IDs and blobs that running pulls use: GC leaves them alone */
   private readonly busyChains = new Map<string, number>();
   private readonly busyBlobs = new Map<string, number>();
@@ -202,6 +204,11 @@ export class LocalImageStore implements ImageStore {
 
   // ---- pull ----
 
+  /** Where each running pull is: layers and bytes downloaded of those planned. */
+  activePulls(): PullSnapshot[] {
+    return [...this.running].map((p) => p.snapshot());
+  }
+
   pull(reference: string, opts: PullOptions = {}): Promise<ImageRecord> {
     let ref: ImageReference;
     let creds: ReturnType<typeof resolveCredentials>;
@@ -276,6 +283,7 @@ export class LocalImageStore implements ImageStore {
       },
     });
     progress.start();
+    this.running.add(progress);
     const held: { chains: string[]; blobs: string[] } = { chains: [], blobs: [] };
     const started = Date.now();
     let failed = false;
@@ -301,6 +309,7 @@ export class LocalImageStore implements ImageStore {
       throw out;
     } finally {
       progress.stop();
+      this.running.delete(progress);
       signal.removeEventListener('abort', onOuter);
       for (const c of held.chains) release(this.busyChains, c);
       for (const b of held.blobs) release(this.busyBlobs, b);
@@ -456,6 +465,11 @@ export class LocalImageStore implements ImageStore {
       });
     }
 
+    const toFetch = plan.filter((p) => p.download);
+    progress.plan(
+      toFetch.length,
+      toFetch.reduce((s, p) => s + p.desc.size, 0),
+    );
     // Downloads run concurrently (bounded); applies run in layer order as each blob lands, so the
     // next layers download while the previous ones unpack.
     const limiter = new Limiter(this.opts.config.image.max_concurrent_downloads);

@@ -1,5 +1,6 @@
 // The image store's contract: what the CRI ImageService handlers and the container code see.
 import type { Readable } from 'node:stream';
+import type { PullSnapshot } from './progress';
 
 /** The parts of an OCI image config Berth uses; the whole JSON is kept in `ImageRecord.config`. */
 export interface ImageConfig {
@@ -101,6 +102,9 @@ export interface ImageStore {
   readFile(image: ImageRecord, path: string): Promise<Buffer | undefined>;
   /** Marks images as pinned (never garbage collected; CRI `pinned`). */
   isPinned(image: ImageRecord): boolean;
+  /** Where each running pull is (layers and bytes of those planned), for progress displays. */
+  activePulls?(): PullSnapshot[];
 }
 
 export type { Readable };
+export type { PullSnapshot };

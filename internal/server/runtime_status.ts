@@ -1,6 +1,6 @@
 // Status: the two conditions kubelet gates on (RuntimeReady, NetworkReady), the runtime handlers
 // and their features, and with `verbose` the effective config and the event loop's health
-// (`eventLoop`, see internal/util/loop-health.ts). All from memory: kubelet calls it every few
+// (`eventLoop`, see internal/util/loop-health.ts) and the pulls running now (`pulls`). All from memory: kubelet calls it every few
 // seconds.
 import type { RuntimeHandler, StatusRequest__Output, StatusResponse } from '../../api/generated';
 import type { ServerDeps } from './deps';
@@ -34,6 +34,8 @@ export function status(deps: ServerDeps) {
       if (deps.loopHealth) res.info.eventLoop = JSON.stringify(deps.loopHealth.report());
       if (deps.execStats) res.info.exec = JSON.stringify(deps.execStats());
       if (deps.phases) res.info.phases = JSON.stringify(deps.phases());
+      // pulls running now, for `berthctl pull`'s progress bar
+      res.info.pulls = JSON.stringify(deps.images.activePulls?.() ?? []);
     }
     return res;
   };
