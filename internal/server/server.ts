@@ -9,6 +9,7 @@ import type { RuntimeServiceHandlers } from '../../api/generated/runtime/v1/Runt
 import type { ServerDeps } from './deps';
 import { unary, type Handler } from './rpc';
 import { prepareSocketPath } from './listen';
+import { listenUnix } from './unix_listener';
 import { version } from './runtime_version';
 import { status } from './runtime_status';
 import { runtimeConfig } from './runtime_config';
@@ -113,10 +114,9 @@ export async function serve(deps: ServerDeps): Promise<RunningServer> {
   server.addService(cri.runtime.v1.ImageService.service, imageHandlers(deps));
   const socket = deps.config.socket;
   await prepareSocketPath(socket);
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) =>
-      err ? reject(err) : resolve(),
-    ),
+  // Berth accepts the socket's connections itself so that any :authority gets through (h2_authority.ts)
+  const listener = await listenUnix(server, socket, (err) =>
+    deps.log.info('closed a connection that is not HTTP/2', { error: err.message }),
   );
   fs.chmodSync(socket, 0o660);
   return {
@@ -125,6 +125,7 @@ export async function serve(deps: ServerDeps): Promise<RunningServer> {
     close: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
         const t = setTimeout(() => server.forceShutdown(), graceMs);
+        void listener.close();
         server.tryShutdown(() => {
           clearTimeout(t);
           fs.rmSync(socket, { force: true });
