@@ -7,7 +7,8 @@ import { loadCri } from '../../api/proto';
 import type { ImageServiceHandlers } from '../../api/generated/runtime/v1/ImageService';
 import type { RuntimeServiceHandlers } from '../../api/generated/runtime/v1/RuntimeService';
 import type { ServerDeps } from './deps';
-import { unary, type Handler } from './rpc';
+import { decodedStream, unary, type Handler } from './rpc';
+import { strictService } from './decode';
 import { prepareSocketPath } from './listen';
 import { listenUnix } from './unix_listener';
 import { version } from './runtime_version';
@@ -78,7 +79,7 @@ export function runtimeHandlers(deps: ServerDeps): RuntimeServiceHandlers {
     ListPodSandboxStats: u('ListPodSandboxStats', listPodSandboxStats(deps)),
     UpdateRuntimeConfig: u('UpdateRuntimeConfig', updateRuntimeConfig(deps)),
     CheckpointContainer: u('CheckpointContainer', checkpointContainer(deps)),
-    GetContainerEvents: getContainerEvents(deps),
+    GetContainerEvents: decodedStream(log, 'GetContainerEvents', getContainerEvents(deps)),
     ListMetricDescriptors: u('ListMetricDescriptors', listMetricDescriptors(deps)),
     ListPodSandboxMetrics: u('ListPodSandboxMetrics', listPodSandboxMetrics(deps)),
   } as RuntimeServiceHandlers;
@@ -110,8 +111,9 @@ export async function serve(deps: ServerDeps): Promise<RunningServer> {
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
-  server.addService(cri.runtime.v1.RuntimeService.service, runtimeHandlers(deps));
-  server.addService(cri.runtime.v1.ImageService.service, imageHandlers(deps));
+  // strictService: undecodable requests reach the handlers as DecodeFailure (INVALID_ARGUMENT)
+  server.addService(strictService(cri.runtime.v1.RuntimeService.service), runtimeHandlers(deps));
+  server.addService(strictService(cri.runtime.v1.ImageService.service), imageHandlers(deps));
   const socket = deps.config.socket;
   await prepareSocketPath(socket);
   // Berth accepts the socket's connections itself so that any :authority gets through (h2_authority.ts)
