@@ -129,7 +129,28 @@ describe('undecodable requests', () => {
   });
 });
 
-describe('resource values runc or the kernel refuse', () => {
+describe('values runc or the kernel refuse', () => {
+  test('RunPodSandbox with a sysctl the pod does not have, or a value the kernel refuses', async () => {
+    for (const [sysctls, why] of [
+      [{ 'net.nonexistent.foo': '1' }, /sysctl net\.nonexistent\.foo does not exist/],
+      [{ 'kernel.shm_rmid_forced': 'abc' }, /refuses the value of sysctl kernel\.shm_rmid_forced/],
+    ] as Array<[Record<string, string>, RegExp]>) {
+      const err = await call(h.d.clients.runtime, 'RunPodSandbox', {
+        config: h.podConfig({ linux: { sysctls } }),
+      }).catch((e: grpc.ServiceError) => e);
+      expect({ sysctls, code: (err as grpc.ServiceError).code }).toEqual({
+        sysctls,
+        code: Status.INVALID_ARGUMENT,
+      });
+      expect((err as grpc.ServiceError).details).toMatch(why);
+    }
+    expect(
+      (await call(h.d.clients.runtime, 'ListPodSandbox', {})).items.filter(
+        (p) => p.state === 'SANDBOX_READY',
+      ),
+    ).toEqual([]);
+  }, 120_000);
+
   const cpuFile = (id: string, f: string): number =>
     Number(fs.readFileSync(`/sys/fs/cgroup/cpu/berth/berth-${id}/${f}`, 'utf8').trim());
 
@@ -194,6 +215,14 @@ describe('resource values runc or the kernel refuse', () => {
       expect(cpuFile(id, 'cpu.cfs_quota_us')).toBe(-1);
       expect(cpuFile(id, 'cpu.cfs_period_us')).toBe(1000000);
       expect((await h.exec(id, ['echo', 'ok'])).out).toBe('ok\n');
+      // ExecSync of a command the image does not have
+      const ex = await call(h.d.clients.runtime, 'ExecSync', {
+        container_id: id,
+        cmd: ['/nonexistent'],
+        timeout: 5,
+      }).catch((e: grpc.ServiceError) => e);
+      expect((ex as grpc.ServiceError).code).toBe(Status.INVALID_ARGUMENT);
+      expect((ex as grpc.ServiceError).details).toMatch(/the command "\/nonexistent" cannot be run/);
     } finally {
       await h.removePod(podId);
     }
@@ -214,6 +243,14 @@ describe('resource values runc or the kernel refuse', () => {
           code: Status.INVALID_ARGUMENT,
         });
       }
+      // a command the image does not have: runc refuses it at create
+      const err = await call(h.d.clients.runtime, 'CreateContainer', {
+        pod_sandbox_id: podId,
+        config: h.ctrConfig('nobin', ['/nonexistent']),
+        sandbox_config: pod,
+      }).catch((e: grpc.ServiceError) => e);
+      expect((err as grpc.ServiceError).code).toBe(Status.INVALID_ARGUMENT);
+      expect((err as grpc.ServiceError).details).toMatch(/the command "\/nonexistent" cannot be run/);
       const list = await call(h.d.clients.runtime, 'ListContainers', { filter: { pod_sandbox_id: podId } });
       expect(list.containers).toEqual([]);
     } finally {
