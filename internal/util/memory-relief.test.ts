@@ -1,7 +1,7 @@
 import { silentLogger } from '../log';
 import { exposedGc, ReliefPolicy, startMemoryRelief } from './memory-relief';
 
-test('ReliefPolicy: due once grown above the floor and at rest; a relief that cannot get back moves the floor', () => {
+test('ReliefPolicy: due once grown above the floor and at rest', () => {
   const p = new ReliefPolicy(100, 10);
   expect(p.due(1000)).toBe(false); // first sample: the floor
   expect(p.due(1099)).toBe(false);
@@ -12,12 +12,29 @@ test('ReliefPolicy: due once grown above the floor and at rest; a relief that ca
   expect(p.due(1025)).toBe(false);
   expect(p.due(1120)).toBe(false);
   expect(p.due(1121)).toBe(true);
-  p.relieved(1118); // memory really in use: new floor, no relief every interval
-  expect(p.due(1119)).toBe(false);
-  expect(p.due(1119)).toBe(false);
+  p.relieved(1010);
   expect(p.due(900)).toBe(false); // lower: new floor
   expect(p.due(1000)).toBe(false);
   expect(p.due(1001)).toBe(true);
+});
+
+test('ReliefPolicy: a relief that cannot get back is retried after 1, 2, 4 samples, then moves the floor', () => {
+  const p = new ReliefPolicy(100, 10, 3);
+  p.due(1000);
+  p.due(1500);
+  expect(p.due(1500)).toBe(true);
+  const pattern: boolean[] = [];
+  p.relieved(1400);
+  for (let i = 0; i < 12; i++) {
+    const d = p.due(1400);
+    pattern.push(d);
+    if (d) p.relieved(1400);
+  }
+  // retries after skipping 1, 2 and 4 samples; then 1400 is the floor: no more
+  expect(pattern).toEqual([false, true, false, false, true, false, false, false, false, true, false, false]);
+  expect(p.due(1450)).toBe(false);
+  expect(p.due(1500)).toBe(false);
+  expect(p.due(1501)).toBe(true); // 100 above the new floor, at rest
 });
 
 test('startMemoryRelief relieves on growth only', async () => {

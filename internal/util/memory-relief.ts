@@ -50,16 +50,20 @@ export function defaultRelieve(trim?: () => boolean): void {
  * Decides when to relieve: pure state, driven by RSS samples. A relief is due when RSS is
  * `growthKb` above the floor (the RSS after the last relief, or at start) and has stopped moving
  * (within `restKb` of the previous sample: the burst is over; relieving in the middle of one
- * would be undone at once). A relief that cannot get back near the floor makes its result the
+ * would be undone at once). A relief that cannot get back near the floor (memory still held just
+ * after a burst) is retried after 1, 2 and 4 further samples; after that its result becomes the
  * new floor, so memory that is really in use does not cause a collection every interval.
  */
 export class ReliefPolicy {
   private floor: number | undefined;
   private last: number | undefined;
+  private attempts = 0;
+  private wait = 0;
 
   constructor(
     private readonly growthKb: number,
     private readonly restKb = 1024,
+    private readonly retries = 3,
   ) {}
 
   due(rss: number): boolean {
@@ -67,16 +71,32 @@ export class ReliefPolicy {
     this.last = rss;
     if (this.floor === undefined || rss < this.floor) {
       this.floor = rss;
+      this.attempts = 0;
+      this.wait = 0;
       return false;
     }
-    const atRest = prev !== undefined && Math.abs(rss - prev) <= this.restKb;
+    if (this.wait > 0) {
+      this.wait--;
+      return false;
+    }
+    const atRest = this.attempts > 0 || (prev !== undefined && Math.abs(rss - prev) <= this.restKb);
     return atRest && rss - this.floor >= this.growthKb;
   }
 
   /** Records the RSS right after a relief. */
   relieved(rss: number): void {
     this.last = rss;
-    if (this.floor === undefined || rss - this.floor >= this.growthKb) this.floor = rss;
+    if (this.floor === undefined || rss - this.floor < this.growthKb) {
+      this.attempts = 0;
+      return;
+    }
+    this.attempts++;
+    if (this.attempts > this.retries) {
+      this.floor = rss;
+      this.attempts = 0;
+      return;
+    }
+    this.wait = 2 ** (this.attempts - 1);
   }
 }
 
