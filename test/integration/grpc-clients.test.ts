@@ -215,6 +215,16 @@ describe('values runc or the kernel refuse', () => {
       expect(cpuFile(id, 'cpu.cfs_quota_us')).toBe(-1);
       expect(cpuFile(id, 'cpu.cfs_period_us')).toBe(1000000);
       expect((await h.exec(id, ['echo', 'ok'])).out).toBe('ok\n');
+      // a timeout longer than a Node timer holds is no timeout, not an immediate one
+      const long = await call(h.d.clients.runtime, 'ExecSync', {
+        container_id: id,
+        cmd: ['echo', 'long'],
+        timeout: '99999999999',
+      });
+      expect({ code: long.exit_code, out: Buffer.from(long.stdout).toString() }).toEqual({
+        code: 0,
+        out: 'long\n',
+      });
       // ExecSync of a command the image does not have
       const ex = await call(h.d.clients.runtime, 'ExecSync', {
         container_id: id,
