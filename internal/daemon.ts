@@ -29,6 +29,8 @@ import { StatsService } from './stats/service';
 import { CgroupReader, detectLayout } from './stats/cgroup';
 import { LoopHealth } from './util/loop-health';
 import { PhaseStats } from './util/phases';
+import { defaultRelieve, startMemoryRelief } from './util/memory-relief';
+import { native } from './util/native';
 import { serve, type RunningServer } from './server/server';
 import type { ServerDeps } from './server/deps';
 import { StreamingServer } from './streaming/server';
@@ -260,12 +262,19 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
     });
   }
   const server = await serve(deps);
+  // RSS back down after bursts (a memory-reducing GC plus malloc_trim; see util/memory-relief.ts)
+  // (BERTH_MEMORY_RELIEF=off turns it off, for measuring what it does)
+  const relief =
+    process.env.BERTH_MEMORY_RELIEF === 'off'
+      ? { stop: () => undefined }
+      : startMemoryRelief(log, { relieve: () => defaultRelieve(() => native().mallocTrim()) });
   log.info('berthd serving CRI', { socket: config.socket, root: config.root, state: config.state });
   return {
     deps,
     server,
     async stop() {
       clearInterval(timer);
+      relief.stop();
       await server.close();
       await metricsServer?.close();
       await streaming.stop();

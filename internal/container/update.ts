@@ -3,6 +3,7 @@
 import type { LinuxContainerResources__Output } from '../../api/generated';
 import { BerthError, errMessage, failedPrecondition, invalidArgument, short, Status } from '../errors';
 import { buildResources } from '../oci/resources';
+import { resourceHostFacts } from '../oci/resource-host';
 import type { OciResources, OciSpec } from '../oci/spec-types';
 import type { RuntimeFeatures } from '../oci/spec';
 import { readBundleSpec, writeBundle } from '../oci/bundle';
@@ -15,6 +16,7 @@ export function requestedResources(
   return buildResources(r, {
     swapSupported: features.swap ?? true,
     hugetlbSupported: features.hugetlb ?? true,
+    host: resourceHostFacts(),
   });
 }
 

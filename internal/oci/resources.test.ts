@@ -49,6 +49,70 @@ describe('buildResources', () => {
     expect(buildResources(r, { ...opts, hugetlbSupported: false }).hugepageLimits).toBeUndefined();
     expect(() => buildResources(resources({ unified: { '../x': '1' } }), opts)).toThrow(/invalid key/);
   });
+  it('refuses what runc or the kernel would refuse, takes the edges', () => {
+    const host = {
+      hugepageSizes: ['2MB'],
+      cpus: [0, 1],
+      mems: [0],
+      unifiedControllers: ['cgroup', 'memory'],
+    };
+    const o = { ...opts, host };
+    const bad: Array<[Record<string, unknown>, RegExp]> = [
+      [{ cpu_shares: '262145' }, /cpu_shares 262145 is outside 2\.\.262144/],
+      [{ cpu_shares: '1' }, /cpu_shares 1/],
+      [{ cpu_shares: '-3' }, /cpu_shares -3/],
+      [{ cpu_quota: '999' }, /cpu_quota 999/],
+      [{ cpu_quota: '-2' }, /cpu_quota -2/],
+      [{ cpu_period: '999' }, /cpu_period 999/],
+      [{ cpu_period: '1000001' }, /cpu_period 1000001/],
+      [{ cpuset_cpus: '0-x' }, /cpuset_cpus/],
+      [{ cpuset_cpus: '1-3' }, /cpuset_cpus: 1-3 names 2,3/],
+      [{ cpuset_mems: '1' }, /cpuset_mems/],
+      [{ oom_score_adj: '1001' }, /oom_score_adj/],
+      [{ memory_limit_in_bytes: '100', memory_swap_limit_in_bytes: '50' }, /below memory_limit_in_bytes/],
+      [{ memory_swap_limit_in_bytes: '50' }, /without memory_limit_in_bytes/],
+      [{ memory_limit_in_bytes: '100', memory_swap_limit_in_bytes: '-2' }, /memory_swap_limit_in_bytes -2/],
+      [
+        { hugepage_limits: [{ page_size: '1GB', limit: '0' }] },
+        /page_size 1GB is not a hugepage size of this host \(2MB\)/,
+      ],
+      [{ hugepage_limits: [{ page_size: '2MB', limit: '-1' }] }, /negative/],
+      [{ unified: { 'pids.max': '10' } }, /controller pids is not available/],
+      [{ unified: { 'memory.high ': '10' } }, /invalid key/],
+    ];
+    for (const [r, why] of bad) {
+      expect(() => buildResources(resources(r), o)).toThrow(why);
+    }
+    expect(() =>
+      buildResources(resources({ unified: { 'memory.high': '1' } }), {
+        ...o,
+        host: { ...host, unifiedControllers: null },
+      }),
+    ).toThrow(/no cgroup v2/);
+    expect(
+      buildResources(
+        resources({
+          cpu_shares: '262144',
+          cpu_quota: '-1',
+          cpu_period: '1000000',
+          cpuset_cpus: '0-1',
+          memory_limit_in_bytes: '100',
+          memory_swap_limit_in_bytes: '-1',
+        }),
+        o,
+      ),
+    ).toEqual({
+      cpu: { shares: 262144, quota: -1, period: 1000000, cpus: '0-1' },
+      memory: { limit: 100, swap: -1 },
+    });
+    expect(
+      buildResources(resources({ cpu_shares: '2', cpu_quota: '1000', cpu_period: '1000' }), o).cpu,
+    ).toEqual({
+      shares: 2,
+      quota: 1000,
+      period: 1000,
+    });
+  });
   it('refuses junk numbers', () => {
     expect(() => buildResources(resources({ cpu_shares: 'abc' }), opts)).toThrow(/cpu_shares/);
     expect(() => int64('99999999999999999999', 'x')).toThrow(/out of range/);

@@ -202,6 +202,7 @@ function runExec(
     };
 
     const timeoutMs = (opts.timeoutSec ?? 0) * 1000;
+    const MAX_TIMER_MS = 2 ** 31 - 1;
     let started = false;
     // The command's own end, seen through its pidfd: on a busy node runc can take long to reap it
     // and exit after it, and that is no reason to call a finished command timed out.
@@ -213,7 +214,8 @@ function runExec(
     const onStarted = (): void => {
       if (started || settled) return;
       started = true;
-      if (timeoutMs > 0)
+      // a timeout past what a Node timer holds (~24.8 days) would fire at once: none then
+      if (timeoutMs > 0 && timeoutMs <= MAX_TIMER_MS)
         after(timeoutMs, () =>
           ifStillRunning(() => {
             if (!commandEnded) return expire(false);

@@ -32,7 +32,7 @@ import {
   detectFeatures,
   type RuntimeBinaryFeatures,
 } from './features';
-import { isRuncNotFound, isRuncNotRunning } from './runc-error';
+import { callerFault, isRuncNotFound, isRuncNotRunning } from './runc-error';
 import type {
   CreateOptions,
   CreateResult,
@@ -180,6 +180,8 @@ export class OciRuntime {
     const res = await spawnConmon(this.opts.conmonPath, args, this.paths.persistDir(id), timeoutMs);
     if (!res.ok || !res.pid) {
       await this.cleanupFailedCreate(id);
+      const fault = callerFault(res.message ?? '');
+      if (fault) throw invalidArgument(`create container ${short(id)}: ${fault} (${res.message})`);
       throw new BerthError(Status.INTERNAL, `create container ${short(id)}: ${res.message ?? 'failed'}`);
     }
     const conmonPid = await readPidFile(this.paths.conmonPidFile(id));

@@ -47,7 +47,27 @@ export function runcErrorMessage(output: string): string {
   return text;
 }
 
-export type RuncErrorKind = 'not-found' | 'not-running' | 'wrong-state' | 'other';
+export type RuncErrorKind = 'not-found' | 'not-running' | 'wrong-state' | 'invalid' | 'other';
+
+/**
+ * What the caller got wrong when runc (or crun) refuses a container or exec for a reason in the
+ * request itself: a command the image does not have, a sysctl the pod's namespaces do not have, or
+ * a value the kernel refuses for one. undefined for anything else (Berth's or the host's fault).
+ */
+export function callerFault(message: string): string | undefined {
+  const exec =
+    /exec: "([^"]*)": (stat [^:]*: no such file or directory|executable file not found in \$PATH|permission denied|is a directory)|executable file `([^`]*)` not found/.exec(
+      message,
+    );
+  if (exec) return `the command ${JSON.stringify(exec[1] ?? exec[3])} cannot be run in the container`;
+  const sysctlMissing = /open `?\/proc\/sys\/([^:`]*)`?: no such file or directory/i.exec(message);
+  if (sysctlMissing)
+    return `sysctl ${sysctlMissing[1].replace(/\//g, '.')} does not exist in the pod's namespaces`;
+  const sysctlValue =
+    /write `?\/proc\/sys\/([^:`]*)`?: (invalid argument|numerical result out of range)/i.exec(message);
+  if (sysctlValue) return `the kernel refuses the value of sysctl ${sysctlValue[1].replace(/\//g, '.')}`;
+  return undefined;
+}
 
 export function classifyRuncError(message: string): RuncErrorKind {
   if (/does not exist|container not found|no such container/i.test(message)) return 'not-found';
@@ -66,11 +86,13 @@ export function classifyRuncError(message: string): RuncErrorKind {
     return 'not-running';
   if (/not stopped|already running|not paused|already paused|has stopped/i.test(message))
     return 'wrong-state';
+  if (callerFault(message)) return 'invalid';
   return 'other';
 }
 
 /** A runc command that failed: NOT_FOUND for an unknown container, FAILED_PRECONDITION for one in
- * the wrong state (not running, still running, not paused), INTERNAL otherwise. */
+ * the wrong state (not running, still running, not paused), INVALID_ARGUMENT for a request runc
+ * refuses (see callerFault), INTERNAL otherwise. */
 export class RuncError extends BerthError {
   constructor(
     readonly command: string,
@@ -82,8 +104,12 @@ export class RuncError extends BerthError {
         ? Status.NOT_FOUND
         : kind === 'not-running'
           ? Status.FAILED_PRECONDITION
-          : Status.INTERNAL,
-      `runc ${command}: ${runcMessage || 'failed'}`,
+          : kind === 'invalid'
+            ? Status.INVALID_ARGUMENT
+            : Status.INTERNAL,
+      kind === 'invalid'
+        ? `runc ${command}: ${callerFault(runcMessage)} (${runcMessage})`
+        : `runc ${command}: ${runcMessage || 'failed'}`,
     );
     this.name = 'RuncError';
   }

@@ -113,6 +113,35 @@ describe('runc errors', () => {
     expect(runcErrorMessage('x'.repeat(5000)).length).toBeLessThan(2100);
   });
 
+  test("the caller's faults runc reports are INVALID_ARGUMENT", () => {
+    const cases: Array<[string, RegExp]> = [
+      [
+        'runc create failed: unable to start container process: exec: "/nonexistent": stat /nonexistent: no such file or directory',
+        /the command "\/nonexistent" cannot be run/,
+      ],
+      [
+        'exec failed: unable to start container process: exec: "foo": executable file not found in $PATH',
+        /the command "foo"/,
+      ],
+      ['executable file `foo` not found in $PATH: No such file or directory', /the command "foo"/],
+      [
+        'error during container init: open /proc/sys/net/nonexistent/foo: no such file or directory',
+        /sysctl net\.nonexistent\.foo does not exist/,
+      ],
+      [
+        'error during container init: write /proc/sys/kernel/shm_rmid_forced: invalid argument',
+        /refuses the value of sysctl kernel\.shm_rmid_forced/,
+      ],
+    ];
+    for (const [msg, why] of cases) {
+      expect(classifyRuncError(msg)).toBe('invalid');
+      const e = new RuncError('exec', classifyRuncError(msg), msg);
+      expect(e.code).toBe(Status.INVALID_ARGUMENT);
+      expect(e.message).toMatch(why);
+    }
+    expect(classifyRuncError('open /sys/fs/cgroup/x: no such file or directory')).toBe('other');
+  });
+
   test('classification and gRPC codes', () => {
     expect(classifyRuncError('container does not exist')).toBe('not-found');
     expect(classifyRuncError('container not running')).toBe('not-running');

@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { BerthError, errMessage, Status } from '../errors';
 import type { Logger } from '../log';
 import { metrics, secondsSince } from '../metrics/metrics';
+import { DecodeFailure } from './decode';
 
 /** What a handler knows of its call besides the request: a signal that fires when the client goes away. */
 export interface RpcContext {
@@ -24,6 +25,13 @@ export function unary<Req, Res>(
   fn: Handler<Req, Res>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    if ((call.request as unknown) instanceof DecodeFailure) {
+      const msg = (call.request as unknown as DecodeFailure).message;
+      log.info('rpc failed', { rpc: name, code: 'INVALID_ARGUMENT', error: msg });
+      metrics.rpc(name, 'INVALID_ARGUMENT', 0);
+      callback({ code: Status.INVALID_ARGUMENT, details: msg, message: msg }, null);
+      return;
+    }
     const started = process.hrtime.bigint();
     const ac = new AbortController();
     call.on('cancelled', () => ac.abort(new Error('the client cancelled the call')));
@@ -47,5 +55,22 @@ export function unary<Req, Res>(
           callback(se, null);
         },
       );
+  };
+}
+
+/** A server-streaming handler that answers INVALID_ARGUMENT to a request that did not decode. */
+export function decodedStream<Req, Res>(
+  log: Logger,
+  name: string,
+  fn: grpc.handleServerStreamingCall<Req, Res>,
+): grpc.handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    if ((call.request as unknown) instanceof DecodeFailure) {
+      const msg = (call.request as unknown as DecodeFailure).message;
+      log.info('rpc failed', { rpc: name, code: 'INVALID_ARGUMENT', error: msg });
+      call.emit('error', { code: Status.INVALID_ARGUMENT, details: msg, message: msg });
+      return;
+    }
+    fn(call);
   };
 }

@@ -7,8 +7,10 @@ import { loadCri } from '../../api/proto';
 import type { ImageServiceHandlers } from '../../api/generated/runtime/v1/ImageService';
 import type { RuntimeServiceHandlers } from '../../api/generated/runtime/v1/RuntimeService';
 import type { ServerDeps } from './deps';
-import { unary, type Handler } from './rpc';
+import { decodedStream, unary, type Handler } from './rpc';
+import { strictService } from './decode';
 import { prepareSocketPath } from './listen';
+import { listenUnix } from './unix_listener';
 import { version } from './runtime_version';
 import { status } from './runtime_status';
 import { runtimeConfig } from './runtime_config';
@@ -77,7 +79,7 @@ export function runtimeHandlers(deps: ServerDeps): RuntimeServiceHandlers {
     ListPodSandboxStats: u('ListPodSandboxStats', listPodSandboxStats(deps)),
     UpdateRuntimeConfig: u('UpdateRuntimeConfig', updateRuntimeConfig(deps)),
     CheckpointContainer: u('CheckpointContainer', checkpointContainer(deps)),
-    GetContainerEvents: getContainerEvents(deps),
+    GetContainerEvents: decodedStream(log, 'GetContainerEvents', getContainerEvents(deps)),
     ListMetricDescriptors: u('ListMetricDescriptors', listMetricDescriptors(deps)),
     ListPodSandboxMetrics: u('ListPodSandboxMetrics', listPodSandboxMetrics(deps)),
   } as RuntimeServiceHandlers;
@@ -109,14 +111,14 @@ export async function serve(deps: ServerDeps): Promise<RunningServer> {
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
-  server.addService(cri.runtime.v1.RuntimeService.service, runtimeHandlers(deps));
-  server.addService(cri.runtime.v1.ImageService.service, imageHandlers(deps));
+  // strictService: undecodable requests reach the handlers as DecodeFailure (INVALID_ARGUMENT)
+  server.addService(strictService(cri.runtime.v1.RuntimeService.service), runtimeHandlers(deps));
+  server.addService(strictService(cri.runtime.v1.ImageService.service), imageHandlers(deps));
   const socket = deps.config.socket;
   await prepareSocketPath(socket);
-  await new Promise<void>((resolve, reject) =>
-    server.bindAsync(`unix:${socket}`, grpc.ServerCredentials.createInsecure(), (err) =>
-      err ? reject(err) : resolve(),
-    ),
+  // Berth accepts the socket's connections itself so that any :authority gets through (h2_authority.ts)
+  const listener = await listenUnix(server, socket, (err) =>
+    deps.log.info('closed a connection that is not HTTP/2', { error: err.message }),
   );
   fs.chmodSync(socket, 0o660);
   return {
@@ -125,6 +127,7 @@ export async function serve(deps: ServerDeps): Promise<RunningServer> {
     close: (graceMs = 5000) =>
       new Promise<void>((resolve) => {
         const t = setTimeout(() => server.forceShutdown(), graceMs);
+        void listener.close();
         server.tryShutdown(() => {
           clearTimeout(t);
           fs.rmSync(socket, { force: true });

@@ -53,6 +53,8 @@ export interface BerthNative {
   ): void;
   umount2(target: string, flags: number): void;
   mountConstants: MountConstants;
+  /** glibc malloc_trim(0): free malloc memory of every arena back to the kernel; true if any went. */
+  mallocTrim(): boolean;
 }
 
 const ADDON_REL = path.join('native', 'build', 'Release', 'berth_native.node');

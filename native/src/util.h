@@ -41,6 +41,7 @@ bool export_int(napi_env env, napi_value obj, const char *name, int64_t value);
 bool init_fsops(napi_env env, napi_value exports);
 bool init_mount(napi_env env, napi_value exports);
 bool init_socket(napi_env env, napi_value exports);
+bool init_memory(napi_env env, napi_value exports);
 bool init_spawn(napi_env env, napi_value exports);
 
 #endif

@@ -1,0 +1,131 @@
+// Gives memory back after a burst of work. Measured (test/bench/memory.ts): after 50 pods, a large
+// pull and a large image config, berthd's RSS stayed ~1.4-1.9x its idle size for good: V8 keeps
+// the pages of a grown heap committed after ordinary collections, and glibc keeps freed malloc
+// memory (zlib, nghttp2, libuv buffers) in its arenas. A memory-reducing full collection (V8's
+// "last resort" flavour, which also releases pooled pages) followed by malloc_trim(0) returns both.
+//
+// A timer (unref'd) looks at RSS every `intervalMs`; once a burst is over (RSS steady) and RSS is
+// `growthKb` or more above where the last relief left it, it runs one (see ReliefPolicy). At rest
+// that is one /proc read per interval; a relief is one full collection (tens of ms).
+import * as fs from 'node:fs';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+import type { Logger } from '../log';
+
+type GcFn = (opts?: { type?: string; execution?: string; flavor?: string }) => void;
+
+export interface ReliefOptions {
+  intervalMs?: number;
+  /** RSS growth since the last relief that triggers the next one */
+  growthKb?: number;
+  /** the relief itself; defaults to a last-resort V8 collection plus malloc_trim(0) */
+  relieve?: () => void;
+  /** RSS in kB; defaults to this process's VmRSS */
+  rssKb?: () => number;
+}
+
+export function processRssKb(): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : 0;
+}
+
+let gcFn: GcFn | undefined;
+
+/** V8's gc() without --expose-gc on the command line (the flag set at run time, as Node documents). */
+export function exposedGc(): GcFn {
+  if (!gcFn) {
+    v8.setFlagsFromString('--expose-gc');
+    gcFn = vm.runInNewContext('gc') as GcFn;
+  }
+  return gcFn;
+}
+
+/** A memory-reducing full collection, then glibc's malloc_trim (when the addon is there). */
+export function defaultRelieve(trim?: () => boolean): void {
+  exposedGc()({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+  trim?.();
+}
+
+/**
+ * Decides when to relieve: pure state, driven by RSS samples. A relief is due when RSS is
+ * `growthKb` above the floor (the RSS after the last relief, or at start) and has stopped moving
+ * (within `restKb` of the previous sample: the burst is over; relieving in the middle of one
+ * would be undone at once). A relief that cannot get back near the floor (memory still held just
+ * after a burst) is retried after 1, 2 and 4 further samples; after that its result becomes the
+ * new floor, so memory that is really in use does not cause a collection every interval.
+ */
+export class ReliefPolicy {
+  private floor: number | undefined;
+  private last: number | undefined;
+  private attempts = 0;
+  private wait = 0;
+
+  constructor(
+    private readonly growthKb: number,
+    private readonly restKb = 1024,
+    private readonly retries = 3,
+  ) {}
+
+  due(rss: number): boolean {
+    const prev = this.last;
+    this.last = rss;
+    if (this.floor === undefined || rss < this.floor) {
+      this.floor = rss;
+      this.attempts = 0;
+      this.wait = 0;
+      return false;
+    }
+    if (this.wait > 0) {
+      this.wait--;
+      return false;
+    }
+    const atRest = this.attempts > 0 || (prev !== undefined && Math.abs(rss - prev) <= this.restKb);
+    return atRest && rss - this.floor >= this.growthKb;
+  }
+
+  /** Records the RSS right after a relief. */
+  relieved(rss: number): void {
+    this.last = rss;
+    if (this.floor === undefined || rss - this.floor < this.growthKb) {
+      this.attempts = 0;
+      return;
+    }
+    this.attempts++;
+    if (this.attempts > this.retries) {
+      this.floor = rss;
+      this.attempts = 0;
+      return;
+    }
+    this.wait = 2 ** (this.attempts - 1);
+  }
+}
+
+export interface MemoryRelief {
+  stop(): void;
+}
+
+export function startMemoryRelief(log: Logger, opts: ReliefOptions = {}): MemoryRelief {
+  const intervalMs = opts.intervalMs ?? 10_000;
+  const rssKb = opts.rssKb ?? processRssKb;
+  const relieve = opts.relieve ?? defaultRelieve;
+  const policy = new ReliefPolicy(opts.growthKb ?? 8 * 1024);
+  const timer = setInterval(() => {
+    try {
+      const before = rssKb();
+      if (!policy.due(before)) return;
+      const t0 = process.hrtime.bigint();
+      relieve();
+      const after = rssKb();
+      policy.relieved(after);
+      log.debug('memory relief', {
+        rssBeforeKb: before,
+        rssAfterKb: after,
+        ms: Number(process.hrtime.bigint() - t0) / 1e6,
+      });
+    } catch (err) {
+      log.warn('memory relief failed', { error: err instanceof Error ? err.message : String(err) });
+    }
+  }, intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
