@@ -17,7 +17,7 @@ import { update, UPDATE_USAGE } from './update';
 /** A command writes to out/err; a number it returns is berthctl's exit code (exec passes its own). */
 type Command = (c: CriClients, argv: string[], out: Out, err: Out) => Promise<void | number>;
 
-const COMMANDS: Record<string, { run: Command; help: string }> = {
+const COMMANDS: Record<string, { run: Command; help: string; lazyConnect?: boolean }> = {
   version: { run: runtimeCmds.version, help: 'runtime name and versions' },
   info: { run: runtimeCmds.info, help: 'runtime status, handlers and config: info [-o json|yaml]' },
   pull: {
@@ -88,6 +88,8 @@ const COMMANDS: Record<string, { run: Command; help: string }> = {
   },
   play: {
     run: play,
+    // --dry-run talks to no daemon, and usage errors come first: play connects when it calls
+    lazyConnect: true,
     help: "run a Kubernetes manifest's pods as kubelet would: play [--wait] [--follow] [--down] [--dry-run] [--config-dir DIR] FILE|-",
   },
   run: {
@@ -231,7 +233,7 @@ export async function run(argv: string[], out: Out, err: Out): Promise<number> {
     return 2;
   }
   try {
-    await waitConnected(clients, conn);
+    if (!cmd.lazyConnect) await waitConnected(clients, conn);
     return (await cmd.run(clients, args, out, err)) ?? 0;
   } catch (e) {
     if (e instanceof UsageError) {

@@ -319,8 +319,26 @@ static void ensure_home(struct opts *o) {
 
 // Go's exec.LookPath as runc uses it: names with a slash are taken as they are; others are looked
 // up in the process env's PATH for a non-directory with an execute bit.
+// Go's error text: lower-case strerror ("stat /x: no such file or directory").
+static const char *go_err(int e, char *buf, size_t size) {
+  snprintf(buf, size, "%s", strerror(e));
+  if (buf[0] >= 'A' && buf[0] <= 'Z') buf[0] = (char)(buf[0] - 'A' + 'a');
+  return buf;
+}
+
 static const char *look_path(struct opts *o, const char *file, char *buf, size_t size) {
-  if (strchr(file, '/')) return file;
+  if (strchr(file, '/')) {
+    struct stat st;
+    char e[128];
+    if (stat(file, &st) != 0)
+      fail("exec failed: unable to start container process: exec: \"%s\": stat %s: %s", file, file,
+           go_err(errno, e, sizeof e));
+    if (S_ISDIR(st.st_mode))
+      fail("exec failed: unable to start container process: exec: \"%s\": is a directory", file);
+    if (!(st.st_mode & 0111))
+      fail("exec failed: unable to start container process: exec: \"%s\": permission denied", file);
+    return file;
+  }
   const char *path = env_get(o, "PATH");
   if (!path) path = "";
   const char *p = path;

@@ -205,6 +205,20 @@ describe('the ExecSync contract through berth-exec', () => {
     expect((await execStats()).native).toBe(before.native + 1);
   });
 
+  it('a command that cannot be run fails as with runc: same words, INVALID_ARGUMENT', async () => {
+    const fragment = (text: string): string | undefined => /exec: "[^"]*": [^\n"}]*/.exec(text)?.[0];
+    for (const cmd of [['/nonexistent'], ['/etc'], ['/etc/passwd'], ['no-such-binary']]) {
+      const viaRunc = runcExec(id, cmd);
+      expect(viaRunc.code).not.toBe(0);
+      const err = (await call(h.d.clients.runtime, 'ExecSync', { container_id: id, cmd, timeout: 5 }).catch(
+        (e: unknown) => e,
+      )) as { code?: number; details?: string };
+      expect(err.code).toBe(3); // INVALID_ARGUMENT: the caller's command
+      expect(fragment(err.details ?? '')).toBe(fragment(viaRunc.err));
+      expect(fragment(viaRunc.err)).toContain(cmd[0]);
+    }
+  });
+
   it('a timed-out command returns DEADLINE_EXCEEDED and leaves no process', async () => {
     const started = Date.now();
     await expect(

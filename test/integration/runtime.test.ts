@@ -5,7 +5,6 @@ import { promises as fsp, existsSync, readFileSync, readdirSync, rmdirSync } fro
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import * as ts from 'typescript';
 import { OciRuntime, isRuncNotFound } from '../../internal/runtime';
 import type { ExitInfo } from '../../internal/runtime';
 import { silentLogger } from '../../internal/log';
@@ -596,36 +595,11 @@ describe('OOM', () => {
 });
 
 describe('the daemon goes away', () => {
-  /** Transpiles the runtime driver (and what it imports) so a plain node child can load it. */
-  async function buildDriverJs(out: string): Promise<void> {
-    const root = path.resolve(__dirname, '../..');
-    const files = [
-      'internal/errors.ts',
-      'internal/log.ts',
-      'internal/util/spawn.ts',
-      'internal/util/native.ts',
-      ...readdirSync(path.join(root, 'internal/runtime'))
-        .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
-        .map((f) => `internal/runtime/${f}`),
-    ];
-    for (const f of files) {
-      const src = await fsp.readFile(path.join(root, f), 'utf8');
-      const js = ts.transpileModule(src, {
-        compilerOptions: {
-          module: ts.ModuleKind.CommonJS,
-          target: ts.ScriptTarget.ES2022,
-          esModuleInterop: true,
-        },
-      }).outputText;
-      const dest = path.join(out, f.replace(/\.ts$/, '.js'));
-      await fsp.mkdir(path.dirname(dest), { recursive: true });
-      await fsp.writeFile(dest, js);
-    }
-  }
+  /** The built runtime driver (npm run build), which a plain node child can load. */
+  const distDir = path.resolve(__dirname, '../..', 'dist');
 
   test('a container created by a process that is then SIGKILLed keeps running and its exit is recorded', async () => {
-    const jsDir = path.join(tmp, 'js');
-    await buildDriverJs(jsDir);
+    const jsDir = distDir;
     const id = newId();
     const b = await bundle(id, ['sh', '-c', 'echo before; sleep 1.5; echo after; exit 9']);
     const script = `
