@@ -145,7 +145,7 @@ describe('buildMounts', () => {
     const img = mount({
       container_path: '/i',
       host_path: '/h',
-      image: { image: 'x', annotations: {}, user_specified_image: '', runtime_handler: '' },
+      image: { image: 'x', annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' },
     });
     expect(() => buildMounts(base({ criMounts: [img] }))).toThrow(/image volumes/);
   });
