@@ -50,7 +50,7 @@ import {
 /** What the sandbox service needs from the container service (which in turn needs sandboxes). */
 export interface PodContainers {
   idsInPod(podId: string): string[];
-  /** kills a container of a stopping pod (no grace: kubelet stopped them already) */
+  /** stops a container of a stopping pod: its stop signal, a short grace (kubelet usually stopped it already), then SIGKILL */
   stopForPod(id: string): Promise<void>;
   removeForPod(id: string): Promise<void>;
 }
@@ -359,7 +359,8 @@ export class SandboxService {
     // CRI: stopping what is already gone is not an error
     const rec = this.findForTeardown(idOrPrefix);
     if (!rec) return;
-    for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.stopForPod(cid);
+    // all at once: each gets its stop signal and a short grace (ContainerService.stopForPod)
+    await Promise.all((this.containers?.idsInPod(rec.id) ?? []).map((cid) => this.containers!.stopForPod(cid)));
     await this.locks.run(rec.id, async () => {
       await this.stopInfraAndNetwork(rec);
       const wasReady = rec.state === 'ready';

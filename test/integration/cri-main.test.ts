@@ -1,0 +1,276 @@
+// cri-api main-line RPCs and fields end to end (issue #11): the Stream* list RPCs against their
+// List twins with enough data to need several messages, and stop signals (ContainerConfig.stop_signal
+// over the image's StopSignal, reported by ContainerStatus, used by StopContainer and StopPodSandbox)
+// observed by traps in real containers. Real berthd, runc, conmon, registry and CNI bridge.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import type * as grpc from '@grpc/grpc-js';
+import { call } from '../../api/client';
+import type { PodSandboxConfig } from '../../api/generated';
+import { startHarness, type Harness } from '../lab/harness';
+import { busyboxLayer, pushImage } from '../lab/images';
+import { messageSizer, STREAM_BATCH_BYTES } from '../../internal/server/stream_list';
+
+let h: Harness;
+let outDir: string;
+
+beforeAll(async () => {
+  h = await startHarness({ bridge: 'berthcri0', subnet: '10.233.0.0/24', prefix: 'cri' });
+  outDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-cri-main-'));
+}, 120_000);
+
+afterAll(async () => {
+  await h?.cleanup();
+  if (outDir) fs.rmSync(outDir, { recursive: true, force: true });
+});
+
+/** Reads a server stream to its end: the messages, in order. */
+function collect<T>(stream: grpc.ClientReadableStream<T>): Promise<T[]> {
+  return new Promise((resolve, reject) => {
+    const got: T[] = [];
+    stream.on('data', (m: T) => got.push(m));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(got));
+  });
+}
+
+describe('streaming lists', () => {
+  // 600 KiB of annotation per pod and per container: two pods do not fit one 1 MiB message
+  const big = 'x'.repeat(600 * 1024);
+  const pods: string[] = [];
+  const ctrs: string[] = [];
+  let small = '';
+
+  beforeAll(async () => {
+    for (let i = 0; i < 3; i++) {
+      const cfg = h.podConfig({ labels: { group: 'big' }, annotations: { big } });
+      const id = await h.runPod(cfg);
+      pods.push(id);
+      ctrs.push(
+        await h.startCtr(
+          id,
+          cfg,
+          h.ctrConfig('sleeper', ['sleep', '3600'], { labels: { group: 'big' }, annotations: { big } }),
+        ),
+      );
+    }
+    const cfg: PodSandboxConfig = h.podConfig({ labels: { group: 'small' } });
+    small = await h.runPod(cfg);
+    pods.push(small);
+    ctrs.push(
+      await h.startCtr(small, cfg, h.ctrConfig('tiny', ['sleep', '3600'], { labels: { group: 'small' } })),
+    );
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const id of pods) await h.removePod(id).catch(() => undefined);
+  }, 120_000);
+
+  /** Checks each message's encoded size: within the batch budget unless it holds one item. */
+  function checkSizes<T>(msgs: T[], type: string, items: (m: T) => unknown[]): void {
+    const size = messageSizer(type);
+    for (const m of msgs) {
+      const n = size(m);
+      expect(n).toBeLessThan(4 * 1024 * 1024);
+      if (items(m).length > 1) expect(n).toBeLessThanOrEqual(STREAM_BATCH_BYTES);
+    }
+  }
+
+  test('StreamPodSandboxes: the same pods as ListPodSandbox, in several messages, filters honoured', async () => {
+    const rt = h.d.clients.runtime;
+    const listed = (await call(rt, 'ListPodSandbox', {})).items.map((p) => p.id).sort();
+    const msgs = await collect(rt.StreamPodSandboxes({}));
+    expect(msgs.length).toBeGreaterThanOrEqual(3);
+    checkSizes(msgs, 'StreamPodSandboxesResponse', (m) => m.pod_sandboxes);
+    expect(msgs.flatMap((m) => m.pod_sandboxes.map((p) => p.id)).sort()).toEqual(listed);
+    expect(listed).toEqual(expect.arrayContaining(pods));
+    expect(msgs.flatMap((m) => m.pod_sandboxes).find((p) => p.id === pods[0])?.annotations.big).toBe(big);
+
+    const filtered = await collect(rt.StreamPodSandboxes({ filter: { label_selector: { group: 'small' } } }));
+    expect(filtered.flatMap((m) => m.pod_sandboxes.map((p) => p.id))).toEqual([small]);
+    const byId = await collect(rt.StreamPodSandboxes({ filter: { id: pods[1] } }));
+    expect(byId.flatMap((m) => m.pod_sandboxes.map((p) => p.id))).toEqual([pods[1]]);
+  });
+
+  test('StreamContainers: the same containers as ListContainers, in several messages, filters honoured', async () => {
+    const rt = h.d.clients.runtime;
+    const listed = (await call(rt, 'ListContainers', {})).containers.map((c) => c.id).sort();
+    const msgs = await collect(rt.StreamContainers({}));
+    expect(msgs.length).toBeGreaterThanOrEqual(3);
+    checkSizes(msgs, 'StreamContainersResponse', (m) => m.containers);
+    expect(msgs.flatMap((m) => m.containers.map((c) => c.id)).sort()).toEqual(listed);
+    expect(listed).toEqual(expect.arrayContaining(ctrs));
+    const inPod = await collect(rt.StreamContainers({ filter: { pod_sandbox_id: pods[2] } }));
+    expect(inPod.flatMap((m) => m.containers.map((c) => c.id))).toEqual([ctrs[2]]);
+    const running = await collect(
+      rt.StreamContainers({
+        filter: { state: { state: 'CONTAINER_RUNNING' }, label_selector: { group: 'small' } },
+      }),
+    );
+    expect(running.flatMap((m) => m.containers.map((c) => c.id))).toEqual([ctrs[3]]);
+  });
+
+  test('StreamContainerStats and StreamPodSandboxStats: the List twins’ items, in several messages', async () => {
+    const rt = h.d.clients.runtime;
+    const cListed = (await call(rt, 'ListContainerStats', {})).stats.map((s) => s.attributes?.id).sort();
+    const cMsgs = await collect(rt.StreamContainerStats({}));
+    expect(cMsgs.length).toBeGreaterThanOrEqual(3);
+    checkSizes(cMsgs, 'StreamContainerStatsResponse', (m) => m.container_stats);
+    expect(cMsgs.flatMap((m) => m.container_stats.map((s) => s.attributes?.id)).sort()).toEqual(cListed);
+    expect(cListed).toEqual(expect.arrayContaining(ctrs));
+    const cSmall = await collect(rt.StreamContainerStats({ filter: { label_selector: { group: 'small' } } }));
+    expect(cSmall.flatMap((m) => m.container_stats.map((s) => s.attributes?.id))).toEqual([ctrs[3]]);
+
+    const pListed = (await call(rt, 'ListPodSandboxStats', {})).stats.map((s) => s.attributes?.id).sort();
+    const pMsgs = await collect(rt.StreamPodSandboxStats({}));
+    expect(pMsgs.length).toBeGreaterThanOrEqual(3);
+    checkSizes(pMsgs, 'StreamPodSandboxStatsResponse', (m) => m.pod_sandbox_stats);
+    expect(pMsgs.flatMap((m) => m.pod_sandbox_stats.map((s) => s.attributes?.id)).sort()).toEqual(pListed);
+    const pOne = await collect(rt.StreamPodSandboxStats({ filter: { id: pods[0] } }));
+    expect(pOne.flatMap((m) => m.pod_sandbox_stats.map((s) => s.attributes?.id))).toEqual([pods[0]]);
+  });
+
+  test('StreamPodSandboxMetrics and StreamImages: the List twins’ items', async () => {
+    const rt = h.d.clients.runtime;
+    const mListed = (await call(rt, 'ListPodSandboxMetrics', {})).pod_metrics
+      .map((m) => m.pod_sandbox_id)
+      .sort();
+    const mMsgs = await collect(rt.StreamPodSandboxMetrics({}));
+    expect(mMsgs.flatMap((m) => m.pod_sandbox_metrics.map((x) => x.pod_sandbox_id)).sort()).toEqual(mListed);
+    expect(mListed).toEqual(expect.arrayContaining(pods));
+
+    const im = h.d.clients.image;
+    const iListed = (await call(im, 'ListImages', {})).images.map((i) => i.id).sort();
+    const iMsgs = await collect(im.StreamImages({}));
+    expect(iMsgs.flatMap((m) => m.images.map((i) => i.id)).sort()).toEqual(iListed);
+    expect(iListed.length).toBeGreaterThanOrEqual(2);
+    const one = await collect(im.StreamImages({ filter: { image: { image: h.busybox } } }));
+    expect(one.flatMap((m) => m.images.flatMap((i) => i.repo_tags))).toContain(h.busybox);
+    expect(one.flatMap((m) => m.images)).toHaveLength(1);
+  });
+
+  test('a client that cancels after the first message gets CANCELLED; the daemon carries on', async () => {
+    const rt = h.d.clients.runtime;
+    const stream = rt.StreamPodSandboxes({});
+    const code = await new Promise<number>((resolve) => {
+      stream.once('data', () => stream.cancel());
+      stream.on('error', (e: grpc.ServiceError) => resolve(e.code));
+      stream.on('end', () => resolve(-1));
+    });
+    expect(code).toBe(1); // CANCELLED
+    expect((await call(rt, 'Version', { version: 'v1' })).runtime_name).toBe('berth');
+    expect((await collect(rt.StreamPodSandboxes({}))).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('stop signals', () => {
+  let image: string;
+  // traps USR1 and USR2 (writing which one came to /out/<name>) and ignores TERM as PID 1 does
+  const script = (name: string): string[] => [
+    'sh',
+    '-c',
+    `trap 'echo USR1 > /out/${name}; exit 0' USR1; trap 'echo USR2 > /out/${name}; exit 0' USR2; ` +
+      `touch /out/${name}.ready; while :; do sleep 0.1; done`,
+  ];
+  const mounts = () => [{ container_path: '/out', host_path: outDir }];
+
+  beforeAll(async () => {
+    image = (
+      await pushImage(h.reg, 'library/stopsig', 'v1', {
+        layers: [busyboxLayer()],
+        config: { Cmd: ['sh'], StopSignal: 'SIGUSR2' },
+      })
+    ).reference;
+    await call(h.d.clients.image, 'PullImage', { image: { image } });
+  }, 60_000);
+
+  async function waitReady(name: string): Promise<void> {
+    const deadline = Date.now() + 20_000;
+    while (!fs.existsSync(path.join(outDir, `${name}.ready`))) {
+      if (Date.now() > deadline) throw new Error(`${name} never got ready`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function status(id: string) {
+    return (await call(h.d.clients.runtime, 'ContainerStatus', { container_id: id })).status!;
+  }
+
+  test("StopContainer sends the image's StopSignal, or ContainerConfig.stop_signal over it; ContainerStatus reports it", async () => {
+    const rt = h.d.clients.runtime;
+    const cfg = h.podConfig();
+    const pod = await h.runPod(cfg);
+    try {
+      const fromImage = await h.startCtr(
+        pod,
+        cfg,
+        h.ctrConfig('fromimage', script('fromimage'), { image: { image }, mounts: mounts() }),
+      );
+      const override = await h.startCtr(
+        pod,
+        cfg,
+        h.ctrConfig('override', script('override'), {
+          image: { image },
+          mounts: mounts(),
+          stop_signal: 'SIGNAL_SIGUSR1',
+        }),
+      );
+      const plain = await h.startCtr(pod, cfg, h.ctrConfig('plain', ['sleep', '3600']));
+      expect((await status(fromImage)).stop_signal).toBe('SIGNAL_SIGUSR2');
+      expect((await status(override)).stop_signal).toBe('SIGNAL_SIGUSR1');
+      expect((await status(plain)).stop_signal).toBe('SIGNAL_SIGTERM');
+
+      for (const [id, name, want] of [
+        [fromImage, 'fromimage', 'USR2'],
+        [override, 'override', 'USR1'],
+      ]) {
+        await waitReady(name);
+        // a generous timeout: had the wrong signal been sent, the trap would not run and the
+        // container would be SIGKILLed (exit 137) when it ran out
+        await call(rt, 'StopContainer', { container_id: id, timeout: 30 });
+        expect(fs.readFileSync(path.join(outDir, name), 'utf8').trim()).toBe(want);
+        const st = await status(id);
+        expect(st.state).toBe('CONTAINER_EXITED');
+        expect(st.exit_code).toBe(0);
+        expect(st.stop_signal).toBe(want === 'USR1' ? 'SIGNAL_SIGUSR1' : 'SIGNAL_SIGUSR2');
+      }
+    } finally {
+      await h.removePod(pod);
+    }
+  });
+
+  test('StopPodSandbox sends each running container its stop signal before killing it', async () => {
+    const cfg = h.podConfig();
+    const pod = await h.runPod(cfg);
+    try {
+      const id = await h.startCtr(
+        pod,
+        cfg,
+        h.ctrConfig('podstop', script('podstop'), { mounts: mounts(), stop_signal: 'SIGNAL_SIGUSR1' }),
+      );
+      await waitReady('podstop');
+      await call(h.d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: pod });
+      expect(fs.readFileSync(path.join(outDir, 'podstop'), 'utf8').trim()).toBe('USR1');
+      expect((await status(id)).exit_code).toBe(0);
+    } finally {
+      await h.removePod(pod);
+    }
+  });
+
+  test('an unknown stop_signal value is INVALID_ARGUMENT', async () => {
+    const cfg = h.podConfig();
+    const pod = await h.runPod(cfg);
+    try {
+      await expect(
+        call(h.d.clients.runtime, 'CreateContainer', {
+          pod_sandbox_id: pod,
+          config: h.ctrConfig('bad', ['true'], { stop_signal: 99 as never }),
+          sandbox_config: cfg,
+        }),
+      ).rejects.toMatchObject({ code: 3 });
+    } finally {
+      await h.removePod(pod);
+    }
+  });
+});
