@@ -360,7 +360,9 @@ export class SandboxService {
     const rec = this.findForTeardown(idOrPrefix);
     if (!rec) return;
     // all at once: each gets its stop signal and a short grace (ContainerService.stopForPod)
-    await Promise.all((this.containers?.idsInPod(rec.id) ?? []).map((cid) => this.containers!.stopForPod(cid)));
+    await Promise.all(
+      (this.containers?.idsInPod(rec.id) ?? []).map((cid) => this.containers!.stopForPod(cid)),
+    );
     await this.locks.run(rec.id, async () => {
       await this.stopInfraAndNetwork(rec);
       const wasReady = rec.state === 'ready';
