@@ -383,3 +383,44 @@ describe('I/O and PSI stats', () => {
     }
   });
 });
+
+describe('sharpened image semantics (cri-api main comments)', () => {
+  test('Image.id, Container.image_id, ContainerStatus.image_id and PullImageResponse.image_ref are one value', async () => {
+    const rt = h.d.clients.runtime;
+    const pulled = await call(h.d.clients.image, 'PullImage', { image: { image: h.busybox } });
+    const status = (await call(h.d.clients.image, 'ImageStatus', { image: { image: h.busybox } })).image!;
+    const listed = (await call(h.d.clients.image, 'ListImages', { filter: { image: { image: h.busybox } } }))
+      .images[0];
+    expect(status.id).toBe(pulled.image_ref);
+    expect(listed.id).toBe(pulled.image_ref);
+    const cfg = h.podConfig();
+    const pod = await h.runPod(cfg);
+    try {
+      const id = await h.startCtr(pod, cfg, h.ctrConfig('same', ['sleep', '3600']));
+      const ctr = (await call(rt, 'ListContainers', { filter: { id } })).containers[0];
+      const st = (await call(rt, 'ContainerStatus', { container_id: id })).status!;
+      expect(ctr.image_id).toBe(pulled.image_ref);
+      expect(st.image_id).toBe(pulled.image_ref);
+    } finally {
+      await h.removePod(pod);
+    }
+  });
+
+  test('RemoveImage by one tag removes the image with all its tags', async () => {
+    const im = h.d.clients.image;
+    const spec = { layers: [busyboxLayer()], config: { Cmd: ['sh'], Labels: { twin: 'yes' } } };
+    const one = (await pushImage(h.reg, 'library/twins', 'one', spec)).reference;
+    const two = (await pushImage(h.reg, 'other/twins', 'two', spec)).reference;
+    const a = await call(im, 'PullImage', { image: { image: one } });
+    const b = await call(im, 'PullImage', { image: { image: two } });
+    expect(b.image_ref).toBe(a.image_ref);
+    expect((await call(im, 'ImageStatus', { image: { image: one } })).image?.repo_tags.sort()).toEqual(
+      [one, two].sort(),
+    );
+    await call(im, 'RemoveImage', { image: { image: one } });
+    expect((await call(im, 'ImageStatus', { image: { image: two } })).image ?? null).toBeNull();
+    expect((await call(im, 'ListImages', {})).images.map((i) => i.id)).not.toContain(a.image_ref);
+    // idempotent
+    await call(im, 'RemoveImage', { image: { image: two } });
+  });
+});
