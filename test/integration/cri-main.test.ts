@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { call } from '../../api/client';
 import type { PodSandboxConfig } from '../../api/generated';
 import { startHarness, type Harness } from '../lab/harness';
+import { berthctl } from '../lab/berthd';
 import { busyboxLayer, pushImage } from '../lab/images';
 import { messageSizer, STREAM_BATCH_BYTES } from '../../internal/server/stream_list';
 
@@ -423,4 +424,24 @@ describe('sharpened image semantics (cri-api main comments)', () => {
     // idempotent
     await call(im, 'RemoveImage', { image: { image: two } });
   });
+});
+
+test('berthctl version prints the CRI API version; berthctl inspect shows the stop signal', async () => {
+  const v = await berthctl(h.d, ['version']);
+  expect(v.code).toBe(0);
+  expect(v.stdout).toMatch(/^CriApi: +k8s\.io\/cri-api main@791729b/m);
+  const cfg = h.podConfig();
+  const pod = await h.runPod(cfg);
+  try {
+    const id = await h.startCtr(
+      pod,
+      cfg,
+      h.ctrConfig('insp', ['sleep', '3600'], { stop_signal: 'SIGNAL_SIGQUIT' }),
+    );
+    const r = await berthctl(h.d, ['inspect', id]);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).status.stop_signal).toBe('SIGNAL_SIGQUIT');
+  } finally {
+    await h.removePod(pod);
+  }
 });
