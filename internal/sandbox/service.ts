@@ -10,7 +10,8 @@ import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { crashPoint } from '../util/crashpoint';
 import * as path from 'node:path';
-import type { PodSandboxConfig__Output } from '../../api/generated';
+import type { LinuxContainerResources__Output, PodSandboxConfig__Output } from '../../api/generated';
+import { nextPodResources } from './resources';
 import {
   alreadyExists,
   errMessage,
@@ -353,6 +354,28 @@ export class SandboxService {
         }),
       () => undefined,
     );
+  }
+
+  /**
+   * UpdatePodSandboxResources: validates and records the pod's new overhead and resources (see
+   * ./resources.ts for why no cgroup is written). NOT_FOUND for an unknown pod, FAILED_PRECONDITION
+   * for one that is not ready.
+   */
+  async updateResources(
+    idOrPrefix: string,
+    overhead: LinuxContainerResources__Output | null | undefined,
+    resources: LinuxContainerResources__Output | null | undefined,
+  ): Promise<void> {
+    const rec = this.resolve(idOrPrefix);
+    await this.locks.run(rec.id, async () => {
+      if (rec.state !== 'ready')
+        throw failedPrecondition(
+          `pod sandbox ${short(rec.id)} is ${rec.state}: only a ready pod can be resized`,
+        );
+      rec.podResources = nextPodResources(rec.podResources, overhead, resources, nowNs());
+      await this.persist(rec);
+      this.log.info('pod resources updated', { id: rec.id, resources: rec.podResources });
+    });
   }
 
   async stop(idOrPrefix: string): Promise<void> {

@@ -1,18 +1,19 @@
-// UpdatePodSandboxResources (cri-api main line): not implemented in Berth yet; it answers UNIMPLEMENTED so a kubelet
-// knows the feature is absent (the README's CRI status table says so).
+// UpdatePodSandboxResources (in-place pod resize): validates and records the pod's new overhead and
+// resources; PodSandboxStatus verbose info shows them. No cgroup is written: the pod-level cgroup
+// is kubelet's (see internal/sandbox/resources.ts).
 import type {
   UpdatePodSandboxResourcesRequest__Output,
   UpdatePodSandboxResourcesResponse,
 } from '../../api/generated';
-import { unimplemented } from '../errors';
 import type { ServerDeps } from './deps';
+import { requireId } from './validate_config';
 
-export function updatePodSandboxResources(_deps: ServerDeps) {
+export function updatePodSandboxResources(deps: ServerDeps) {
   return async (
-    _req: UpdatePodSandboxResourcesRequest__Output,
+    req: UpdatePodSandboxResourcesRequest__Output,
   ): Promise<UpdatePodSandboxResourcesResponse> => {
-    throw unimplemented(
-      'Berth does not implement UpdatePodSandboxResources yet (in-place pod resize); UpdateContainerResources resizes each container',
-    );
+    const id = requireId(req.pod_sandbox_id, 'pod_sandbox_id');
+    await deps.sandboxes.updateResources(id, req.overhead, req.resources);
+    return {};
   };
 }

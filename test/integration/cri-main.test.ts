@@ -445,3 +445,51 @@ test('berthctl version prints the CRI API version; berthctl inspect shows the st
     await h.removePod(pod);
   }
 });
+
+test('UpdatePodSandboxResources records the pod resources (verbose status); containers still resize', async () => {
+  const rt = h.d.clients.runtime;
+  const cfg = h.podConfig();
+  const pod = await h.runPod(cfg);
+  try {
+    const id = await h.startCtr(pod, cfg, h.ctrConfig('resized', ['sleep', '3600']));
+    await call(rt, 'UpdatePodSandboxResources', {
+      pod_sandbox_id: pod,
+      overhead: { cpu_shares: '10', memory_limit_in_bytes: String(32 << 20) },
+      resources: { cpu_shares: '512', memory_limit_in_bytes: String(256 << 20) },
+    });
+    const info = async () =>
+      JSON.parse(
+        (await call(h.d.clients.runtime, 'PodSandboxStatus', { pod_sandbox_id: pod, verbose: true })).info
+          .info,
+      );
+    const got = (await info()).podResources;
+    expect(got.resources.memory_limit_in_bytes).toBe(String(256 << 20));
+    expect(got.overhead.cpu_shares).toBe('10');
+    // a container of the pod is resized during the pod resize, as before
+    await call(rt, 'UpdateContainerResources', {
+      container_id: id,
+      linux: { memory_limit_in_bytes: String(128 << 20) },
+    });
+    const st = (await call(rt, 'ContainerStatus', { container_id: id })).status!;
+    expect(st.resources?.linux?.memory_limit_in_bytes).toBe(String(128 << 20));
+    // recorded: survives a kill -9 of berthd
+    await h.d.kill9();
+    await h.d.restart();
+    expect((await info()).podResources.resources.memory_limit_in_bytes).toBe(String(256 << 20));
+    // bad input and unknown pods
+    await expect(
+      call(h.d.clients.runtime, 'UpdatePodSandboxResources', {
+        pod_sandbox_id: pod,
+        resources: { memory_limit_in_bytes: '-1' },
+      }),
+    ).rejects.toMatchObject({ code: 3 });
+    await expect(
+      call(h.d.clients.runtime, 'UpdatePodSandboxResources', {
+        pod_sandbox_id: 'f'.repeat(64),
+        resources: {},
+      }),
+    ).rejects.toMatchObject({ code: 5 });
+  } finally {
+    await h.removePod(pod);
+  }
+});
