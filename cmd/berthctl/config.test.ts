@@ -49,7 +49,7 @@ describe('toMessage', () => {
       { container_path: '/a', host_path: '/b', readonly: true, propagation: 'PROPAGATION_HOST_TO_CONTAINER' },
       { container_path: '/c', host_path: '/d', propagation: 'PROPAGATION_BIDIRECTIONAL' },
     ]);
-    expect(m.envs).toEqual([{ key: 'K', value: 'V' }]);
+    expect(m.envs).toEqual([{ key: 'K', value: Buffer.from('V') }]);
   });
 
   it('treats null (YAML `key:`) as absent', () => {

@@ -103,6 +103,10 @@ function scalar(v: unknown, type: string, resolved: protobuf.Enum | null, where:
 
 function value(v: unknown, field: protobuf.Field, where: string): unknown {
   const t = field.resolvedType;
+  // KeyValue.value (an environment variable's value) became bytes in cri-api's main line; in a
+  // config file it stays what it means, text (UTF-8), not base64.
+  if (field.parent?.name === 'KeyValue' && field.name === 'value' && typeof v === 'string')
+    return Buffer.from(v, 'utf8');
   if (t instanceof protobuf.Type) return message(v, t, where);
   return scalar(v, field.type, t instanceof protobuf.Enum ? t : null, where);
 }

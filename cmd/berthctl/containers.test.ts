@@ -78,7 +78,7 @@ describe('create', () => {
       propagation: 'PROPAGATION_HOST_TO_CONTAINER',
       readonly: true,
     });
-    expect(req.config.envs).toEqual([{ key: 'A', value: 'b' }]);
+    expect(req.config.envs).toEqual([{ key: 'A', value: Buffer.from('b') }]);
     expect(req.sandbox_config.metadata.name).toBe('web');
   });
 

@@ -35,7 +35,7 @@ import type { OciSpec } from '../oci/spec-types';
 import { cgroupsPathFor } from '../oci/resources';
 import { resolveUser, userRequestFrom } from '../oci/user';
 import { resolveMountSources, statRequestedDevices } from '../oci/host';
-import { stopSignalOf } from '../oci/signal';
+import { effectiveStopSignal } from '../oci/signal';
 import { seccompRequestOf } from '../oci/seccomp';
 import { loadLocalhostSeccomp } from '../oci/seccomp-file';
 import type { ExitInfo, OciRuntime } from '../runtime';
@@ -50,6 +50,14 @@ import { withPodNamespaces } from './defaults';
 import { checkContainerIdMap } from '../sandbox/userns';
 import { dateToNs, isContainerRecord, nowNs, type ContainerRecord, type ContainerState } from './types';
 import { metrics } from '../metrics/metrics';
+
+/**
+ * How long StopPodSandbox lets a container that is still running handle its stop signal before
+ * SIGKILL. kubelet stops each container with the pod's grace period before it stops the sandbox, so
+ * this only matters for a container kubelet did not stop (or a direct StopPodSandbox): short, but
+ * long enough for a trap to run.
+ */
+export const POD_STOP_GRACE_SECONDS = 2;
 
 export type ContainerEventType =
   | 'CONTAINER_CREATED_EVENT'
@@ -107,7 +115,8 @@ export class ContainerService {
     this.events.setMaxListeners(0);
     sandboxes.setContainers({
       idsInPod: (podId) => [...this.records.values()].filter((r) => r.podId === podId).map((r) => r.id),
-      stopForPod: (id) => this.stop(id, 0),
+      // StopPodSandbox: each container gets its stop signal and POD_STOP_GRACE_SECONDS, then SIGKILL
+      stopForPod: (id) => this.stop(id, POD_STOP_GRACE_SECONDS),
       removeForPod: (id) => this.remove(id),
       settled: (podId) => this.removals.settled(podId),
     });
@@ -206,7 +215,7 @@ export class ContainerService {
       runtimeHandler: pod.runtimeHandler,
       bundle: this.bundleOf(id),
       logPath,
-      stopSignal: stopSignalOf(image.config).name,
+      stopSignal: effectiveStopSignal(config.stop_signal, image.config).name,
       user: { uid: 0, gid: 0, additionalGids: [] },
       createdAt: nowNs(),
       startedAt: '0',

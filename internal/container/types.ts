@@ -20,7 +20,7 @@ export interface ContainerRecord {
   bundle: string;
   /** absolute log path ('' when the pod or container gave none) */
   logPath: string;
-  /** stop signal from the image (name, e.g. SIGTERM) */
+  /** the effective stop signal (name, e.g. SIGTERM): ContainerConfig.stop_signal, else the image's StopSignal, else SIGTERM */
   stopSignal: string;
   /** the user the created process really got (/proc/<pid>/status), for ContainerStatus.user */
   user: { uid: number; gid: number; additionalGids: number[] };

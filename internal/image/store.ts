@@ -662,21 +662,8 @@ export class LocalImageStore implements ImageStore {
     await this.lock.run('records', async () => {
       const rec = this.get(refOrId);
       if (!rec) return;
-      const isId =
-        ID_RE.test(refOrId) &&
-        rec.id.startsWith(refOrId.startsWith('sha256:') ? refOrId : `sha256:${refOrId}`);
-      let tag: string | undefined;
-      if (!isId) {
-        const ref = parseReference(refOrId);
-        if (!ref.digest) tag = tagReference(ref);
-      }
-      // CRI-O's rule: a tag of an image with other tags is only untagged; the last tag, an id or a
-      // digest removes the image.
-      if (tag && rec.repoTags.length > 1) {
-        await this.write({ ...rec, repoTags: rec.repoTags.filter((t) => t !== tag) });
-        this.log.info('image untagged', { tag, id: rec.id });
-        return;
-      }
+      // cri-api (main line): removing an image by any one of its tags removes the image with all
+      // its tags, as by its id or a digest.
       await fsp.rm(this.recordPath(rec.id), { force: true });
       this.unindex(rec);
       this.recordBytes.delete(rec.id);

@@ -90,8 +90,8 @@ export interface ImageStore {
   get(refOrId: string): ImageRecord | undefined;
   list(filter?: ImageFilter): ImageRecord[];
   /**
-   * Removes by tag (untag; the image goes when its last tag goes and no digest ref was asked for) or
-   * by id / digest (the whole image). Frees layers nobody else uses. Missing image: no error.
+   * Removes the image a tag, id or digest names, with all its tags (cri-api's RemoveImage: one tag
+   * removes every tag of the image). Frees layers nobody else uses. Missing image: no error.
    */
   remove(refOrId: string): Promise<void>;
   /** Chain IDs of an image's layers, lowest first: what a container snapshot stacks on. */

@@ -145,9 +145,11 @@ describe('buildMounts', () => {
     const img = mount({
       container_path: '/i',
       host_path: '/h',
-      image: { image: 'x', annotations: {}, user_specified_image: '', runtime_handler: '' },
+      image: { image: 'x', annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' },
     });
     expect(() => buildMounts(base({ criMounts: [img] }))).toThrow(/image volumes/);
+    const opt = mount({ container_path: '/o', host_path: '/h', mount_options: ['noexec'] });
+    expect(() => buildMounts(base({ criMounts: [opt] }))).toThrow(/mount option noexec is not supported/);
   });
   it('uses the resolved real path as source', () => {
     const m = mount({ container_path: '/data', host_path: '/link' });

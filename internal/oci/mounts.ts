@@ -111,6 +111,11 @@ function criMount(m: Mount__Output, opts: MountOptions, result: MountResult): Oc
     throw invalidArgument(`${where}: container_path must be an absolute path`);
   if (CLEAN(dest) === '/') throw invalidArgument(`${where}: cannot mount over the container's root`);
   if (m.image?.image) throw invalidArgument(`${where}: image volumes are not supported`);
+  // RuntimeFeatures.mount_options is false: none is applied, so none is accepted silently
+  if (m.mount_options?.length)
+    throw invalidArgument(
+      `${where}: mount option ${short(m.mount_options[0])} is not supported by this runtime`,
+    );
   if (m.uidMappings?.length || m.gidMappings?.length)
     throw invalidArgument(`${where}: id-mapped mounts are not supported by this runtime`);
   if (!m.host_path) throw invalidArgument(`${where}: host_path is empty`);

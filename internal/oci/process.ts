@@ -2,7 +2,6 @@
 // (Kubernetes' rules), the environment merged over the image's, and the working directory.
 import * as path from 'node:path';
 import { invalidArgument, short } from '../errors';
-import type { KeyValue__Output } from '../../api/generated';
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
@@ -51,13 +50,33 @@ function setEnv(env: string[], index: Map<string, number>, entry: string): void 
   }
 }
 
+/** A CRI KeyValue as decoded (bytes) or as tests and older callers write it (text). */
+export interface EnvVar {
+  key: string;
+  value: Buffer | Uint8Array | string;
+}
+
+/**
+ * An environment variable's value as text. KeyValue.value is bytes on the wire since cri-api's main
+ * line (a v0.32 client's string arrives as its UTF-8 bytes); the OCI spec holds env as JSON strings,
+ * so a value that is not UTF-8 cannot be passed on faithfully and is refused.
+ */
+export function envValue(kv: EnvVar): string {
+  if (typeof kv.value === 'string') return kv.value;
+  const buf = Buffer.from(kv.value.buffer, kv.value.byteOffset, kv.value.byteLength);
+  const text = buf.toString('utf8');
+  if (!Buffer.from(text, 'utf8').equals(buf))
+    throw invalidArgument(`envs: value of ${short(kv.key)} is not valid UTF-8`);
+  return text;
+}
+
 /**
  * The environment: a default PATH, HOSTNAME, then the image's Env, then the request's envs; a later
  * entry with the same name replaces the earlier one where it stood.
  */
 export function buildEnv(
   imageEnv: string[] | undefined,
-  envs: KeyValue__Output[] | undefined,
+  envs: EnvVar[] | undefined,
   hostname?: string,
 ): string[] {
   const env: string[] = [];
@@ -69,8 +88,9 @@ export function buildEnv(
     if (!kv.key) throw invalidArgument('envs: an environment variable has an empty name');
     if (kv.key.includes('=') || kv.key.includes('\0'))
       throw invalidArgument(`envs: invalid environment variable name ${short(kv.key)}`);
-    if (kv.value.includes('\0')) throw invalidArgument(`envs: value of ${short(kv.key)} contains a NUL byte`);
-    setEnv(env, index, `${kv.key}=${kv.value}`);
+    const val = envValue(kv);
+    if (val.includes('\0')) throw invalidArgument(`envs: value of ${short(kv.key)} contains a NUL byte`);
+    setEnv(env, index, `${kv.key}=${val}`);
   }
   return env;
 }

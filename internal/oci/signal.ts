@@ -1,4 +1,5 @@
-// Signal names and numbers (Linux, x86 and arm numbering) for the image's StopSignal.
+// Signal names and numbers (Linux, x86 and arm numbering) for the image's StopSignal and the CRI's
+// Signal enum (ContainerConfig.stop_signal, ContainerStatus.stop_signal).
 import { invalidArgument, short } from '../errors';
 import type { ImageConfig } from '../image/types';
 
@@ -21,6 +22,7 @@ const SIGNALS: Record<string, number> = {
   SIGTERM: 15,
   SIGSTKFLT: 16,
   SIGCHLD: 17,
+  SIGCLD: 17,
   SIGCONT: 18,
   SIGSTOP: 19,
   SIGTSTP: 20,
@@ -47,7 +49,8 @@ export interface StopSignal {
 }
 
 function nameOf(n: number): string {
-  for (const [k, v] of Object.entries(SIGNALS)) if (v === n && k !== 'SIGIOT' && k !== 'SIGPOLL') return k;
+  for (const [k, v] of Object.entries(SIGNALS))
+    if (v === n && k !== 'SIGIOT' && k !== 'SIGPOLL' && k !== 'SIGCLD') return k;
   if (n === SIGRTMIN) return 'SIGRTMIN';
   if (n === SIGRTMAX) return 'SIGRTMAX';
   return n - SIGRTMIN <= SIGRTMAX - n ? `SIGRTMIN+${n - SIGRTMIN}` : `SIGRTMAX-${SIGRTMAX - n}`;
@@ -80,4 +83,42 @@ export function parseSignal(value: string): StopSignal {
 export function stopSignalOf(image: ImageConfig | undefined): StopSignal {
   const s = image?.config?.StopSignal;
   return s ? parseSignal(s) : { name: 'SIGTERM', number: 15 };
+}
+
+/**
+ * The signal a CRI Signal enum value names (SIGNAL_SIGUSR1 -> SIGUSR1, SIGNAL_SIGRTMINPLUS3 ->
+ * SIGRTMIN+3, SIGNAL_SIGRTMAXMINUS2 -> SIGRTMAX-2); undefined for SIGNAL_RUNTIME_DEFAULT (or unset).
+ * A value this proto does not know (a number) is INVALID_ARGUMENT.
+ */
+export function signalFromCri(value: string | number | null | undefined): StopSignal | undefined {
+  if (
+    value === undefined ||
+    value === null ||
+    value === '' ||
+    value === 'SIGNAL_RUNTIME_DEFAULT' ||
+    value === 0
+  )
+    return undefined;
+  const m = typeof value === 'string' ? /^SIGNAL_(SIG[A-Z0-9]+)$/.exec(value) : null;
+  if (!m) throw invalidArgument(`stop_signal ${short(value)} is not a signal this runtime knows`);
+  const name = m[1]
+    .replace(/^SIGRTMINPLUS(\d+)$/, 'SIGRTMIN+$1')
+    .replace(/^SIGRTMAXMINUS(\d+)$/, 'SIGRTMAX-$1');
+  return parseSignal(name);
+}
+
+/** The CRI Signal enum value of a signal name as parseSignal gives it (SIGRTMIN+3 -> SIGNAL_SIGRTMINPLUS3). */
+export function signalToCri(name: string): string {
+  const n = name
+    .replace(/^SIGRTMIN\+(\d+)$/, 'SIGRTMINPLUS$1')
+    .replace(/^SIGRTMAX-(\d+)$/, 'SIGRTMAXMINUS$1');
+  return `SIGNAL_${n}`;
+}
+
+/** The effective stop signal: the container config's stop_signal, else the image's StopSignal, else SIGTERM. */
+export function effectiveStopSignal(
+  configured: string | number | null | undefined,
+  image: ImageConfig | undefined,
+): StopSignal {
+  return signalFromCri(configured) ?? stopSignalOf(image);
 }

@@ -69,7 +69,7 @@ describe('buildContainerSpec', () => {
       command: ['/bin/app'],
       args: ['--x'],
       working_dir: '/srv',
-      envs: [{ key: 'A', value: '1' }],
+      envs: [{ key: 'A', value: Buffer.from('1') }],
       tty: true,
     });
     const spec = buildContainerSpec(

@@ -87,6 +87,8 @@ export function mount(
     gidMappings: [],
     recursive_read_only: false,
     image: null,
+    image_sub_path: '',
+    mount_options: [],
     ...o,
   };
 }
@@ -98,7 +100,13 @@ export function containerConfig(
 ): ContainerConfig__Output {
   return {
     metadata: { name: 'app', attempt: 0 },
-    image: { image: 'busybox', annotations: {}, user_specified_image: '', runtime_handler: '' },
+    image: {
+      image: 'busybox',
+      annotations: {},
+      user_specified_image: '',
+      runtime_handler: '',
+      image_ref: '',
+    },
     command: [],
     args: [],
     working_dir: '',
@@ -114,6 +122,7 @@ export function containerConfig(
     linux: { resources: res ? resources(res) : null, security_context: containerSecurity(sc) },
     windows: null,
     CDI_devices: [],
+    stop_signal: 'SIGNAL_RUNTIME_DEFAULT',
     ...o,
   };
 }

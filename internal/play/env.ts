@@ -161,7 +161,9 @@ export function containerEnv(pod: V1Pod, c: V1Container, ctx: EnvContext): KeyVa
 
 /** ExpandContainerCommandAndArgs: command and args with `$(NAME)` from the container's environment. */
 export function expandCommand(c: V1Container, envs: KeyValue[]): { command: string[]; args: string[] } {
-  const m = new Map(envs.map((e) => [e.key ?? '', e.value ?? '']));
+  const text = (v: KeyValue['value']): string =>
+    v === undefined || v === null ? '' : typeof v === 'string' ? v : Buffer.from(v).toString('utf8');
+  const m = new Map(envs.map((e) => [e.key ?? '', text(e.value)]));
   const lookup = (n: string): string | undefined => m.get(n);
   return {
     command: (c.command ?? []).map((s) => expand(s, lookup)),

@@ -159,6 +159,20 @@ export function configFor(
   });
 }
 
+/**
+ * KeyValue.value is bytes on the wire (cri-api main): the translation keeps env values as text (as
+ * --dry-run prints them); they go out as UTF-8 bytes (a string would be read as base64).
+ */
+export function withEnvBytes(config: ContainerConfig): ContainerConfig {
+  return {
+    ...config,
+    envs: config.envs?.map((e) => ({
+      ...e,
+      value: typeof e.value === 'string' ? Buffer.from(e.value, 'utf8') : e.value,
+    })),
+  };
+}
+
 /** startContainer: pull, the termination log file, CreateContainer, StartContainer. */
 export async function startContainer(
   c: CriClients,
@@ -174,7 +188,7 @@ export async function startContainer(
   await fsp.writeFile(tlog, '', { mode: 0o666 });
   const res = await call(c.runtime, 'CreateContainer', {
     pod_sandbox_id: run.sandboxId,
-    config,
+    config: withEnvBytes(config),
     sandbox_config: run.sandbox,
   });
   opts.event({ pod: run.key, reason: 'Created', message: `Created container ${spec.name}` });

@@ -11,8 +11,9 @@ import { EventEmitter } from 'node:events';
 import { crashPoint } from '../util/crashpoint';
 import { Phases } from '../util/phases';
 import * as path from 'node:path';
-import type { PodSandboxConfig__Output } from '../../api/generated';
+import type { LinuxContainerResources__Output, PodSandboxConfig__Output } from '../../api/generated';
 import type { CreateResult } from '../runtime/types';
+import { nextPodResources } from './resources';
 import {
   alreadyExists,
   errMessage,
@@ -52,7 +53,7 @@ import {
 /** What the sandbox service needs from the container service (which in turn needs sandboxes). */
 export interface PodContainers {
   idsInPod(podId: string): string[];
-  /** kills a container of a stopping pod (no grace: kubelet stopped them already) */
+  /** stops a container of a stopping pod: its stop signal, a short grace (kubelet usually stopped it already), then SIGKILL */
   stopForPod(id: string): Promise<void>;
   removeForPod(id: string): Promise<void>;
   /** resolves once no removal of a container of this pod is still being cleaned up */
@@ -384,12 +385,37 @@ export class SandboxService {
     );
   }
 
+  /**
+   * UpdatePodSandboxResources: validates and records the pod's new overhead and resources (see
+   * ./resources.ts for why no cgroup is written). NOT_FOUND for an unknown pod, FAILED_PRECONDITION
+   * for one that is not ready.
+   */
+  async updateResources(
+    idOrPrefix: string,
+    overhead: LinuxContainerResources__Output | null | undefined,
+    resources: LinuxContainerResources__Output | null | undefined,
+  ): Promise<void> {
+    const rec = this.resolve(idOrPrefix);
+    await this.locks.run(rec.id, async () => {
+      if (rec.state !== 'ready')
+        throw failedPrecondition(
+          `pod sandbox ${short(rec.id)} is ${rec.state}: only a ready pod can be resized`,
+        );
+      rec.podResources = nextPodResources(rec.podResources, overhead, resources, nowNs());
+      await this.persist(rec);
+      this.log.info('pod resources updated', { id: rec.id, resources: rec.podResources });
+    });
+  }
+
   async stop(idOrPrefix: string): Promise<void> {
     // CRI: stopping what is already gone is not an error
     const rec = this.findForTeardown(idOrPrefix);
     if (!rec) return;
     const ph = new Phases('StopPodSandbox', this.deps.phases, this.log);
-    for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.stopForPod(cid);
+    // all at once: each gets its stop signal and a short grace (ContainerService.stopForPod)
+    await Promise.all(
+      (this.containers?.idsInPod(rec.id) ?? []).map((cid) => this.containers!.stopForPod(cid)),
+    );
     ph.mark('containers');
     await this.locks.run(rec.id, async () => {
       ph.mark('lock');

@@ -1,6 +1,7 @@
 // The persisted record of a pod sandbox. It is written before the first side effect of
 // RunPodSandbox (state "creating"), so a crash midway is rolled back at the next start.
 import type { PodSandboxConfig__Output } from '../../api/generated';
+import type { PodResources } from './resources';
 
 export type SandboxState = 'creating' | 'ready' | 'notready';
 
@@ -29,6 +30,8 @@ export interface SandboxRecord {
   networkUp: boolean;
   /** a teardown step failed; retried in the background and at start */
   cleanupPending?: string[];
+  /** pod-level overhead and resources from UpdatePodSandboxResources (see ./resources.ts) */
+  podResources?: PodResources;
 }
 
 export function isSandboxRecord(v: unknown): v is SandboxRecord {

@@ -3,6 +3,7 @@ import type { Container, ContainerStatus, PodSandbox, PodSandboxStatus } from '.
 import type { ContainerRecord } from '../container/types';
 import type { SandboxRecord } from '../sandbox/types';
 import { criState } from '../container/service';
+import { signalToCri } from '../oci/signal';
 
 export function sandboxState(r: SandboxRecord): 'SANDBOX_READY' | 'SANDBOX_NOTREADY' {
   return r.state === 'ready' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY';
@@ -69,6 +70,7 @@ export function toContainerStatus(r: ContainerRecord): ContainerStatus {
     mounts: r.config.mounts,
     log_path: r.logPath,
     resources: r.resources ? { linux: r.resources } : undefined,
+    stop_signal: signalToCri(r.stopSignal || 'SIGTERM') as ContainerStatus['stop_signal'],
     user: {
       linux: {
         uid: String(r.user.uid),

@@ -2,6 +2,7 @@
 // and their features, and with `verbose` the effective config and the event loop's health
 // (`eventLoop`, see internal/util/loop-health.ts) and the pulls running now (`pulls`). All from memory: kubelet calls it every few
 // seconds.
+import { CRI_API_VERSION } from '../../api/cri-version';
 import type { RuntimeHandler, StatusRequest__Output, StatusResponse } from '../../api/generated';
 import type { ServerDeps } from './deps';
 
@@ -31,6 +32,7 @@ export function status(deps: ServerDeps) {
     };
     if (req.verbose) {
       res.info = { config: JSON.stringify(redactedConfig(deps)) };
+      res.info.criApi = JSON.stringify(CRI_API_VERSION);
       if (deps.loopHealth) res.info.eventLoop = JSON.stringify(deps.loopHealth.report());
       if (deps.execStats) res.info.exec = JSON.stringify(deps.execStats());
       if (deps.phases) res.info.phases = JSON.stringify(deps.phases());

@@ -26,6 +26,8 @@ export function podSandboxStatus(deps: ServerDeps) {
           bundle: rec.bundle,
           podDir: rec.podDir,
           config: rec.config,
+          // UpdatePodSandboxResources' last overhead and resources (absent until the pod is resized)
+          podResources: rec.podResources,
         }),
       };
     }

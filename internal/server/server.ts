@@ -45,6 +45,15 @@ import { podSandboxStats } from './sandbox_stats';
 import { listPodSandboxStats } from './sandbox_stats_list';
 import { listMetricDescriptors } from './metric_descriptors_list';
 import { listPodSandboxMetrics } from './sandbox_metrics_list';
+import { streamPodSandboxes } from './sandbox_stream';
+import { streamContainers } from './container_stream';
+import { streamContainerStats } from './container_stats_stream';
+import { streamPodSandboxStats } from './sandbox_stats_stream';
+import { streamPodSandboxMetrics } from './sandbox_metrics_stream';
+import { streamImages } from './image_stream';
+import { checkpointPod } from './pod_checkpoint';
+import { restorePod } from './pod_restore';
+import { updatePodSandboxResources } from './sandbox_update_resources';
 
 type Unary = grpc.handleUnaryCall<never, never>;
 
@@ -82,6 +91,14 @@ export function runtimeHandlers(deps: ServerDeps): RuntimeServiceHandlers {
     GetContainerEvents: decodedStream(log, 'GetContainerEvents', getContainerEvents(deps)),
     ListMetricDescriptors: u('ListMetricDescriptors', listMetricDescriptors(deps)),
     ListPodSandboxMetrics: u('ListPodSandboxMetrics', listPodSandboxMetrics(deps)),
+    StreamPodSandboxes: streamPodSandboxes(deps),
+    StreamContainers: streamContainers(deps),
+    StreamContainerStats: streamContainerStats(deps),
+    StreamPodSandboxStats: streamPodSandboxStats(deps),
+    StreamPodSandboxMetrics: streamPodSandboxMetrics(deps),
+    CheckpointPod: u('CheckpointPod', checkpointPod(deps)),
+    RestorePod: u('RestorePod', restorePod(deps)),
+    UpdatePodSandboxResources: u('UpdatePodSandboxResources', updatePodSandboxResources(deps)),
   } as RuntimeServiceHandlers;
 }
 
@@ -95,6 +112,7 @@ export function imageHandlers(deps: ServerDeps): ImageServiceHandlers {
     ListImages: u('ListImages', listImages(deps)),
     RemoveImage: u('RemoveImage', removeImage(deps)),
     ImageFsInfo: u('ImageFsInfo', imageFsInfo(deps)),
+    StreamImages: streamImages(deps),
   } as ImageServiceHandlers;
 }
 

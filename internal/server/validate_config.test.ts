@@ -64,7 +64,7 @@ test.each([
     'relative mount',
     () => validateContainerConfig(ctr({ mounts: [{ container_path: 'x', host_path: '/tmp' } as never] })),
   ],
-  ['env key with =', () => validateContainerConfig(ctr({ envs: [{ key: 'A=B', value: '' }] }))],
+  ['env key with =', () => validateContainerConfig(ctr({ envs: [{ key: 'A=B', value: Buffer.from('') }] }))],
   [
     'pod run_as_group without run_as_user',
     () => validatePodConfig(podConfig({}, { run_as_group: { value: '1000' } })),

@@ -49,13 +49,21 @@ test('layout: hybrid host uses v1 cpuacct/memory/pids, pure v2 uses cgroup2 per 
     cpu: { version: 1, mount: '/sys/fs/cgroup/cpuacct' },
     memory: { version: 1, mount: '/sys/fs/cgroup/memory' },
     pids: { version: 1, mount: '/sys/fs/cgroup/pids' },
+    // PSI from the unified hierarchy, which has *.pressure in every cgroup
+    psi: '/sys/fs/cgroup/unified',
   });
+  // v1 only (no cgroup2 mount): no PSI, blkio for I/O
+  const v1only = layoutFrom('37 31 0:34 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio\n', '');
+  expect(v1only.psi).toBeUndefined();
+  expect(v1only.io).toEqual({ version: 1, mount: '/sys/fs/cgroup/blkio' });
   const v2 = layoutFrom(
     '29 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n',
     'cpuset cpu io memory pids\n',
   );
   expect(v2.memory).toEqual({ version: 2, mount: '/sys/fs/cgroup' });
   expect(v2.pids).toEqual({ version: 2, mount: '/sys/fs/cgroup' });
+  expect(v2.io).toEqual({ version: 2, mount: '/sys/fs/cgroup' });
+  expect(v2.psi).toBe('/sys/fs/cgroup');
   // cpu.stat usage is in every v2 cgroup, memory only where the controller is enabled
   const bare = layoutFrom('41 31 0:38 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw\n', '');
   expect(bare.cpu).toEqual({ version: 2, mount: '/sys/fs/cgroup/unified' });

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { parseCgroupMounts, parseFlatKeyed, parseProcCgroup, parseSingle } from './parse';
+import { type IoDeviceSample, type Psi, parseBlkio, parseIoStat, parsePressure, sumIo } from './io';
 
 export interface ControllerRoot {
   version: 1 | 2;
@@ -19,6 +20,10 @@ export interface CgroupLayout {
   cpu?: ControllerRoot;
   memory?: ControllerRoot;
   pids?: ControllerRoot;
+  /** block I/O: v1 blkio, or v2 io.stat */
+  io?: ControllerRoot;
+  /** the cgroup v2 mount whose cgroups carry *.pressure files (PSI); none on a v1-only host */
+  psi?: string;
 }
 
 /** Which hierarchy serves each controller, from mountinfo text and the v2 root's controller list. */
@@ -31,7 +36,13 @@ export function layoutFrom(mountinfo: string, v2Controllers: string): CgroupLayo
     if (m.v2 && (v2Always || v2.has(v2name))) return { version: 2, mount: m.v2 };
     return undefined;
   };
-  return { cpu: pick('cpuacct', 'cpu', true), memory: pick('memory', 'memory'), pids: pick('pids', 'pids') };
+  return {
+    cpu: pick('cpuacct', 'cpu', true),
+    memory: pick('memory', 'memory'),
+    pids: pick('pids', 'pids'),
+    io: pick('blkio', 'io'),
+    psi: m.v2,
+  };
 }
 
 export async function detectLayout(procRoot = '/proc'): Promise<CgroupLayout> {
@@ -65,6 +76,10 @@ export interface CgroupSample {
   memory?: MemorySample;
   /** tasks in the cgroup (pids.current), or the count of cgroup.procs without a pids controller */
   pids?: bigint;
+  /** block I/O per device (v2 io.stat, v1 blkio.throttle.*) */
+  io?: IoDeviceSample[];
+  /** pressure stall information, where a cgroup v2 hierarchy gives it */
+  psi?: { cpu?: Psi; memory?: Psi; io?: Psi };
 }
 
 /** v1 memory.limit_in_bytes at or above this is "no limit" (the kernel reports LONG_MAX page-rounded). */
@@ -177,12 +192,49 @@ export class CgroupReader {
 
   /** All we report of one cgroup. Missing files (a cgroup that just went away) leave fields out. */
   async read(cgroupPath: string, opts: ReadOptions = {}): Promise<CgroupSample> {
-    const [cpu, memory, pids] = await Promise.all([
+    const [cpu, memory, pids, io, psi] = await Promise.all([
       this.readCpu(cgroupPath, opts),
       this.readMemory(cgroupPath),
       this.readPids(cgroupPath),
+      this.readIo(cgroupPath),
+      this.readPsi(cgroupPath),
     ]);
-    return { cpu, memory, pids };
+    const out: CgroupSample = { cpu, memory, pids };
+    if (io) out.io = io;
+    if (psi) out.psi = psi;
+    return out;
+  }
+
+  async readIo(cgroupPath: string): Promise<IoDeviceSample[] | undefined> {
+    const r = this.layout.io;
+    if (!r) return undefined;
+    const d = this.dir(r, cgroupPath);
+    if (r.version === 2) {
+      const t = await readText(path.join(d, 'io.stat'));
+      return t === undefined ? undefined : parseIoStat(t);
+    }
+    // the recursive files include child cgroups (a pod's parent cgroup holds its containers')
+    const bytes =
+      (await readText(path.join(d, 'blkio.throttle.io_service_bytes_recursive'))) ??
+      (await readText(path.join(d, 'blkio.throttle.io_service_bytes')));
+    if (bytes === undefined) return undefined;
+    const ops =
+      (await readText(path.join(d, 'blkio.throttle.io_serviced_recursive'))) ??
+      (await readText(path.join(d, 'blkio.throttle.io_serviced')));
+    return parseBlkio(bytes, ops);
+  }
+
+  async readPsi(cgroupPath: string): Promise<CgroupSample['psi']> {
+    const mount = this.layout.psi;
+    if (!mount) return undefined;
+    const d = path.join(mount, cgroupPath);
+    const [cpu, memory, io] = await Promise.all(
+      ['cpu', 'memory', 'io'].map(async (r) => {
+        const t = await readText(path.join(d, `${r}.pressure`));
+        return t === undefined ? undefined : parsePressure(t);
+      }),
+    );
+    return cpu || memory || io ? { cpu, memory, io } : undefined;
   }
 
   async readCpu(cgroupPath: string, opts: ReadOptions = {}): Promise<CpuSample | undefined> {
@@ -279,6 +331,9 @@ export function sumSamples(samples: CgroupSample[]): CgroupSample {
       if (s.memory.swap !== undefined) m.swap = (m.swap ?? 0n) + s.memory.swap;
     }
     if (s.pids !== undefined) out.pids = (out.pids ?? 0n) + s.pids;
+    // stall times do not add up across cgroups: a sum has no PSI
   }
+  const io = samples.filter((s) => s.io).map((s) => s.io!);
+  if (io.length) out.io = sumIo(io);
   return out;
 }

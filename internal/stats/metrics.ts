@@ -9,6 +9,7 @@
 import type { Metric, MetricDescriptor } from '../../api/generated';
 import type { CgroupSample } from './cgroup';
 import type { NetDevEntry } from './parse';
+import { deviceName } from './io';
 
 export const BASE_LABEL_KEYS = ['container', 'id', 'image', 'name', 'namespace', 'pod'] as const;
 
@@ -86,7 +87,40 @@ const NETWORK_DEFS: Def[] = [
   extra: ['interface'],
 }));
 
-const ALL_DEFS = [...CONTAINER_DEFS, ...NETWORK_DEFS];
+// Block I/O (from the cgroup's io.stat / blkio accounting) and PSI, under cAdvisor's names.
+const IO_DEFS: Def[] = [
+  ...[
+    ['reads_bytes', 'bytes read'],
+    ['writes_bytes', 'bytes written'],
+    ['reads', 'reads completed'],
+    ['writes', 'writes completed'],
+  ].map(([n, h]) => ({
+    name: `container_fs_${n}_total`,
+    help: `Cumulative count of ${h}`,
+    kind: 'COUNTER' as Kind,
+    extra: ['device'],
+  })),
+  {
+    name: 'container_blkio_device_usage_total',
+    help: 'Blkio Device bytes usage',
+    kind: 'COUNTER',
+    extra: ['device', 'major', 'minor', 'operation'],
+  },
+  ...['cpu', 'memory', 'io'].flatMap((r) => [
+    {
+      name: `container_pressure_${r}_stalled_seconds_total`,
+      help: `Total time duration no tasks in the container could make progress due to ${r} congestion.`,
+      kind: 'COUNTER' as Kind,
+    },
+    {
+      name: `container_pressure_${r}_waiting_seconds_total`,
+      help: `Total time duration tasks in the container have waited due to ${r} congestion.`,
+      kind: 'COUNTER' as Kind,
+    },
+  ]),
+];
+
+const ALL_DEFS = [...CONTAINER_DEFS, ...IO_DEFS, ...NETWORK_DEFS];
 const DEF_BY_NAME = new Map(ALL_DEFS.map((d) => [d.name, d]));
 
 export function metricDescriptors(): MetricDescriptor[] {
@@ -170,6 +204,22 @@ export function containerMetrics(c: ContainerMetricInput): Metric[] {
   if (c.fs) {
     m.add('container_fs_usage_bytes', BigInt(c.fs.bytes));
     m.add('container_fs_inodes_used', BigInt(c.fs.inodes));
+  }
+  for (const d of c.sample.io ?? []) {
+    const dev = [deviceName(d.major, d.minor)];
+    m.add('container_fs_reads_bytes_total', d.readBytes, dev);
+    m.add('container_fs_writes_bytes_total', d.writeBytes, dev);
+    m.add('container_fs_reads_total', d.reads, dev);
+    m.add('container_fs_writes_total', d.writes, dev);
+    const mm = [...dev, String(d.major), String(d.minor)];
+    m.add('container_blkio_device_usage_total', d.readBytes, [...mm, 'Read']);
+    m.add('container_blkio_device_usage_total', d.writeBytes, [...mm, 'Write']);
+  }
+  for (const r of ['cpu', 'memory', 'io'] as const) {
+    const p = c.sample.psi?.[r];
+    const secs = (us: bigint | undefined) => (us === undefined ? undefined : us / 1_000_000n);
+    m.add(`container_pressure_${r}_stalled_seconds_total`, secs(p?.full?.total));
+    m.add(`container_pressure_${r}_waiting_seconds_total`, secs(p?.some?.total));
   }
   m.add('container_last_seen', BigInt(c.timestamp) / NS);
   return m.out;

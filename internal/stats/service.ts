@@ -24,14 +24,17 @@ import * as path from 'node:path';
 import type {
   ContainerStats,
   CpuUsage,
+  IoUsage,
   MemoryUsage,
   MetricDescriptor,
   NetworkInterfaceUsage,
   NetworkUsage,
   PodSandboxMetrics,
   PodSandboxStats,
+  PsiStats,
   SwapUsage,
 } from '../../api/generated';
+import type { Psi } from './io';
 import type { ContainerRecord } from '../container/types';
 import type { ContainerFilter } from '../container/service';
 import type { SandboxFilter } from '../sandbox/service';
@@ -335,6 +338,7 @@ export class StatsService {
       cpu: cpuUsage(r.sample, ts, r.nanoCores),
       memory: memoryUsage(r.sample, ts),
       swap: swapUsage(r.sample, ts),
+      io: ioUsage(r.sample, ts),
     };
     if (r.fs)
       out.writable_layer = {
@@ -355,6 +359,7 @@ export class StatsService {
         memory: memoryUsage(r.sample, ts),
         network: r.net ? networkUsage(r.net, ts) : null,
         process: r.sample.pids === undefined ? null : { timestamp: ts, process_count: u64(r.sample.pids) },
+        io: ioUsage(r.sample, ts),
         containers: r.containers.map((c) => this.toContainerStats(c, mountpoint)),
       },
     };
@@ -383,7 +388,29 @@ function podAttributes(pod: SandboxRecord): PodSandboxStats['attributes'] {
 
 function cpuUsage(s: CgroupSample, ts: string, nanoCores: bigint): CpuUsage | null {
   if (!s.cpu) return null;
-  return { timestamp: ts, usage_core_nano_seconds: u64(s.cpu.usageNs), usage_nano_cores: u64(nanoCores) };
+  return {
+    timestamp: ts,
+    usage_core_nano_seconds: u64(s.cpu.usageNs),
+    usage_nano_cores: u64(nanoCores),
+    psi: psiStats(s.psi?.cpu),
+  };
+}
+
+/** CRI PsiStats from a *.pressure reading; null where the kernel gave none (never invented). */
+export function psiStats(p: Psi | undefined): PsiStats | null {
+  if (!p) return null;
+  const line = (l: Psi['some']) =>
+    l ? { Total: l.total.toString(), Avg10: l.avg10, Avg60: l.avg60, Avg300: l.avg300 } : null;
+  return { Full: line(p.full), Some: line(p.some) };
+}
+
+/**
+ * CRI IoUsage: the timestamp and I/O PSI (the message has no byte counters; those are in the
+ * container_fs_* and container_blkio_* metrics). Present when the cgroup has I/O accounting or PSI.
+ */
+function ioUsage(s: CgroupSample, ts: string): IoUsage | null {
+  if (!s.io && !s.psi?.io) return null;
+  return { timestamp: ts, psi: psiStats(s.psi?.io) };
 }
 
 function memoryUsage(s: CgroupSample, ts: string): MemoryUsage | null {
@@ -396,6 +423,7 @@ function memoryUsage(s: CgroupSample, ts: string): MemoryUsage | null {
     rss_bytes: u64(m.rss),
     page_faults: u64(m.pageFaults),
     major_page_faults: u64(m.majorPageFaults),
+    psi: psiStats(s.psi?.memory),
   };
   if (m.limit !== undefined) out.available_bytes = u64(m.limit > m.workingSet ? m.limit - m.workingSet : 0n);
   return out;

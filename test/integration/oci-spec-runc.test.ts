@@ -163,7 +163,7 @@ test('default container: user, groups, default capabilities, seccomp, clamped oo
   const config = containerConfig(
     {
       command: ['/bin/sh', '-c', SCRIPT],
-      envs: [{ key: 'GREETING', value: 'from-cri' }],
+      envs: [{ key: 'GREETING', value: Buffer.from('from-cri') }],
       mounts: [{ ...dataMount, host_path: path.join(tmp, 'data') }],
     },
     {

@@ -71,8 +71,8 @@ test('a container sees its hostname, env, user, groups, pod IP and mounts', asyn
       ctrConfig('main', ['sleep', '3600'], {
         image: { image: usersImage },
         envs: [
-          { key: 'OVERRIDE', value: 'cri' },
-          { key: 'EXTRA', value: 'x y' },
+          { key: 'OVERRIDE', value: Buffer.from('cri') },
+          { key: 'EXTRA', value: Buffer.from('x y') },
         ],
         mounts: [
           { container_path: '/data-ro', host_path: hostDir, readonly: true },

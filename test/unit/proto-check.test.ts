@@ -8,8 +8,14 @@ import * as path from 'node:path';
 
 const repo = path.resolve(__dirname, '..', '..');
 const protoDir = path.join(repo, 'api', 'runtime', 'v1');
-const factsName = 'cri-facts.v0.32.json';
-const reference = path.join(repo, '..', 'shared', 'reference', 'cri-api-v0.32-runtime-v1.proto');
+const factsNames = ['cri-facts.v0.32.json', 'cri-facts.latest.json'];
+const references: Record<string, string> = {
+  'cri-facts.v0.32.json': 'cri-api-v0.32-runtime-v1.proto',
+  'cri-facts.latest.json': 'cri-api-master-2026-07-23-runtime-v1.proto',
+};
+const referenceDir = fs.existsSync(path.join(repo, '..', 'shared', 'reference'))
+  ? path.join(repo, '..', 'shared', 'reference')
+  : '/work/shared/reference';
 
 const dirs: string[] = [];
 function tmp(): string {
@@ -28,8 +34,22 @@ function run(cmd: string, args: string[], cwd: string): { status: number | null;
 
 test("Berth's proto passes the check", () => {
   const r = run(process.execPath, ['scripts/proto-check.js'], repo);
-  expect(r.out).toMatch(/^compatible: 2 services \(\d+ rpcs\), \d+ messages/m);
+  expect(r.out).toMatch(/^compatible: 2 services \(34 rpcs\), \d+ messages/m);
+  expect(r.out).toMatch(/^compatible: 2 services \(43 rpcs\), \d+ messages/m);
+  expect(r.out).toMatch(/^note: runtime\.v1\.KeyValue\.value \(#2\).*same encoding$/m);
   expect(r.status).toBe(0);
+});
+
+test('a proto lacking a main-line RPC fails the latest facts but still passes v0.32', () => {
+  const d = tmp();
+  const text = fs.readFileSync(path.join(protoDir, 'api.proto'), 'utf8');
+  const changed = text.replace(/^\s*rpc StreamImages\(.*\n/m, '');
+  expect(changed).not.toBe(text);
+  fs.writeFileSync(path.join(d, 'api.proto'), changed);
+  const r = run(process.execPath, ['scripts/proto-check.js', path.join(d, 'api.proto')], repo);
+  expect(r.out).toMatch(/^compatible: 2 services \(34 rpcs\)/m);
+  expect(r.out).toMatch(/^INCOMPATIBLE: rpc runtime\.v1\.ImageService\.StreamImages is missing$/m);
+  expect(r.status).toBe(1);
 });
 
 test('a renumbered field fails the check, naming the field', () => {
@@ -55,7 +75,7 @@ test('a fresh clone with no ../shared beside it passes, skipping the extra check
   copy('package.json');
   copy('scripts/proto-check.js');
   for (const f of fs.readdirSync(protoDir))
-    if (f.endsWith('.proto') || f === factsName) copy(path.join('api', 'runtime', 'v1', f));
+    if (f.endsWith('.proto') || factsNames.includes(f)) copy(path.join('api', 'runtime', 'v1', f));
   fs.symlinkSync(path.join(repo, 'node_modules'), path.join(clone, 'node_modules'), 'dir');
   expect(fs.existsSync(path.join(clone, '..', 'shared'))).toBe(false);
 
@@ -67,10 +87,13 @@ test('a fresh clone with no ../shared beside it passes, skipping the extra check
   expect(r.status).toBe(0);
 });
 
-// Where the reference is at hand, the committed facts must be what the generator makes of it.
-(fs.existsSync(reference) ? test : test.skip)('the committed facts are generated from the reference', () => {
-  const out = path.join(tmp(), factsName);
-  const r = run(process.execPath, ['scripts/gen-cri-facts.js', reference, '--out', out], repo);
-  expect(r.status).toBe(0);
-  expect(fs.readFileSync(out, 'utf8')).toBe(fs.readFileSync(path.join(protoDir, factsName), 'utf8'));
-});
+// Where the references are at hand, the committed facts must be what the generator makes of them.
+for (const factsName of factsNames) {
+  const reference = path.join(referenceDir, references[factsName]);
+  (fs.existsSync(reference) ? test : test.skip)(`${factsName} is generated from the reference`, () => {
+    const out = path.join(tmp(), factsName);
+    const r = run(process.execPath, ['scripts/gen-cri-facts.js', reference, '--out', out], repo);
+    expect(r.status).toBe(0);
+    expect(fs.readFileSync(out, 'utf8')).toBe(fs.readFileSync(path.join(protoDir, factsName), 'utf8'));
+  });
+}
