@@ -91,11 +91,11 @@ export function runtimeHandlers(deps: ServerDeps): RuntimeServiceHandlers {
     GetContainerEvents: decodedStream(log, 'GetContainerEvents', getContainerEvents(deps)),
     ListMetricDescriptors: u('ListMetricDescriptors', listMetricDescriptors(deps)),
     ListPodSandboxMetrics: u('ListPodSandboxMetrics', listPodSandboxMetrics(deps)),
-    StreamPodSandboxes: streamPodSandboxes(deps),
-    StreamContainers: streamContainers(deps),
-    StreamContainerStats: streamContainerStats(deps),
-    StreamPodSandboxStats: streamPodSandboxStats(deps),
-    StreamPodSandboxMetrics: streamPodSandboxMetrics(deps),
+    StreamPodSandboxes: decodedStream(log, 'StreamPodSandboxes', streamPodSandboxes(deps)),
+    StreamContainers: decodedStream(log, 'StreamContainers', streamContainers(deps)),
+    StreamContainerStats: decodedStream(log, 'StreamContainerStats', streamContainerStats(deps)),
+    StreamPodSandboxStats: decodedStream(log, 'StreamPodSandboxStats', streamPodSandboxStats(deps)),
+    StreamPodSandboxMetrics: decodedStream(log, 'StreamPodSandboxMetrics', streamPodSandboxMetrics(deps)),
     CheckpointPod: u('CheckpointPod', checkpointPod(deps)),
     RestorePod: u('RestorePod', restorePod(deps)),
     UpdatePodSandboxResources: u('UpdatePodSandboxResources', updatePodSandboxResources(deps)),
@@ -112,7 +112,7 @@ export function imageHandlers(deps: ServerDeps): ImageServiceHandlers {
     ListImages: u('ListImages', listImages(deps)),
     RemoveImage: u('RemoveImage', removeImage(deps)),
     ImageFsInfo: u('ImageFsInfo', imageFsInfo(deps)),
-    StreamImages: streamImages(deps),
+    StreamImages: decodedStream(log, 'StreamImages', streamImages(deps)),
   } as ImageServiceHandlers;
 }
 

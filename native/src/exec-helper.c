@@ -333,9 +333,8 @@ static const char *look_path(struct opts *o, const char *file, char *buf, size_t
     if (stat(file, &st) != 0)
       fail("exec failed: unable to start container process: exec: \"%s\": stat %s: %s", file, file,
            go_err(errno, e, sizeof e));
-    if (S_ISDIR(st.st_mode))
-      fail("exec failed: unable to start container process: exec: \"%s\": is a directory", file);
-    if (!(st.st_mode & 0111))
+    // Go's findExecutable: a directory, like a file without an execute bit, is "permission denied"
+    if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111))
       fail("exec failed: unable to start container process: exec: \"%s\": permission denied", file);
     return file;
   }

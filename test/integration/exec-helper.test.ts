@@ -206,7 +206,9 @@ describe('the ExecSync contract through berth-exec', () => {
   });
 
   it('a command that cannot be run fails as with runc: same words, INVALID_ARGUMENT', async () => {
-    const fragment = (text: string): string | undefined => /exec: "[^"]*": [^\n"}]*/.exec(text)?.[0];
+    // runc's stderr is logfmt (quotes escaped); berthd's answer quotes runc's message in parentheses
+    const fragment = (text: string): string | undefined =>
+      /exec: "[^"]*": [^\n"})]*/.exec(text.replace(/\\"/g, '"'))?.[0];
     for (const cmd of [['/nonexistent'], ['/etc'], ['/etc/passwd'], ['no-such-binary']]) {
       const viaRunc = runcExec(id, cmd);
       expect(viaRunc.code).not.toBe(0);
