@@ -254,8 +254,9 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const metricsAt = config.metrics_address ? parseListenAddress(config.metrics_address) : undefined;
   if (metricsAt) {
     // prom-client's process collectors sample (GC observer, a lag histogram): only when served
-    metrics.enableProcessMetrics();
-    metricsServer = await serveMetrics(metrics, metricsAt, log.child({ component: 'metrics' }));
+    const registry = metrics.enable();
+    registry.enableProcessMetrics();
+    metricsServer = await serveMetrics(registry, metricsAt, log.child({ component: 'metrics' }));
     const a = metricsServer.address;
     log.info('serving metrics', {
       url: `http://${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}/metrics`,

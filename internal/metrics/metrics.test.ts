@@ -1,5 +1,6 @@
 import * as http from 'node:http';
-import { BerthMetrics, codeOf, countStates, POD_STATES } from './metrics';
+import { codeOf, countStates, POD_STATES } from './metrics';
+import { BerthMetrics } from './registry';
 import { parseListenAddress, serveMetrics } from './server';
 import { notFound } from '../errors';
 import type { Logger } from '../log';

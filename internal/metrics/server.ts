@@ -3,7 +3,7 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../log';
-import type { BerthMetrics } from './metrics';
+import type { BerthMetrics } from './registry';
 
 export interface ListenAddress {
   host: string;

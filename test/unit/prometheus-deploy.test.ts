@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { BerthMetrics } from '../../internal/metrics/metrics';
+import { BerthMetrics } from '../../internal/metrics/registry';
 
 const ROOT = path.join(__dirname, '..', '..');
 const read = (p: string): string => fs.readFileSync(path.join(ROOT, p), 'utf8');
