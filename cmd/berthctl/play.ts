@@ -22,6 +22,7 @@ import {
 import { parseResolvConf, type NodeInfo } from '../../internal/play/translate';
 import { UsageError, type Out } from './common';
 import { intFlag, parseFlags } from './flags';
+import { watchPull } from './pull-progress';
 
 export const PLAY_USAGE =
   'play [--wait [--wait-timeout SECONDS]] [--follow] [--config-dir DIR] [--pods-dir DIR] [--log-root DIR] [-q|--quiet] FILE|-\n' +
@@ -60,28 +61,12 @@ function readInput(file: string): string {
   return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
 }
 
-/**
- * Events as lines on stderr. On a terminal a pull shows its elapsed time until it ends (PullImage
- * is one unary call: the runtime reports no byte progress over CRI).
- */
-function eventPrinter(err: Out, quiet: boolean, tty: boolean): (e: PlayEvent) => void {
-  let ticker: NodeJS.Timeout | undefined;
-  const clearTicker = (): void => {
-    if (!ticker) return;
-    clearInterval(ticker);
-    ticker = undefined;
-    err.write('\r\x1b[K');
-  };
+/** Events as lines on stderr (a pull's progress is drawn between them: see watchPull). */
+function eventPrinter(err: Out, quiet: boolean): (e: PlayEvent) => void {
   return (e) => {
-    clearTicker();
     if (quiet && !e.warning) return;
     const t = new Date().toISOString().slice(11, 19);
     err.write(`${t} ${e.warning ? 'Warning' : 'Normal '} ${e.pod} ${e.reason}: ${e.message}\n`);
-    if (tty && e.reason === 'Pulling') {
-      const t0 = Date.now();
-      ticker = setInterval(() => err.write(`\r  pulling... ${((Date.now() - t0) / 1000).toFixed(0)}s`), 500);
-      ticker.unref();
-    }
   };
 }
 
@@ -119,8 +104,17 @@ export async function play(c: CriClients, argv: string[], out: Out, err: Out): P
   const opts: PlayOptions = {
     node,
     config: configDirSource(values['config-dir']),
-    event: eventPrinter(err, values.quiet ?? false, process.stderr.isTTY === true),
+    event: eventPrinter(err, values.quiet ?? false),
     restartInit: values.follow ?? false,
+    // as `berthctl pull` shows it: a bar on a terminal (layers, bytes, rate), plain lines otherwise
+    watchPull: values.quiet
+      ? undefined
+      : (image, pulling) =>
+          watchPull(c, image, pulling, err, {
+            tty: process.stderr.isTTY === true,
+            width: process.stderr.columns || 80,
+            plainEveryMs: 2000,
+          }),
   };
 
   let pods: PlayPod[];

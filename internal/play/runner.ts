@@ -40,6 +40,8 @@ export interface PlayOptions {
   event(e: PlayEvent): void;
   /** restart a failed init container (restartPolicy permitting) with back-off instead of failing: --follow */
   restartInit?: boolean;
+  /** shows a pull's progress while `pulling` (the PullImage call) runs; resolves when it ends */
+  watchPull?(image: string, pulling: Promise<unknown>): Promise<void>;
 }
 
 export interface RunningContainer {
@@ -133,7 +135,9 @@ async function ensureImage(
   }
   opts.event({ pod: run.key, reason: 'Pulling', message: `Pulling image "${image}"` });
   const t0 = Date.now();
-  const res = await call(c.image, 'PullImage', { image: { image }, sandbox_config: run.sandbox });
+  const pulling = call(c.image, 'PullImage', { image: { image }, sandbox_config: run.sandbox });
+  if (opts.watchPull) await opts.watchPull(image, pulling);
+  const res = await pulling;
   opts.event({
     pod: run.key,
     reason: 'Pulled',
