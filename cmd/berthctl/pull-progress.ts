@@ -7,14 +7,9 @@ import { formatReference, parseReference } from '../../internal/image/reference'
 import { humanSize } from './format';
 import type { Out } from './common';
 
-export interface PullSnapshot {
-  ref: string;
-  layers: number;
-  layersDone: number;
-  totalBytes: number;
-  bytes: number;
-  elapsedMs: number;
-}
+import type { PullSnapshot } from '../../internal/image/progress';
+
+export type { PullSnapshot };
 
 /** The reference as the daemon names its pull (docker.io/library/busybox:latest). */
 export function normalizedRef(image: string): string {

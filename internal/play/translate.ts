@@ -2,6 +2,7 @@
 // Follows pkg/kubelet/kuberuntime (kuberuntime_sandbox.go generatePodSandboxConfig,
 // kuberuntime_container.go generateContainerConfig, security_context.go, labels.go), pkg/kubelet
 // /network/dns (GetPodDNS) and pkg/kubelet/container/helpers.go (MakePortMappings).
+import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../oci/spec';
 import type { V1Container, V1Pod, V1SeccompProfile, V1SecurityContext } from '@kubernetes/client-node';
 import type {
   ContainerConfig,
@@ -162,27 +163,9 @@ export function seccompProfile(pod?: V1SeccompProfile, ctr?: V1SeccompProfile): 
   );
 }
 
-/** securitycontext.DefaultProcMountMaskedPaths / DefaultProcMountReadonlyPaths */
-export const DEFAULT_MASKED_PATHS = [
-  '/proc/asound',
-  '/proc/acpi',
-  '/proc/kcore',
-  '/proc/keys',
-  '/proc/latency_stats',
-  '/proc/timer_list',
-  '/proc/timer_stats',
-  '/proc/sched_debug',
-  '/proc/scsi',
-  '/sys/firmware',
-  '/sys/devices/virtual/powercap',
-];
-export const DEFAULT_READONLY_PATHS = [
-  '/proc/bus',
-  '/proc/fs',
-  '/proc/irq',
-  '/proc/sys',
-  '/proc/sysrq-trigger',
-];
+/** kubelet's securitycontext.DefaultProcMountMaskedPaths / DefaultProcMountReadonlyPaths: the same
+ * lists as the runtime's defaults (internal/oci/spec.ts) */
+export { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS };
 
 function podSupplementalGroups(pod: V1Pod): number[] {
   const sc = pod.spec?.securityContext;

@@ -8,14 +8,11 @@
 //   BENCH_EXECS=N (200)                     execs per target
 //   BENCH_TARGETS=berth,berth-runc,containerd   which columns (containerd needs Debian's containerd)
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { call, type CriClients } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
-import { startContainerd } from '../lab/containerd';
 import { startHarness } from '../lab/harness';
-import { busyboxLayer, pushImage, pushPause } from '../lab/images';
-import { startRegistry } from '../lab/registry';
+import { startLabContainerd } from '../lab/containerd-anchor';
 
 const EXECS = Number(process.env.BENCH_EXECS ?? 200);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,berth-runc,containerd').split(',').filter(Boolean);
@@ -76,33 +73,14 @@ async function berthTarget(nativeExec: boolean): Promise<Target> {
 }
 
 async function containerdTarget(): Promise<Target> {
-  const reg = await startRegistry();
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-xb-logs-'));
-  await pushPause(reg);
-  const busybox = (
-    await pushImage(reg, 'library/busybox', 'latest', { layers: [busyboxLayer({ users: true })] })
-  ).reference;
-  const c = await startContainerd({
-    sandboxImage: `${reg.host}/pause:3.10`,
-    insecureRegistries: [reg.host],
-    bridge: 'berthxb1',
-    subnet: '10.234.0.0/24',
-  });
-  await call(c.clients.image, 'PullImage', { image: { image: busybox } });
+  const c = await startLabContainerd({ bridge: 'berthxb1', subnet: '10.234.0.0/24' });
   return {
     clients: c.clients,
-    busybox,
-    logDir,
+    busybox: c.busybox,
+    logDir: c.logDir,
     daemonPid: c.pid,
     helpers: () => c.shimPids(),
-    async cleanup() {
-      try {
-        await c.stop();
-      } finally {
-        await reg.stop();
-        fs.rmSync(logDir, { recursive: true, force: true });
-      }
-    },
+    cleanup: () => c.cleanup(),
   };
 }
 

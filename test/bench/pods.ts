@@ -14,14 +14,12 @@
 //   npm run bench -- pods                         Berth and containerd (BENCH_TARGETS=berth to skip it)
 //   BENCH_PODS=N (50), BENCH_PARALLEL=N (10), BENCH_SETTLE_S=S (60: wait before the "after" RSS)
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { call, type CriClients } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
-import { removeCgroupTree, startContainerd } from '../lab/containerd';
+import { removeCgroupTree } from '../lab/containerd';
 import { startHarness } from '../lab/harness';
-import { busyboxLayer, pushImage, pushPause } from '../lab/images';
-import { startRegistry } from '../lab/registry';
+import { startLabContainerd } from '../lab/containerd-anchor';
 
 const PODS = Number(process.env.BENCH_PODS ?? 50);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
@@ -123,36 +121,17 @@ async function berthTarget(): Promise<Target> {
 }
 
 async function containerdTarget(): Promise<Target> {
-  const reg = await startRegistry();
-  const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-bench-logs-'));
-  await pushPause(reg);
-  const busybox = (
-    await pushImage(reg, 'library/busybox', 'latest', { layers: [busyboxLayer({ users: true })] })
-  ).reference;
-  const c = await startContainerd({
-    sandboxImage: `${reg.host}/pause:3.10`,
-    insecureRegistries: [reg.host],
-    bridge: 'berthbn1',
-    subnet: '10.232.0.0/24',
-  });
-  await call(c.clients.image, 'PullImage', { image: { image: busybox } });
+  const c = await startLabContainerd({ bridge: 'berthbn1', subnet: '10.232.0.0/24' });
   return {
     name: 'containerd',
     clients: c.clients,
-    busybox,
-    pause: `${reg.host}/pause:3.10`,
-    logDir,
+    busybox: c.busybox,
+    pause: c.pause,
+    logDir: c.logDir,
     daemonPid: c.pid,
     monitors: () => c.shimPids(),
     cgroupRoot: `/berthpods-${process.pid}-containerd`,
-    async cleanup() {
-      try {
-        await c.stop();
-      } finally {
-        await reg.stop();
-        fs.rmSync(logDir, { recursive: true, force: true });
-      }
-    },
+    cleanup: () => c.cleanup(),
   };
 }
 
