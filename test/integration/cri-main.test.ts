@@ -288,7 +288,8 @@ describe('I/O and PSI stats', () => {
       }
       for (const e of entries) {
         if (!e.isDirectory()) continue;
-        if (e.name.includes(id)) return path.join(dir, e.name);
+        // the container's own cgroup, not its conmon's leaf beside it (berth-conmon-<id>)
+        if (e.name === `berth-${id}` || e.name === `berth-${id}.scope`) return path.join(dir, e.name);
         if (depth > 0) {
           const found = walk(path.join(dir, e.name), depth - 1);
           if (found) return found;
