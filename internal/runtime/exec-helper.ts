@@ -35,6 +35,8 @@ interface Prepared {
   pid: number;
   /** undefined: this container's execs go through runc */
   target?: ExecTarget;
+  /** the arguments of an exec that adds no env or cwd (every CRI ExecSync), built once */
+  args?: string[];
   spec: OciSpec;
 }
 
@@ -79,6 +81,7 @@ export class ExecHelper {
     }
     const got = await p;
     if (!got.target) return undefined;
+    if (!extra.env?.length && !extra.cwd) return got.args;
     const r = execHelperArgs(got.spec, got.target, extra);
     return r.ok ? r.value : undefined;
   }
@@ -119,7 +122,7 @@ export class ExecHelper {
       }
       const check = execHelperArgs(c.spec, target);
       if (!check.ok) return fallback(check.reason);
-      return { pid: c.pid, spec: c.spec, target };
+      return { pid: c.pid, spec: c.spec, target, args: check.value };
     } catch (e) {
       // the init is gone (the exec will fail the same way through runc) or compile failed
       return fallback((e as Error).message);
