@@ -10,11 +10,11 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as zlib from 'node:zlib';
-import { defaultConfig, type Config } from '../../internal/config/config';
-import { Status, isBerthError } from '../../internal/errors';
-import { silentLogger } from '../../internal/log';
+import type { Config } from '../../internal/config/config';
+import { Status } from '../../internal/errors';
 import { LocalImageStore } from '../../internal/image/store';
-import { OverlaySnapshotter } from '../../internal/snapshot/overlay';
+import type { OverlaySnapshotter } from '../../internal/snapshot/overlay';
+import { openLabStore, rejection } from '../lab/image-store';
 import {
   type HostileRegistry,
   type HostileLayer,
@@ -32,7 +32,6 @@ import { berthctl, startBerthd, type TestDaemon } from '../lab/berthd';
 /** How much berthd's RSS may grow across a pull of a huge config ("a few MB"). */
 const RSS_SLACK = 8 * 1024 * 1024;
 
-const log = silentLogger();
 const roots: string[] = [];
 const stores: LocalImageStore[] = [];
 let reg: HostileRegistry;
@@ -53,25 +52,9 @@ async function openStore(
 ): Promise<{ store: LocalImageStore; snap: OverlaySnapshotter; root: string }> {
   const root = existing ?? (await fsp.mkdtemp(join(tmpdir(), 'berth-integrity-it-')));
   if (!existing) roots.push(root);
-  const config = defaultConfig();
-  config.root = root;
-  patch(config);
-  const snap = new OverlaySnapshotter({ root: join(root, 'snapshots'), log });
-  await snap.init();
-  const store = new LocalImageStore({ root, config, snapshotter: snap, log });
-  await store.init();
+  const { store, snap } = await openLabStore(root, patch);
   stores.push(store);
   return { store, snap, root };
-}
-
-async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isBerthError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected the promise to reject');
 }
 
 /** What a store holds on disk: blobs, layers (and their temp dirs), image records. */

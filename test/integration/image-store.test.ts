@@ -7,11 +7,11 @@ import { existsSync, promises as fsp } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultConfig, type Config } from '../../internal/config/config';
-import { Status, isBerthError } from '../../internal/errors';
-import { silentLogger } from '../../internal/log';
+import type { Config } from '../../internal/config/config';
+import { Status } from '../../internal/errors';
 import { LocalImageStore } from '../../internal/image/store';
-import { OverlaySnapshotter } from '../../internal/snapshot/overlay';
+import type { OverlaySnapshotter } from '../../internal/snapshot/overlay';
+import { openLabStore, rejection } from '../lab/image-store';
 import {
   PASSWD_BASE,
   busyboxLayer,
@@ -29,7 +29,6 @@ import {
   type PushedImage,
 } from '../lab';
 
-const log = silentLogger();
 const roots: string[] = [];
 const stores: LocalImageStore[] = [];
 
@@ -41,27 +40,11 @@ async function newRoot(): Promise<string> {
 
 async function openStore(
   root: string,
-  patch: (c: Config) => void = () => undefined,
+  patch?: (c: Config) => void,
 ): Promise<{ store: LocalImageStore; snap: OverlaySnapshotter; config: Config }> {
-  const config = defaultConfig();
-  config.root = root;
-  patch(config);
-  const snap = new OverlaySnapshotter({ root: join(root, 'snapshots'), log });
-  await snap.init();
-  const store = new LocalImageStore({ root, config, snapshotter: snap, log });
-  await store.init();
-  stores.push(store);
-  return { store, snap, config };
-}
-
-async function rejection(p: Promise<unknown>): Promise<{ code: number; message: string }> {
-  try {
-    await p;
-  } catch (err) {
-    if (isBerthError(err)) return { code: err.code, message: err.message };
-    throw err;
-  }
-  throw new Error('expected the promise to reject');
+  const opened = await openLabStore(root, patch);
+  stores.push(opened.store);
+  return opened;
 }
 
 /** A loopback HTTP proxy in front of the registry that counts requests and can stall one blob. */
