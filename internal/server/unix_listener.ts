@@ -17,6 +17,15 @@ export function rewritingStream(socket: net.Socket, onProtocolError?: (err: Erro
       if (socket.destroyed) return cb(new Error('socket closed'));
       socket.write(chunk, cb);
     },
+    // http2 hands a response over as several buffers at once (frame headers, data, trailers):
+    // corked, they leave in one writev instead of a write syscall each
+    writev(chunks: Array<{ chunk: Buffer }>, cb) {
+      if (socket.destroyed) return cb(new Error('socket closed'));
+      socket.cork();
+      for (let i = 0; i < chunks.length - 1; i++) socket.write(chunks[i].chunk);
+      socket.write(chunks[chunks.length - 1].chunk, cb);
+      socket.uncork();
+    },
     final(cb) {
       socket.end(cb);
     },

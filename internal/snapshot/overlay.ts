@@ -42,6 +42,7 @@ import { KeyedMutex } from '../util/keyed-mutex';
 import { native } from '../util/native';
 import { applyLayerTar } from './apply';
 import { checkIdMap, copyLayerMapped, mappedKey, toHost, type IdMap } from './idmap';
+import { DEFAULT_SLICE_MS, Slicer } from '../util/slicer';
 import { diskUsage } from './usage';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type {
@@ -675,7 +676,7 @@ export class OverlaySnapshotter implements Snapshotter {
     await this.ready();
     const meta = this.snapshots.get(key);
     if (!meta) throw notFound(`snapshot ${short(key)} not found`);
-    await this.measureSnapshot(key);
+    await this.measureSnapshot(key, new Slicer());
     const u = this.snapUsage.get(key);
     if (!u) throw notFound(`snapshot ${short(key)} not found`);
     return { ...u.writable };
@@ -756,6 +757,7 @@ export class OverlaySnapshotter implements Snapshotter {
     if (w.running || this.usageStopped) return;
     const ac = new AbortController();
     w.abort = ac;
+    const slicer = new Slicer(DEFAULT_SLICE_MS, ac.signal);
     w.running = (async () => {
       try {
         while (!this.usageStopped && (w.full || w.keys.size > 0)) {
@@ -771,7 +773,7 @@ export class OverlaySnapshotter implements Snapshotter {
           for (const k of keys) {
             if (this.usageStopped) break;
             try {
-              await this.measureSnapshot(k, ac.signal);
+              await this.measureSnapshot(k, slicer);
             } catch (err) {
               if (ac.signal.aborted) throw err;
               // one unreadable snapshot keeps its last figure; the others are still measured
@@ -794,15 +796,15 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   /** Walks one container snapshot's dir (upper separately) and keeps the figures. */
-  private async measureSnapshot(key: string, signal?: AbortSignal): Promise<void> {
+  private async measureSnapshot(key: string, slicer: Slicer): Promise<void> {
     const meta = this.snapshots.get(key);
     if (!meta) {
       this.snapUsage.delete(key);
       return;
     }
     const dir = path.join(this.snapshotsDir, key);
-    const writable = await diskUsage(path.join(dir, 'upper'), { signal });
-    const work = await diskUsage(path.join(dir, 'work'), { signal });
+    const writable = await diskUsage(path.join(dir, 'upper'), { slicer });
+    const work = await diskUsage(path.join(dir, 'work'), { slicer });
     const rest = await sumStats([dir, path.join(dir, 'meta.json')]);
     // removed (or removed and made again) meanwhile: the figure is not its
     if (this.snapshots.get(key) !== meta) return;

@@ -2,31 +2,33 @@
 // (hardlinks count once), the top directory included. Synchronous lstat/readdir (a few
 // microseconds each, far cheaper than thread-pool round trips) in slices: the walk gives the event
 // loop back whenever it has held it for `sliceMs` (default 2 ms), so even a big tree never stalls
-// the daemon for longer than that. Only background work calls this (layer unpacking, id-mapped
-// copies, the snapshotter's usage refresher); no RPC walks a tree.
+// the daemon for longer than that. Walks made one after another (the usage refresher's many small
+// upper dirs) share one Slicer, so their sum is sliced too. Only background work calls this (layer
+// unpacking, id-mapped copies, the snapshotter's usage refresher); no RPC walks a tree.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { DEFAULT_SLICE_MS, Slicer } from '../util/slicer';
 import type { Usage } from './types';
 
 /** How many entries are visited between clock checks. */
-const CHECK_EVERY = 64;
-export const DEFAULT_SLICE_MS = 2;
+const CHECK_EVERY = 16;
+export { DEFAULT_SLICE_MS };
 
 export interface DiskUsageOptions {
   /** give the event loop back after holding it this long (ms) */
   sliceMs?: number;
   /** stop early (the result is then partial): checked at every slice */
   signal?: AbortSignal;
+  /** the job's slicer, when this walk is one of several (sliceMs and signal are then its own) */
+  slicer?: Slicer;
 }
 
 export async function diskUsage(top: string, opts: DiskUsageOptions = {}): Promise<Usage> {
-  const sliceNs = BigInt(Math.round((opts.sliceMs ?? DEFAULT_SLICE_MS) * 1e6));
+  const slicer = opts.slicer ?? new Slicer(opts.sliceMs ?? DEFAULT_SLICE_MS, opts.signal);
   const seen = new Set<number>();
   let bytes = 0;
   let inodes = 0;
   let work = 0;
-  let sliceStart = process.hrtime.bigint();
   const count = (st: fs.Stats): void => {
     if (!st.isDirectory() && st.nlink > 1) {
       if (seen.has(st.ino)) return;
@@ -35,16 +37,12 @@ export async function diskUsage(top: string, opts: DiskUsageOptions = {}): Promi
     bytes += st.blocks * 512;
     inodes++;
   };
-  const sliceUsed = (): boolean =>
-    ++work % CHECK_EVERY === 0 && process.hrtime.bigint() - sliceStart >= sliceNs;
-  const yieldNow = async (): Promise<void> => {
-    await yieldToLoop();
-    opts.signal?.throwIfAborted();
-    sliceStart = process.hrtime.bigint();
-  };
+  const sliceUsed = (): boolean => ++work % CHECK_EVERY === 0 && slicer.used();
+  const yieldNow = (): Promise<void> => slicer.pause();
   // Entries can vanish while we walk a live container's upper dir: skip them.
   const lstat = (p: string): fs.Stats | undefined => fs.lstatSync(p, { throwIfNoEntry: false });
 
+  await slicer.pause();
   const topSt = lstat(top);
   if (!topSt) return { bytes: 0, inodes: 0 };
   count(topSt);
