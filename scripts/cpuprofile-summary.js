@@ -85,7 +85,9 @@ const from = opt('--from', 0);
 const to = opt('--to', Infinity);
 const [file, top] = args;
 if (!file || Number.isNaN(from) || Number.isNaN(to)) {
-  process.stderr.write('usage: node scripts/cpuprofile-summary.js FILE.cpuprofile [TOP] [--from S] [--to S]\n');
+  process.stderr.write(
+    'usage: node scripts/cpuprofile-summary.js FILE.cpuprofile [TOP] [--from S] [--to S]\n',
+  );
   process.exit(2);
 }
 process.stdout.write(`${summarise(file, Number(top ?? 15), from, to)}\n`);

@@ -232,39 +232,43 @@ export class SandboxService {
     try {
       await this.locks.run(id, async () => {
         ph.mark('lock');
+        // Everything the pod will own is named from its id, so the one record written before
+        // anything exists already says where the pins go: a crash at any later point is rolled
+        // back from it (teardown tolerates a pin or an attachment that never got made), and
+        // nothing below waits for another record write until the pod is ready.
+        if (!hostNetwork(config)) {
+          rec.netnsPath = this.deps.netns.pathFor(id);
+          if (idmap) rec.usernsPath = this.userns.pathFor(id);
+        }
         await this.persist(rec);
         ph.mark('record');
         const pause = await this.pauseImage();
         rec.pauseImageId = pause.id;
         ph.mark('pause-image');
-        const files = await createPodFiles({
-          dir: rec.podDir,
-          hostname: config.hostname,
-          hostNetwork: hostNetwork(config),
-          hostIpc: hostIpc(config),
-          dns: config.dns_config,
-        });
-        ph.mark('pod-files');
-        if (!hostNetwork(config)) {
-          if (idmap) {
-            // the pins' paths are recorded first, so a crash midway is rolled back
-            rec.netnsPath = this.deps.netns.pathFor(id);
-            rec.usernsPath = this.userns.pathFor(id);
-            await this.persist(rec);
-            await this.userns.create(id, idmap);
-          } else {
-            rec.netnsPath = await this.deps.netns.create(id);
-          }
-          ph.mark('netns');
-          crashPoint('sandbox-run:netns-created');
-          await this.persist(rec);
-          ph.mark('record');
-        }
-        // The network (CNI ADD, the pod's IPs) and the infra container (rootfs, bundle, conmon +
-        // runc create) need only the netns pin: set them up concurrently. Both must have ended
-        // (either way) before a failure rolls back, so nothing is torn down while still in flight.
-        const network = async (): Promise<void> => {
+        // Three chains run at once, joined only where one needs another's result:
+        //   namespaces: the netns pin (with a user namespace, both pins)
+        //   network:    namespaces -> CNI ADD -> /etc/hosts with the pod's IPs
+        //   infra:      rootfs + pod files -> bundle -> namespaces -> runtime create -> start
+        // All of them have ended (either way) before a failure rolls back, so nothing is torn
+        // down while still in flight.
+        const namespaces = ph.span('netns', async (): Promise<void> => {
           if (hostNetwork(config)) return;
+          if (idmap) await this.userns.create(id, idmap);
+          else await this.deps.netns.create(id);
+          crashPoint('sandbox-run:netns-created');
+        });
+        const podFiles = ph.span('pod-files', () =>
+          createPodFiles({
+            dir: rec.podDir,
+            hostname: config.hostname,
+            hostNetwork: hostNetwork(config),
+            hostIpc: hostIpc(config),
+            dns: config.dns_config,
+          }),
+        );
+        const network = async (): Promise<string[]> => {
+          if (hostNetwork(config)) return [];
+          await namespaces;
           const m = config.metadata!;
           const up = await ph.span('cni-add', () =>
             this.deps.network.setUp(
@@ -275,15 +279,14 @@ export class SandboxService {
             ),
           );
           crashPoint('sandbox-run:cni-added');
-          rec.ips = up.ips;
-          rec.networkUp = true;
-          await ph.span('record', () => this.persist(rec));
-          await writeHosts(files, config.hostname, up.ips);
+          await writeHosts(await podFiles, config.hostname, up.ips);
+          return up.ips;
         };
         const infra = async (): Promise<CreateResult> => {
           const rootfs = await ph.span('rootfs', () =>
             mountRootfs(this.deps.snapshotter, id, this.deps.images.chainIds(pause), rec.bundle, idmap),
           );
+          const files = await podFiles;
           const t0 = performance.now();
           const user = resolveUser(
             userRequestFrom(config.linux?.security_context, pause.config.config?.User),
@@ -315,19 +318,21 @@ export class SandboxService {
           this.specs.set(id, spec);
           if (idmap) await this.openForPodRoot(rec.bundle, rec.podDir);
           ph.add('bundle', performance.now() - t0);
-          return ph.span('runtime-create', () =>
+          await namespaces;
+          const created = await ph.span('runtime-create', () =>
             runtime.create({ id, bundle: rec.bundle, logPath: path.join(rec.bundle, 'infra.log') }),
           );
+          crashPoint('sandbox-run:infra-created');
+          // the pause process only holds the namespaces: it may start before CNI ADD ends
+          await ph.span('runtime-start', () => runtime.start(id));
+          return created;
         };
-        const [net, inf] = await Promise.allSettled([network(), infra()]);
-        if (net.status === 'rejected') throw net.reason;
-        if (inf.status === 'rejected') throw inf.reason;
-        const created = inf.value;
+        const [net, inf, ns, pf] = await Promise.allSettled([network(), infra(), namespaces, podFiles]);
+        for (const r of [ns, pf, net, inf]) if (r.status === 'rejected') throw r.reason;
+        const ips = (net as PromiseFulfilledResult<string[]>).value;
+        const created = (inf as PromiseFulfilledResult<CreateResult>).value;
         ph.mark('network ∥ infra');
-        crashPoint('sandbox-run:infra-created');
-        await runtime.start(id);
-        ph.mark('runtime-start');
-        await this.setState(rec, 'ready', { pid: created.pid });
+        await this.setState(rec, 'ready', { pid: created.pid, ips, networkUp: !hostNetwork(config) });
         ph.mark('record');
         this.watchInfra(rec);
         // the sandbox's own events, container_id = sandbox id (as containerd sends them)
