@@ -32,7 +32,7 @@ export interface MountConstants {
   UMOUNT_NOFOLLOW: number;
 }
 
-/** Every call is synchronous and throws a NativeError on failure. */
+/** Every call but pinNetns is synchronous and throws a NativeError on failure. */
 export interface BerthNative {
   /** mknod(2): `mode` includes the type (fs.constants.S_IFCHR/S_IFBLK/S_IFIFO); umask applies. */
   mknod(path: string, mode: number, major: number, minor: number): void;
@@ -55,6 +55,11 @@ export interface BerthNative {
   mountConstants: MountConstants;
   /** glibc malloc_trim(0): free malloc memory of every arena back to the kernel; true if any went. */
   mallocTrim(): boolean;
+  /**
+   * Asynchronous (the only one): a new network namespace with `lo` up, bind-mounted onto `path`
+   * (an existing file), made on a thread of its own; callback(err) when done. See native/src/netns.c.
+   */
+  pinNetns(path: string, callback: (err?: NativeError) => void): void;
 }
 
 const ADDON_REL = path.join('native', 'build', 'Release', 'berth_native.node');

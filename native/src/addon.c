@@ -9,6 +9,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (!init_socket(env, exports)) return NULL;
   if (!init_spawn(env, exports)) return NULL;
   if (!init_memory(env, exports)) return NULL;
+  if (!init_netns(env, exports)) return NULL;
   return exports;
 }
 

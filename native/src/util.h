@@ -43,5 +43,6 @@ bool init_mount(napi_env env, napi_value exports);
 bool init_socket(napi_env env, napi_value exports);
 bool init_memory(napi_env env, napi_value exports);
 bool init_spawn(napi_env env, napi_value exports);
+bool init_netns(napi_env env, napi_value exports);
 
 #endif

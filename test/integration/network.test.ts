@@ -200,6 +200,14 @@ describe('pod networking (netns + CNI)', () => {
     const inode = (await fsp.stat(p)).ino;
     expect(inode).not.toBe((await fsp.stat('/proc/self/ns/net')).ino);
     expect(await netns.list()).toEqual([{ name: 'nstest1', path: p, pinned: true }]);
+    // Made on a thread of its own: two pins are two namespaces, and no thread of this process
+    // (the thread pool included) was left in either.
+    const p2 = await netns.create('nstest2');
+    expect((await fsp.stat(p2)).ino).not.toBe(inode);
+    const ours = await fsp.readlink('/proc/self/ns/net');
+    for (const tid of await fsp.readdir('/proc/self/task'))
+      expect(await fsp.readlink(`/proc/self/task/${tid}/ns/net`).catch(() => ours)).toBe(ours);
+    await netns.remove('nstest2');
     await expect(netns.create('nstest1')).rejects.toMatchObject({ code: Status.ALREADY_EXISTS });
     await expect(netns.create('../evil')).rejects.toMatchObject({ code: Status.INVALID_ARGUMENT });
     await netns.remove('nstest1');
