@@ -1,11 +1,11 @@
 // The process.json for `runc exec`: the container's own process (user, groups, capabilities,
 // rlimits, apparmor/selinux labels, no_new_privileges, env, cwd) with the command replaced, so an
 // exec runs with exactly the privileges of the container and no more.
-import { randomBytes } from 'node:crypto';
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { runcLogError } from './runc-error';
 import type { ExecSyncOptions, OciProcess } from './types';
+import { uniqueSuffix } from '../util/unique';
 
 export function execProcessSpec(base: OciProcess, cmd: string[], opts: ExecSyncOptions = {}): OciProcess {
   if (cmd.length === 0 || cmd[0] === '') throw new Error('exec command is empty');
@@ -31,7 +31,7 @@ export interface ExecScratch {
 
 /** Writes `spec` for an exec in container `id` under `workDir` and names the files around it. */
 export async function prepareExec(workDir: string, id: string, spec: OciProcess): Promise<ExecScratch> {
-  const tag = `${id.slice(0, 24)}-${randomBytes(6).toString('hex')}`;
+  const tag = `${id.slice(0, 24)}-${uniqueSuffix()}`;
   const specFile = path.join(workDir, `${tag}.json`);
   const pidFile = path.join(workDir, `${tag}.pid`);
   const logFile = path.join(workDir, `${tag}.log`);

@@ -20,7 +20,6 @@
 // processed, so a command that finished in time is never reported as timed out.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { constants as osConstants } from 'node:os';
 import { BerthError, Status, short } from '../errors';
 import type { Logger } from '../log';
@@ -37,6 +36,7 @@ import { RuncError, classifyRuncError, runcLogError } from './runc-error';
 import { readPidFile } from './pid-file';
 import { runtimeEnv, type RuncCli } from './runc';
 import type { ExecSyncOptions, ExecSyncResult } from './types';
+import { uniqueSuffix } from '../util/unique';
 
 export const DEFAULT_EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
 /** How long runc may take to start the command before the exec is an error. */
@@ -69,7 +69,7 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
   const { id, cmd, workDir } = input;
   if (cmd.length === 0 || cmd[0] === '')
     throw new BerthError(Status.INVALID_ARGUMENT, 'exec command is empty');
-  const pidName = `${id.slice(0, 24)}-${randomBytes(6).toString('hex')}.pid`;
+  const pidName = `${id.slice(0, 24)}-${uniqueSuffix()}.pid`;
   const pidFile = path.join(workDir, pidName);
   // Without the native spawner (no real pipes for a child), runc logs to a scratch file.
   const logFile = nativeSpawner() ? undefined : path.join(workDir, `${pidName}.log`);

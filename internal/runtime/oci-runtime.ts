@@ -4,7 +4,6 @@
 // cannot be rebuilt from disk: after a daemon restart the same calls work on the same ids.
 import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { BerthError, Status, errMessage, invalidArgument, notFound, short } from '../errors';
 import type { Logger } from '../log';
 import { conmonCreateArgs, normalizeSignal, parseExitFile } from './conmon-args';
@@ -43,6 +42,7 @@ import type {
   RuncState,
   RuntimeOptions,
 } from './types';
+import { uniqueSuffix } from '../util/unique';
 
 const DEFAULT_CREATE_TIMEOUT_MS = 60_000;
 /** How long stop waits after SIGKILL before giving up (a process stuck in D state). */
@@ -351,10 +351,7 @@ export class OciRuntime {
   /** `runc update` with OCI linux.resources. Given as a file: crun does not read `-` as stdin. */
   async update(id: string, resources: LinuxResources): Promise<void> {
     checkId(id);
-    const file = path.join(
-      this.paths.execDir,
-      `update-${id.slice(0, 32)}-${randomBytes(6).toString('hex')}.json`,
-    );
+    const file = path.join(this.paths.execDir, `update-${id.slice(0, 32)}-${uniqueSuffix()}.json`);
     await fsp.writeFile(file, JSON.stringify(resources), { mode: 0o600 });
     try {
       await this.runc.run(['update', '--resources', file, id]);

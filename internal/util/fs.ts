@@ -4,7 +4,7 @@
 // removes on the next start.
 import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { uniqueSuffix } from './unique';
 
 export const TMP_MARK = '.tmp-';
 
@@ -18,10 +18,7 @@ export async function fsyncDir(dir: string): Promise<void> {
 }
 
 export function tempPathFor(target: string): string {
-  return path.join(
-    path.dirname(target),
-    `${path.basename(target)}${TMP_MARK}${randomBytes(6).toString('hex')}`,
-  );
+  return path.join(path.dirname(target), `${path.basename(target)}${TMP_MARK}${uniqueSuffix()}`);
 }
 
 export async function atomicWrite(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
