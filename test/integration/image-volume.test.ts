@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { status as Status } from '@grpc/grpc-js';
 import { call } from '../../api/client';
 import type { ContainerConfig, Mount, PodSandboxConfig } from '../../api/generated';
-import type { TestDaemon } from '../lab/berthd';
+import { berthctl, type TestDaemon } from '../lab/berthd';
 import { startHarness, type Harness } from '../lab/harness';
 import { pushImage } from '../lab/images';
 import { makeTarSync } from '../lab/tar';
@@ -169,6 +169,15 @@ describe('image volumes', () => {
       expect(info.imageVolumes.map((v) => v.subPath)).toEqual(['', 'data/sub', 'only', 'data/sub']);
       expect(info.imageVolumes[0]!.imageId).toBe(dataImageId);
       expect(viewMounts()).toHaveLength(4);
+      // berthctl inspect lists them
+      const ins = await berthctl(d, ['inspect', '-o', 'json', id]);
+      expect(ins.code).toBe(0);
+      expect((JSON.parse(ins.stdout) as { imageVolumes: unknown }).imageVolumes).toEqual([
+        { containerPath: '/vol', image: dataImage, subPath: '', readonly: true },
+        { containerPath: '/sub', image: dataImage, subPath: 'data/sub', readonly: true },
+        { containerPath: '/one', image: oneLayer, subPath: 'only', readonly: true },
+        { containerPath: '/linked', image: dataImage, subPath: 'data/abs', readonly: true },
+      ]);
     } finally {
       await remove(id);
     }
