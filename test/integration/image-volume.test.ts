@@ -249,6 +249,34 @@ describe('image volumes', () => {
     expect((await call(d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
   });
 
+  test('in a pod with its own user namespace the volume is owned by the pod root, still read-only', async () => {
+    const ns = {
+      userns_options: {
+        mode: 'POD' as const,
+        uids: [{ container_id: 0, host_id: 200000, length: 65536 }],
+        gids: [{ container_id: 0, host_id: 200000, length: 65536 }],
+      },
+    };
+    const upod = h.podConfig({ linux: { security_context: { namespace_options: ns } } });
+    const upodId = await h.runPod(upod);
+    try {
+      const id = await h.startCtr(
+        upodId,
+        upod,
+        h.ctrConfig('uv', ['sleep', '3600'], {
+          mounts: [volume('/vol', dataImage, 'data')],
+          linux: { security_context: { namespace_options: ns } },
+        }),
+      );
+      expect((await h.exec(id, ['stat', '-c', '%u:%g', '/vol/a.txt'])).out.trim()).toBe('0:0');
+      expect((await h.exec(id, ['cat', '/vol/sub/b.txt'])).out).toBe('from layer two\n');
+      expect((await h.exec(id, ['sh', '-c', 'echo x > /vol/a.txt'])).err).toMatch(/Read-only file system/);
+    } finally {
+      await h.removePod(upodId);
+    }
+    await until('the view is released', () => viewMounts().length === 0 && viewSnapshots().length === 0);
+  });
+
   test('an image in use by a volume: ImageStatus and RemoveImage behave as for a rootfs image', async () => {
     const vol = (
       await pushImage(h.reg, 'lab/volonly', 'v1', {
