@@ -179,6 +179,9 @@ describe('buildMounts', () => {
     // mount options and id mappings are refused for image volumes as for any mount
     const opt = { ...vol, mount_options: ['noexec'] };
     expect(() => buildMounts(base({ criMounts: [opt], imageSources: { 0: '/x' } }))).toThrow(/mount option/);
+    // a sub-path without an image is a mistake, not a plain bind
+    const stray = mount({ container_path: '/s', host_path: '/h', image_sub_path: 'x' });
+    expect(() => buildMounts(base({ criMounts: [stray] }))).toThrow(/image_sub_path is set but image is not/);
   });
   it('uses the resolved real path as source', () => {
     const m = mount({ container_path: '/data', host_path: '/link' });

@@ -125,6 +125,7 @@ function criMount(m: Mount__Output, index: number, opts: MountOptions, result: M
   if (m.uidMappings?.length || m.gidMappings?.length)
     throw invalidArgument(`${where}: id-mapped mounts are not supported by this runtime`);
   if (m.image?.image) return imageMount(m, index, opts);
+  if (m.image_sub_path) throw invalidArgument(`${where}: image_sub_path is set but image is not`);
   if (!m.host_path) throw invalidArgument(`${where}: host_path is empty`);
   if (!path.posix.isAbsolute(m.host_path))
     throw invalidArgument(`${where}: host_path ${short(m.host_path)} is not absolute`);
