@@ -15,6 +15,7 @@ import type { Snapshotter } from '../snapshot/types';
 import type { IdMap } from '../snapshot/idmap';
 import { mountSnapshot } from '../snapshot/mount';
 import { isMountPoint, mountsUnder, unmount } from '../util/mount';
+import { invalidArgument, short } from '../errors';
 import { resolveImageSubPath, type EntryKind, type ImageTree } from './image-subpath';
 
 const VOLUME_SEP = '.iv';
@@ -118,4 +119,38 @@ export async function releaseImageVolumes(
   await fsp.rm(dir, { recursive: true, force: true });
   for (const s of await snapshotter.list())
     if (s.key !== id && snapshotOwner(s.key) === id) await snapshotter.remove(s.key);
+}
+
+const clean = (p: string): string => path.posix.normalize(p).replace(/(.)\/+$/, '$1');
+
+/**
+ * A mount whose destination lies inside an image volume needs its mount point to exist in the
+ * image: the view is read-only, so runc could not create it (it would fail at create with EROFS).
+ * INVALID_ARGUMENT naming both mounts when it is missing. `sources`: per image volume's index in
+ * `mounts`, the host dir bound there. A symlink on the way is left to runc to resolve.
+ */
+export async function checkMountsInsideVolumes(
+  mounts: Mount__Output[],
+  sources: Record<number, string>,
+): Promise<void> {
+  for (const [key, dir] of Object.entries(sources)) {
+    const vol = mounts[Number(key)];
+    if (!vol) continue;
+    const base = clean(vol.container_path);
+    const tree = hostTree(dir);
+    for (const m of mounts) {
+      const dest = clean(m.container_path);
+      if (m === vol || !dest.startsWith(`${base}/`)) continue;
+      let rel = '';
+      for (const part of dest.slice(base.length + 1).split('/')) {
+        rel = rel ? `${rel}/${part}` : part;
+        const kind = await tree.kind(rel);
+        if (kind === 'symlink') break;
+        if (kind === undefined)
+          throw invalidArgument(
+            `mount ${short(m.container_path)}: its mount point does not exist in the read-only image volume at ${short(vol.container_path)}`,
+          );
+      }
+    }
+  }
 }

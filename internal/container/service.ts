@@ -44,6 +44,7 @@ import type { SandboxService } from '../sandbox/service';
 import type { SandboxRecord } from '../sandbox/types';
 import { mountRootfs, releaseRootfs } from './rootfs';
 import {
+  checkMountsInsideVolumes,
   imageMounts,
   mountImageVolume,
   releaseImageVolumes,
@@ -297,6 +298,7 @@ export class ContainerService {
           );
         }
         if (volumeImages.length) {
+          await checkMountsInsideVolumes(config.mounts, imageSources);
           ph.mark('image-volumes');
           crashPoint('container-create:image-volumes-mounted');
         }

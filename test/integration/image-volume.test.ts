@@ -34,6 +34,7 @@ beforeAll(async () => {
           { path: 'data/a.txt', content: 'from layer one\n' },
           { path: 'data/gone.txt', content: 'whited out above\n' },
           { path: 'data/sub/', type: 'dir' },
+          { path: 'data/empty/', type: 'dir' },
         ]),
         makeTarSync([
           { path: 'data/', type: 'dir' },
@@ -126,12 +127,16 @@ async function until(what: string, ok: () => boolean, ms = 20_000): Promise<void
 
 describe('image volumes', () => {
   test('the image is readable inside the container, read-only, at the sub-path; status reports it', async () => {
+    const nestedDir = fs.mkdtempSync(path.join(h.logDir, 'nested-'));
+    fs.writeFileSync(path.join(nestedDir, 'nested.txt'), 'bound inside the volume\n');
     const id = await create(
       withVolumes([
         volume('/vol', dataImage),
         volume('/sub', dataImage, 'data/sub'),
         volume('/one', oneLayer, 'only'),
         volume('/linked', dataImage, 'data/abs'),
+        // a bind inside a volume, on a directory the image has
+        { container_path: '/vol/data/empty', host_path: nestedDir },
       ]),
     );
     try {
@@ -169,6 +174,7 @@ describe('image volumes', () => {
       expect(info.imageVolumes.map((v) => v.subPath)).toEqual(['', 'data/sub', 'only', 'data/sub']);
       expect(info.imageVolumes[0]!.imageId).toBe(dataImageId);
       expect(viewMounts()).toHaveLength(4);
+      expect((await h.exec(id, ['cat', '/vol/data/empty/nested.txt'])).out).toBe('bound inside the volume\n');
       // berthctl inspect lists them
       const ins = await berthctl(d, ['inspect', '-o', 'json', id]);
       expect(ins.code).toBe(0);
@@ -204,6 +210,14 @@ describe('image volumes', () => {
       expect({ sub, code: r.code }).toEqual({ sub, code: Status.INVALID_ARGUMENT });
       expect(r.details).toMatch(why);
     }
+    // a mount inside an image volume needs its mount point in the (read-only) image
+    const nested = await refused(
+      withVolumes([volume('/v', dataImage, 'data'), { container_path: '/v/new', host_path: h.logDir }]),
+    );
+    expect(nested.code).toBe(Status.INVALID_ARGUMENT);
+    expect(nested.details).toMatch(
+      /mount \/v\/new: its mount point does not exist in the read-only image volume at \/v/,
+    );
     // every refused create was rolled back: no view mounted, no view snapshot, no container
     await until(
       'refused creates are rolled back',
