@@ -324,6 +324,31 @@ describe('inspect', () => {
     });
     expect(doc.info).toEqual({ info: { pid: 0 } });
     expect(fake.calls[0].req).toEqual({ container_id: C1, verbose: true });
+    expect(doc).not.toHaveProperty('imageVolumes');
+  });
+
+  it('lists image volumes with their image and sub-path', async () => {
+    const image = {
+      image: 'reg/models:v1',
+      annotations: {},
+      user_specified_image: '',
+      runtime_handler: '',
+      image_ref: '',
+    };
+    fake.on('ContainerStatus', (req) => ({
+      status: {
+        ...ctr(req.container_id as string, 'c', 'CONTAINER_RUNNING', 1),
+        mounts: [
+          { container_path: '/data', host_path: '/srv/data', readonly: false },
+          { container_path: '/models', image, image_sub_path: 'weights/small', readonly: true },
+        ],
+      },
+      info: {},
+    }));
+    const r = await ctl('inspect', '-o', 'yaml', C1);
+    expect(r.out).toMatch(
+      /imageVolumes:\n {2}- containerPath: \/models\n {4}image: reg\/models:v1\n {4}subPath: weights\/small\n {4}readonly: true\n/,
+    );
   });
 });
 

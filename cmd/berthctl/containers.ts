@@ -327,8 +327,33 @@ export async function inspect(c: CriClients, argv: string[], out: Out): Promise<
       started_at: rfc3339Nano(s.started_at),
       finished_at: rfc3339Nano(s.finished_at),
     };
-    out.write(encode({ status, info: parseInfo(res.info) }, values.output));
+    const volumes = imageVolumesOf(s.mounts);
+    out.write(
+      encode(
+        { status, ...(volumes.length ? { imageVolumes: volumes } : {}), info: parseInfo(res.info) },
+        values.output,
+      ),
+    );
   });
+}
+
+/** A container's image volumes (mounts with an image), as inspect lists them. */
+export function imageVolumesOf(
+  mounts: {
+    container_path: string;
+    image?: { image: string } | null;
+    image_sub_path: string;
+    readonly: boolean;
+  }[],
+): { containerPath: string; image: string; subPath: string; readonly: boolean }[] {
+  return mounts
+    .filter((m) => m.image?.image)
+    .map((m) => ({
+      containerPath: m.container_path,
+      image: m.image!.image,
+      subPath: m.image_sub_path,
+      readonly: m.readonly,
+    }));
 }
 
 /**

@@ -43,6 +43,17 @@ import { featuresFor, type CoreDeps } from '../sandbox/deps';
 import type { SandboxService } from '../sandbox/service';
 import type { SandboxRecord } from '../sandbox/types';
 import { mountRootfs, releaseRootfs } from './rootfs';
+import {
+  checkMountsInsideVolumes,
+  imageMounts,
+  mountImageVolume,
+  releaseImageVolumes,
+  remountImageVolume,
+  snapshotOwner,
+  volumeDir,
+  volumeKey,
+  type ImageVolume,
+} from './image-volumes';
 import { readProcessUser } from './process-user';
 import { recordResources, requestedResources, updateBundleResources, updateRefusal } from './update';
 import { CHECKPOINT_IMAGES, writeCheckpointArchive } from './checkpoint';
@@ -193,6 +204,16 @@ export class ContainerService {
     const image = this.deps.images.get(config.image!.image);
     if (!image) throw notFound(`image ${short(config.image!.image)} is not present: pull it first`);
     void sandboxConfig; // the stored pod config is authoritative; kubelet sends the same one
+    // every image a volume names must be here already (kubelet pulls it): checked before any work
+    const volumeImages = imageMounts(config.mounts).map(({ index, mount }) => {
+      const ref = mount.image!.image;
+      const img = this.deps.images.get(ref);
+      if (!img)
+        throw notFound(
+          `mount ${short(mount.container_path)}: image ${short(ref)} of the image volume is not present: pull it first`,
+        );
+      return { index, ref, img };
+    });
     const idmap = this.sandboxes.idMap(pod);
     checkContainerIdMap(idmap, withPodNamespaces(config, podConfig));
     // the container's own profile (kubelet puts the pod's there when the container sets none; the
@@ -225,6 +246,19 @@ export class ContainerService {
       reason: '',
       message: '',
       resources: config.linux?.resources ?? null,
+      ...(volumeImages.length
+        ? {
+            imageVolumes: volumeImages.map(
+              (v): ImageVolume => ({
+                index: v.index,
+                image: v.ref,
+                imageId: v.img.id,
+                key: volumeKey(id, v.index),
+                viewDir: volumeDir(this.bundleOf(id), v.index),
+              }),
+            ),
+          }
+        : {}),
     };
     const started = Date.now();
     ph.mark('validate');
@@ -238,7 +272,7 @@ export class ContainerService {
           group: await this.deps.images.readFile(image, '/etc/group'),
         });
         rec.user = { uid: user.uid, gid: user.gid, additionalGids: user.additionalGids };
-        const mountSources = await resolveMountSources(config.mounts);
+        const mountSources = await resolveMountSources(config.mounts.filter((m) => !m.image?.image));
         for (const [hostPath, src] of Object.entries(mountSources))
           if (src === null) throw invalidArgument(`mount host_path ${short(hostPath)} does not exist`);
         ph.mark('user+mounts');
@@ -250,6 +284,24 @@ export class ContainerService {
           idmap,
         );
         ph.mark('rootfs');
+        const imageSources: Record<number, string> = {};
+        for (const v of volumeImages) {
+          const vol = rec.imageVolumes!.find((x) => x.index === v.index)!;
+          const mount = config.mounts[v.index]!;
+          imageSources[v.index] = await mountImageVolume(
+            this.deps.snapshotter,
+            vol,
+            this.deps.images.chainIds(v.img),
+            mount.image_sub_path,
+            `mount ${short(mount.container_path)}`,
+            idmap,
+          );
+        }
+        if (volumeImages.length) {
+          await checkMountsInsideVolumes(config.mounts, imageSources);
+          ph.mark('image-volumes');
+          crashPoint('container-create:image-volumes-mounted');
+        }
         const target = this.targetPidNamespace(withPodNamespaces(config, podConfig), pod);
         const spec = buildContainerSpec({
           id,
@@ -278,6 +330,7 @@ export class ContainerService {
             id,
           ),
           mountSources,
+          imageSources,
           devices: await statRequestedDevices(config.devices),
           seccompProfile,
           host: this.deps.host,
@@ -497,6 +550,8 @@ export class ContainerService {
     const runtime = this.deps.runtimes.get(rec.runtimeHandler);
     if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
     ph?.mark('runtime-delete');
+    // before the rootfs: releasing it removes the bundle, which holds the volume mounts
+    await step('image volumes', () => releaseImageVolumes(this.deps.snapshotter, rec.id, rec.bundle));
     await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
     ph?.mark('rootfs');
     await this.store.delete(rec.id);
@@ -632,6 +687,7 @@ export class ContainerService {
       this.names.set(`${m.name}_${pm.name}_${pm.namespace}_${pm.uid}_${m.attempt}`, rec.id);
       const spec = await readBundleSpec(rec.bundle).catch(() => undefined);
       if (spec) this.specs.set(rec.id, spec);
+      if (rec.state !== 'exited' && spec) await this.keepImageVolumes(rec);
       if (rec.state === 'exited') continue;
       const runtime = this.deps.runtimes.get(rec.runtimeHandler);
       if (!runtime) continue;
@@ -654,15 +710,49 @@ export class ContainerService {
     }
   }
 
+  /**
+   * A live container's image volume views stay mounted across a restart (kernel mounts outlive
+   * berthd); one found unmounted (its snapshot still there) is mounted again from the record.
+   */
+  private async keepImageVolumes(rec: ContainerRecord): Promise<void> {
+    for (const vol of rec.imageVolumes ?? []) {
+      try {
+        if (await remountImageVolume(this.deps.snapshotter, vol))
+          this.log.info('image volume view mounted again', {
+            id: rec.id,
+            image: vol.image,
+            dir: vol.viewDir,
+          });
+      } catch (err) {
+        this.log.warn('cannot mount an image volume view again', { id: rec.id, error: errMessage(err) });
+      }
+    }
+  }
+
+  /** Ids of the containers whose rootfs or an image volume uses image `imageId`. */
+  usersOfImage(imageId: string): { rootfs: string[]; volume: string[] } {
+    const out = { rootfs: [] as string[], volume: [] as string[] };
+    for (const r of this.records.values()) {
+      if (r.state === 'creating') continue;
+      if (r.imageId === imageId) out.rootfs.push(r.id);
+      if (r.imageVolumes?.some((v) => v.imageId === imageId)) out.volume.push(r.id);
+    }
+    return out;
+  }
+
   /** Snapshots and bundles that belong to no pod or container (left by a crash) are removed. */
   async reconcile(): Promise<void> {
     const owned = new Set<string>([...this.records.keys(), ...this.sandboxes.list().map((s) => s.id)]);
     for (const s of this.sandboxes.list()) owned.add(s.id);
     for (const snap of await this.deps.snapshotter.list()) {
-      if (owned.has(snap.key) || this.sandboxes.get(snap.key)) continue;
-      await releaseRootfs(this.deps.snapshotter, snap.key, this.bundleOf(snap.key)).catch((err: unknown) =>
-        this.log.warn('removing a leftover snapshot failed', { key: snap.key, error: errMessage(err) }),
-      );
+      const owner = snapshotOwner(snap.key);
+      if (owned.has(owner) || this.sandboxes.get(owner)) continue;
+      const bundle = this.bundleOf(owner);
+      await releaseImageVolumes(this.deps.snapshotter, owner, bundle)
+        .then(() => (owner === snap.key ? releaseRootfs(this.deps.snapshotter, owner, bundle) : undefined))
+        .catch((err: unknown) =>
+          this.log.warn('removing a leftover snapshot failed', { key: snap.key, error: errMessage(err) }),
+        );
     }
   }
 

@@ -3,6 +3,7 @@
 // "removing" when RemoveContainer answers, so a removal interrupted in the background is finished
 // at the next start.
 import type { ContainerConfig__Output, LinuxContainerResources__Output } from '../../api/generated';
+import type { ImageVolume } from './image-volumes';
 
 export type ContainerState = 'creating' | 'created' | 'running' | 'exited' | 'removing';
 
@@ -34,6 +35,8 @@ export interface ContainerRecord {
   message: string;
   /** resources as last applied (CreateContainer, then UpdateContainerResources) */
   resources?: LinuxContainerResources__Output | null;
+  /** image volumes (Mount.image), written with the "creating" record before any is mounted */
+  imageVolumes?: ImageVolume[];
 }
 
 export function isContainerRecord(v: unknown): v is ContainerRecord {

@@ -130,7 +130,7 @@ describe('buildMounts', () => {
       buildMounts(base({ criMounts: [{ ...m, propagation: 'PROPAGATION_HOST_TO_CONTAINER' }] })),
     ).toThrow(/private/);
   });
-  it('refuses relative container paths, a missing host path, image volumes', () => {
+  it('refuses relative container paths, a missing host path, an unprepared image volume', () => {
     const rel = mount({ container_path: 'data', host_path: '/h' });
     expect(() => buildMounts(base({ criMounts: [rel] }))).toThrow(/absolute/);
     const m = mount({ container_path: '/data', host_path: '/nope' });
@@ -147,9 +147,41 @@ describe('buildMounts', () => {
       host_path: '/h',
       image: { image: 'x', annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' },
     });
-    expect(() => buildMounts(base({ criMounts: [img] }))).toThrow(/image volumes/);
+    expect(() => buildMounts(base({ criMounts: [img] }))).toThrow(/image volume x was not prepared/);
     const opt = mount({ container_path: '/o', host_path: '/h', mount_options: ['noexec'] });
     expect(() => buildMounts(base({ criMounts: [opt] }))).toThrow(/mount option noexec is not supported/);
+  });
+  it('binds an image volume read-only and private from its prepared dir, whatever was asked', () => {
+    const image = {
+      image: 'img',
+      annotations: {},
+      user_specified_image: '',
+      runtime_handler: '',
+      image_ref: '',
+    };
+    const vol = mount({
+      container_path: '/vol/',
+      host_path: '',
+      image,
+      image_sub_path: 'sub',
+      readonly: false,
+      propagation: 'PROPAGATION_BIDIRECTIONAL',
+    });
+    const plain = mount({ container_path: '/data', host_path: '/h' });
+    const r = buildMounts(base({ criMounts: [plain, vol], imageSources: { 1: '/run/b/imgvol/1/sub' } }));
+    expect(byDest(r, '/vol')).toEqual({
+      destination: '/vol',
+      type: 'bind',
+      source: '/run/b/imgvol/1/sub',
+      options: ['rbind', 'rprivate', 'ro'],
+    });
+    expect(r.rootfsPropagation).toBeUndefined();
+    // mount options and id mappings are refused for image volumes as for any mount
+    const opt = { ...vol, mount_options: ['noexec'] };
+    expect(() => buildMounts(base({ criMounts: [opt], imageSources: { 0: '/x' } }))).toThrow(/mount option/);
+    // a sub-path without an image is a mistake, not a plain bind
+    const stray = mount({ container_path: '/s', host_path: '/h', image_sub_path: 'x' });
+    expect(() => buildMounts(base({ criMounts: [stray] }))).toThrow(/image_sub_path is set but image is not/);
   });
   it('uses the resolved real path as source', () => {
     const m = mount({ container_path: '/data', host_path: '/link' });

@@ -5,9 +5,11 @@
 // Following containerd: the pod files are read-write binds unless the container's rootfs is
 // read-only (then read-only); a CRI mount at a destination replaces the default there, and a CRI
 // mount at /dev replaces every default under /dev; /dev/shm is the host's when the pod uses the
-// host IPC namespace. Mounts are ordered so a parent is mounted before its children.
+// host IPC namespace. Mounts are ordered so a parent is mounted before its children. An image
+// volume (Mount.image) is a read-only bind of the directory the container service prepared for it
+// (internal/container/image-volumes.ts).
 import * as path from 'node:path';
-import { failedPrecondition, invalidArgument, short } from '../errors';
+import { failedPrecondition, internalError, invalidArgument, short } from '../errors';
 import type { Mount__Output, NamespaceMode__Output } from '../../api/generated';
 import type { OciMount } from './spec-types';
 
@@ -42,6 +44,11 @@ export interface MountOptions {
   sources?: Record<string, MountSource | null>;
   /** the runtime supports recursive read-only (`rro`) mounts */
   rroSupported: boolean;
+  /**
+   * Image volumes: per index in criMounts of a mount with `image` set, the host directory to bind
+   * (the image's read-only view, at the resolved sub-path).
+   */
+  imageSources?: Record<number, string>;
 }
 
 export interface MountResult {
@@ -104,13 +111,12 @@ export function sortMounts(mounts: OciMount[]): OciMount[] {
     .map((x) => x.m);
 }
 
-function criMount(m: Mount__Output, opts: MountOptions, result: MountResult): OciMount {
+function criMount(m: Mount__Output, index: number, opts: MountOptions, result: MountResult): OciMount {
   const dest = m.container_path;
   const where = `mount ${short(dest)}`;
   if (!dest || !path.posix.isAbsolute(dest))
     throw invalidArgument(`${where}: container_path must be an absolute path`);
   if (CLEAN(dest) === '/') throw invalidArgument(`${where}: cannot mount over the container's root`);
-  if (m.image?.image) throw invalidArgument(`${where}: image volumes are not supported`);
   // RuntimeFeatures.mount_options is false: none is applied, so none is accepted silently
   if (m.mount_options?.length)
     throw invalidArgument(
@@ -118,6 +124,8 @@ function criMount(m: Mount__Output, opts: MountOptions, result: MountResult): Oc
     );
   if (m.uidMappings?.length || m.gidMappings?.length)
     throw invalidArgument(`${where}: id-mapped mounts are not supported by this runtime`);
+  if (m.image?.image) return imageMount(m, index, opts);
+  if (m.image_sub_path) throw invalidArgument(`${where}: image_sub_path is set but image is not`);
   if (!m.host_path) throw invalidArgument(`${where}: host_path is empty`);
   if (!path.posix.isAbsolute(m.host_path))
     throw invalidArgument(`${where}: host_path ${short(m.host_path)} is not absolute`);
@@ -167,9 +175,22 @@ function criMount(m: Mount__Output, opts: MountOptions, result: MountResult): Oc
   return { destination: CLEAN(dest), type: 'bind', source, options };
 }
 
+/**
+ * An image volume: a read-only, private bind of the directory the caller prepared, whatever
+ * readonly and propagation say (the view never changes and has nothing to propagate).
+ */
+function imageMount(m: Mount__Output, index: number, opts: MountOptions): OciMount {
+  const source = opts.imageSources?.[index];
+  if (!source)
+    throw internalError(
+      `mount ${short(m.container_path)}: image volume ${short(m.image?.image)} was not prepared`,
+    );
+  return { destination: CLEAN(m.container_path), type: 'bind', source, options: ['rbind', 'rprivate', 'ro'] };
+}
+
 export function buildMounts(opts: MountOptions): MountResult {
   const result: MountResult = { mounts: [] };
-  const cri = opts.criMounts.map((m) => criMount(m, opts, result));
+  const cri = opts.criMounts.map((m, i) => criMount(m, i, opts, result));
   const requested = new Set(cri.map((m) => m.destination));
   const devReplaced = requested.has('/dev');
   const keep = (dest: string): boolean => !requested.has(dest) && !(devReplaced && dest.startsWith('/dev/'));

@@ -143,6 +143,8 @@ export interface ContainerSpecInput {
   cgroupsPath: string;
   /** host facts per CRI mount host_path (null: missing); see MountOptions.sources */
   mountSources?: Record<string, MountSource | null>;
+  /** image volumes: the host dir to bind per index in config.mounts; see MountOptions.imageSources */
+  imageSources?: Record<number, string>;
   /** stat results per CRI device host_path (null: missing) */
   devices?: Record<string, HostDevice | null>;
   /** parsed JSON of the Localhost seccomp profile, when one is requested */
@@ -376,6 +378,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
     ipcMode,
     sources: input.mountSources,
     rroSupported: input.features.rro,
+    imageSources: input.imageSources,
   });
 
   const res = buildResources(resources, {

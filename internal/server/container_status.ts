@@ -20,6 +20,7 @@ export function containerStatus(deps: ServerDeps) {
           user: rec.user,
           runtimeSpec: spec,
           config: rec.config,
+          ...(rec.imageVolumes?.length ? { imageVolumes: rec.imageVolumes } : {}),
         }),
       };
     }

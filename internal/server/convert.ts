@@ -67,7 +67,8 @@ export function toContainerStatus(r: ContainerRecord): ContainerStatus {
     message: r.message,
     labels: r.config.labels,
     annotations: r.config.annotations,
-    mounts: r.config.mounts,
+    // an image volume is mounted read-only whatever was asked
+    mounts: r.config.mounts.map((m) => (m.image?.image ? { ...m, readonly: true } : m)),
     log_path: r.logPath,
     resources: r.resources ? { linux: r.resources } : undefined,
     stop_signal: signalToCri(r.stopSignal || 'SIGTERM') as ContainerStatus['stop_signal'],

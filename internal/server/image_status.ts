@@ -19,6 +19,8 @@ export function imageStatus(deps: ServerDeps) {
           chainIDs: deps.images.chainIds(rec),
           layers: rec.layers,
           imageSpec: rec.config,
+          // containers (not yet removed) whose rootfs or an image volume keeps this image's layers
+          inUseBy: deps.containers.usersOfImage(rec.id),
         }),
       };
     }

@@ -155,6 +155,32 @@ describe('OverlaySnapshotter', () => {
     });
   });
 
+  it('a read-only view mounts the layers alone: no upper dir, a bind for one layer, kept in use', async () => {
+    const ids = await chain(3);
+    const spec = await snap.prepare('v3', ids, { readOnly: true });
+    expect(spec.type).toBe('overlay');
+    expect(spec.options).toHaveLength(1);
+    const lower = spec.options[0]!.slice('lowerdir='.length).split(':');
+    expect(lower.map((l) => fs.realpathSync(l))).toEqual(
+      [...ids].reverse().map((id) => path.join(root, 'layers', hexOf(id), 'fs')),
+    );
+    const one = await snap.prepare('v1', ids.slice(0, 1), { readOnly: true });
+    expect(one.type).toBe('bind');
+    expect(one.options).toEqual(['rbind', 'ro']);
+    expect(fs.realpathSync(one.source)).toBe(path.join(root, 'layers', hexOf(ids[0]!), 'fs'));
+    expect(await snap.prepare('v0', [], { readOnly: true })).toMatchObject({
+      type: 'bind',
+      options: ['rbind', 'ro'],
+    });
+    // the view's layers are in use like a container's: not removable, and the kind survives a reload
+    expect(await snap.layersInUse()).toEqual(new Set(ids));
+    expect(code(await snap.removeLayer(ids[2]!).catch((e: unknown) => e))).toBe(Status.FAILED_PRECONDITION);
+    const again = new OverlaySnapshotter({ root, log: silentLogger() });
+    await again.init();
+    expect(await again.mounts('v3')).toEqual(spec);
+    expect(await again.mounts('v1')).toEqual(one);
+  });
+
   it('copies the top layer root owner and mode to the upper dir', async () => {
     const id = sha('rooted');
     await snap.applyLayer(

@@ -81,6 +81,8 @@ interface SnapshotMeta {
   created: string;
   /** the snapshot stands on id-mapped copies of its parents */
   idmap?: IdMap;
+  /** a read-only view: mounted without its upper dir (PrepareOptions.readOnly) */
+  readOnly?: boolean;
 }
 
 /** A container snapshot's disk use: its writable (upper) dir, and its whole dir. */
@@ -435,7 +437,8 @@ export class OverlaySnapshotter implements Snapshotter {
     const idmap = opts.idmap;
     if (idmap) checkIdMap(idmap);
     await this.ready();
-    if (!idmap) return this.prepareLocked(key, parents, undefined);
+    const readOnly = opts.readOnly === true;
+    if (!idmap) return this.prepareLocked(key, parents, undefined, readOnly);
     // Mapped copies are built outside REFS_LOCK (a big layer takes a while to copy); the pending
     // count keeps collectMapped() off them until the snapshot that needs them exists.
     const hashes = parents.map((p) => mappedKey(p, idmap));
@@ -444,7 +447,7 @@ export class OverlaySnapshotter implements Snapshotter {
     try {
       this.layerMetas(key, parents);
       for (const p of parents) await this.ensureMapped(p, idmap);
-      const spec = await this.prepareLocked(key, parents, idmap);
+      const spec = await this.prepareLocked(key, parents, idmap, readOnly);
       ok = true;
       return spec;
     } finally {
@@ -457,13 +460,18 @@ export class OverlaySnapshotter implements Snapshotter {
     }
   }
 
-  private prepareLocked(key: string, parents: string[], idmap: IdMap | undefined): Promise<MountSpec> {
+  private prepareLocked(
+    key: string,
+    parents: string[],
+    idmap: IdMap | undefined,
+    readOnly: boolean,
+  ): Promise<MountSpec> {
     return this.locks.run(REFS_LOCK, async () => {
       const dir = path.join(this.snapshotsDir, key);
       if (this.snapshots.has(key) || existsSync(dir))
         throw alreadyExists(`snapshot ${short(key)} already exists`);
       const links = this.lowerLinks(key, parents, idmap);
-      const spec = this.mountSpec(key, links);
+      const spec = this.mountSpec(key, links, readOnly);
       const tmp = `${dir}${TMP_MARK}${rand()}`;
       try {
         await fsp.mkdir(tmp, { mode: 0o700 });
@@ -484,6 +492,7 @@ export class OverlaySnapshotter implements Snapshotter {
           parents: [...parents],
           created: new Date().toISOString(),
           ...(idmap ? { idmap } : {}),
+          ...(readOnly ? { readOnly } : {}),
         };
         await atomicWriteJson(path.join(tmp, 'meta.json'), meta);
         await fsp.rename(tmp, dir);
@@ -598,19 +607,26 @@ export class OverlaySnapshotter implements Snapshotter {
     await fsp.rm(doomed, { recursive: true, force: true });
   }
 
-  private mountSpec(key: string, links: string[]): MountSpec {
+  private mountSpec(key: string, links: string[], readOnly = false): MountSpec {
     const dir = path.join(this.snapshotsDir, key);
     const upper = path.join(dir, 'upper');
-    if (links.length === 0) return { type: 'bind', source: upper, options: ['rbind', 'rw'] };
+    if (links.length === 0)
+      return { type: 'bind', source: upper, options: ['rbind', readOnly ? 'ro' : 'rw'] };
+    // overlayfs needs two lower dirs when it has no upper one: a one-layer view is a bind of it
+    if (readOnly && links.length === 1)
+      return { type: 'bind', source: path.join(this.linksDir, links[0] as string), options: ['rbind', 'ro'] };
     // overlayfs lists the top-most lower dir first.
     const lower = links
       .map((l) => path.join(this.linksDir, l))
       .reverse()
       .join(':');
-    const options = [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${path.join(dir, 'work')}`];
+    // lower dirs alone make a read-only overlay
+    const options = readOnly
+      ? [`lowerdir=${lower}`]
+      : [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${path.join(dir, 'work')}`];
     // index=off where the kernel knows the option (as containerd does): snapshots never need
     // the inode index, and it would tie an upper dir to the exact lower dirs it first saw.
-    if (existsSync(OVERLAY_INDEX_PARAM)) options.unshift('index=off');
+    if (!readOnly && existsSync(OVERLAY_INDEX_PARAM)) options.unshift('index=off');
     const len = options.join(',').length;
     if (len > MAX_MOUNT_DATA) {
       throw failedPrecondition(
@@ -626,7 +642,7 @@ export class OverlaySnapshotter implements Snapshotter {
     await this.ready();
     const meta = this.snapshots.get(key);
     if (!meta) throw notFound(`snapshot ${short(key)} not found`);
-    return this.mountSpec(key, this.lowerLinks(key, meta.parents, meta.idmap));
+    return this.mountSpec(key, this.lowerLinks(key, meta.parents, meta.idmap), meta.readOnly === true);
   }
 
   async info(key: string): Promise<SnapshotInfo | undefined> {

@@ -14,6 +14,11 @@ export interface MountSpec {
 export interface PrepareOptions {
   /** user-namespace mapping whose root must own the snapshot's files */
   idmap?: IdMap;
+  /**
+   * A read-only view (an image volume): mounted from the layers alone, no upper dir in the mount
+   * (one layer: a read-only bind of it; none: of the empty upper dir).
+   */
+  readOnly?: boolean;
 }
 
 export interface ApplyLayerOptions {
