@@ -350,6 +350,7 @@ export class ContainerService {
           tty: config.tty,
           stdin: config.stdin,
           stdinOnce: config.stdin_once,
+          cgroupsPath: spec.linux?.cgroupsPath ?? '',
         });
         ph.mark('runtime-create');
         crashPoint('container-create:runtime-created');

@@ -185,7 +185,7 @@ export class OciRuntime {
       throw new BerthError(Status.INTERNAL, `create container ${short(id)}: ${res.message ?? 'failed'}`);
     }
     const conmonPid = await readPidFile(this.paths.conmonPidFile(id));
-    if (conmonPid !== undefined) await this.placeConmon(id, c.bundle, conmonPid);
+    if (conmonPid !== undefined) await this.placeConmon(id, c.bundle, conmonPid, c.cgroupsPath);
     this.bundles.set(id, c.bundle);
     this.log.debug('container created', { id, pid: res.pid, conmonPid, ms: Date.now() - started });
     return { pid: res.pid, conmonPid: conmonPid ?? 0 };
@@ -521,14 +521,18 @@ export class OciRuntime {
    * Moves conmon out of berthd's cgroup (see conmon-cgroup.ts). A failure leaves the container
    * working with its monitor charged to berthd: logged, not fatal (as CRI-O).
    */
-  private async placeConmon(id: string, bundle: string, pid: number): Promise<void> {
+  private async placeConmon(id: string, bundle: string, pid: number, known?: string): Promise<void> {
     const cc = this.opts.conmonCgroup;
     if (!cc) return;
     try {
-      const spec = JSON.parse(await fsp.readFile(path.join(bundle, 'config.json'), 'utf8')) as {
-        linux?: { cgroupsPath?: string };
-      };
-      const cgroupsPath = spec.linux?.cgroupsPath ?? '';
+      const cgroupsPath =
+        known ??
+        (
+          JSON.parse(await fsp.readFile(path.join(bundle, 'config.json'), 'utf8')) as {
+            linux?: { cgroupsPath?: string };
+          }
+        ).linux?.cgroupsPath ??
+        '';
       if (cc.driver === 'systemd') {
         await moveToScope(pid, id, cc.target === 'pod' ? sliceOf(cgroupsPath) : cc.target);
         return;

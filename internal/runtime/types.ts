@@ -45,6 +45,8 @@ export interface CreateOptions {
   /** conmon --log-size-max in bytes; conmon truncates the log when it grows past it. */
   logSizeMax?: number;
   timeoutMs?: number;
+  /** the spec's linux.cgroupsPath, when the caller has the spec at hand (else read from the bundle) */
+  cgroupsPath?: string;
 }
 
 export interface CreateResult {

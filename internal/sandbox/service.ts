@@ -320,7 +320,12 @@ export class SandboxService {
           ph.add('bundle', performance.now() - t0);
           await namespaces;
           const created = await ph.span('runtime-create', () =>
-            runtime.create({ id, bundle: rec.bundle, logPath: path.join(rec.bundle, 'infra.log') }),
+            runtime.create({
+              id,
+              bundle: rec.bundle,
+              logPath: path.join(rec.bundle, 'infra.log'),
+              cgroupsPath: spec.linux?.cgroupsPath ?? '',
+            }),
           );
           crashPoint('sandbox-run:infra-created');
           // the pause process only holds the namespaces: it may start before CNI ADD ends
