@@ -148,8 +148,47 @@ describe('buildMounts', () => {
       image: { image: 'x', annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' },
     });
     expect(() => buildMounts(base({ criMounts: [img] }))).toThrow(/image volumes/);
-    const opt = mount({ container_path: '/o', host_path: '/h', mount_options: ['noexec'] });
-    expect(() => buildMounts(base({ criMounts: [opt] }))).toThrow(/mount option noexec is not supported/);
+    const opt = mount({ container_path: '/o', host_path: '/h', mount_options: ['size=1m'] });
+    expect(() => buildMounts(base({ criMounts: [opt] }))).toThrow(
+      /mount \/o: mount option size=1m is not supported/,
+    );
+  });
+  it('mount_options: bind options are applied after ro/rw; ro and rro make the mount read-only', () => {
+    const m = mount({
+      container_path: '/o',
+      host_path: '/h',
+      mount_options: ['noexec', 'nosuid', 'noatime'],
+    });
+    expect(byDest(buildMounts(base({ criMounts: [m] })), '/o')?.options).toEqual([
+      'rbind',
+      'rprivate',
+      'rw',
+      'noexec',
+      'nosuid',
+      'noatime',
+    ]);
+    const ro = mount({ container_path: '/o', host_path: '/h', mount_options: ['ro', 'nodev'] });
+    expect(byDest(buildMounts(base({ criMounts: [ro] })), '/o')?.options).toEqual([
+      'rbind',
+      'rprivate',
+      'ro',
+      'nodev',
+    ]);
+    const rro = mount({ container_path: '/o', host_path: '/h', mount_options: ['rro'] });
+    expect(
+      byDest(buildMounts(base({ criMounts: [rro], runtimeMountOptions: ['rro'] })), '/o')?.options,
+    ).toEqual(['rbind', 'rprivate', 'rro']);
+    expect(() => buildMounts(base({ criMounts: [rro] }))).toThrow(
+      /mount option rro is not supported by the runtime/,
+    );
+    const bad = mount({ container_path: '/o', host_path: '/h', readonly: true, mount_options: ['rw'] });
+    try {
+      buildMounts(base({ criMounts: [bad] }));
+      throw new Error('no error');
+    } catch (err) {
+      expect((err as { code: number }).code).toBe(Status.INVALID_ARGUMENT);
+      expect((err as Error).message).toMatch(/mount option rw contradicts readonly/);
+    }
   });
   it('uses the resolved real path as source', () => {
     const m = mount({ container_path: '/data', host_path: '/link' });

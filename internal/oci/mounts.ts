@@ -9,6 +9,7 @@
 import * as path from 'node:path';
 import { failedPrecondition, invalidArgument, short } from '../errors';
 import type { Mount__Output, NamespaceMode__Output } from '../../api/generated';
+import { planMountOptions } from './mount-options';
 import type { OciMount } from './spec-types';
 
 /** Paths of the pod's shared files on the host (in the pod dir); unset ones are not mounted. */
@@ -42,6 +43,8 @@ export interface MountOptions {
   sources?: Record<string, MountSource | null>;
   /** the runtime supports recursive read-only (`rro`) mounts */
   rroSupported: boolean;
+  /** the runtime's `features` mountOptions (for recursive mount_options); undefined: unknown */
+  runtimeMountOptions?: readonly string[];
 }
 
 export interface MountResult {
@@ -111,11 +114,14 @@ function criMount(m: Mount__Output, opts: MountOptions, result: MountResult): Oc
     throw invalidArgument(`${where}: container_path must be an absolute path`);
   if (CLEAN(dest) === '/') throw invalidArgument(`${where}: cannot mount over the container's root`);
   if (m.image?.image) throw invalidArgument(`${where}: image volumes are not supported`);
-  // RuntimeFeatures.mount_options is false: none is applied, so none is accepted silently
-  if (m.mount_options?.length)
-    throw invalidArgument(
-      `${where}: mount option ${short(m.mount_options[0])} is not supported by this runtime`,
-    );
+  // Mount.mount_options: the bind options Berth applies (./mount-options.ts), others refused
+  const plan = planMountOptions({
+    options: m.mount_options ?? [],
+    readonly: m.readonly ?? false,
+    recursiveReadOnly: m.recursive_read_only ?? false,
+    runtimeOptions: opts.runtimeMountOptions,
+  });
+  if (!plan.ok) throw invalidArgument(`${where}: mount option ${short(plan.option)} ${plan.reason}`);
   if (m.uidMappings?.length || m.gidMappings?.length)
     throw invalidArgument(`${where}: id-mapped mounts are not supported by this runtime`);
   if (!m.host_path) throw invalidArgument(`${where}: host_path is empty`);
@@ -154,16 +160,17 @@ function criMount(m: Mount__Output, opts: MountOptions, result: MountResult): Oc
     default:
       throw invalidArgument(`${where}: unknown propagation ${short(prop)}`);
   }
-  if (m.recursive_read_only) {
-    if (!m.readonly) throw invalidArgument(`${where}: recursive_read_only needs readonly`);
+  if (plan.recursiveReadOnly) {
+    if (!plan.readonly) throw invalidArgument(`${where}: recursive_read_only needs readonly`);
     if (prop !== 'PROPAGATION_PRIVATE')
       throw invalidArgument(`${where}: recursive_read_only needs private propagation`);
     if (!opts.rroSupported)
       throw invalidArgument(`${where}: recursive read-only mounts are not supported by the runtime`);
     options.push('rro');
   } else {
-    options.push(m.readonly ? 'ro' : 'rw');
+    options.push(plan.readonly ? 'ro' : 'rw');
   }
+  options.push(...plan.extra);
   return { destination: CLEAN(dest), type: 'bind', source, options };
 }
 

@@ -70,6 +70,8 @@ export const ANNOTATIONS = {
 export interface RuntimeFeatures {
   /** recursive read-only mounts (`rro`) */
   rro: boolean;
+  /** the runtime's `features` mountOptions (recursive Mount.mount_options need them) */
+  mountOptions?: string[];
   /** the memory cgroup accounts swap; default true */
   swap?: boolean;
   /** the hugetlb cgroup controller exists; default true */
@@ -376,6 +378,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
     ipcMode,
     sources: input.mountSources,
     rroSupported: input.features.rro,
+    runtimeMountOptions: input.features.mountOptions,
   });
 
   const res = buildResources(resources, {

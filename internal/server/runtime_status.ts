@@ -26,8 +26,14 @@ export function status(deps: ServerDeps) {
         ],
       },
       runtime_handlers: runtimeHandlerList(deps),
-      // SupplementalGroupsPolicy Merge/Strict and ContainerStatus.user read from the process (KEP-3619)
-      features: { supplemental_groups_policy: true },
+      // SupplementalGroupsPolicy Merge/Strict and ContainerStatus.user read from the process (KEP-3619);
+      // Mount.mount_options: the bind options of internal/oci/mount-options.ts are applied, others
+      // refused; a host-network pod with a user namespace is refused (user_namespaces_host_network)
+      features: {
+        supplemental_groups_policy: true,
+        mount_options: true,
+        user_namespaces_host_network: false,
+      },
       info: {},
     };
     if (req.verbose) {
