@@ -20,7 +20,6 @@ import {
   deadlineExceeded,
   errMessage,
   failedPrecondition,
-  internalError,
   invalidArgument,
   isBerthError,
   notFound,
@@ -49,6 +48,7 @@ import { recordResources, requestedResources, updateBundleResources, updateRefus
 import { CHECKPOINT_IMAGES, writeCheckpointArchive } from './checkpoint';
 import { buildManifest, containerArchiveFile } from './pod-checkpoint';
 import { writePodCheckpointFiles } from './pod-checkpoint-io';
+import { runPodCheckpoint } from './pod-checkpoint-run';
 import { CRI_API_VERSION } from '../../api/cri-version';
 import { withPodNamespaces } from './defaults';
 import { checkContainerIdMap } from '../sandbox/userns';
@@ -596,7 +596,7 @@ export class ContainerService {
     pod: SandboxRecord,
     ids: string[],
     dir: string,
-    opts: { timeoutSec: number; berthVersion: string },
+    opts: { timeoutSec: number; berthVersion: string; signal?: AbortSignal },
   ): Promise<void> {
     const recs = ids.map((id) => this.resolve(id));
     return this.withLocks(ids, async () => {
@@ -609,56 +609,35 @@ export class ContainerService {
         const problem = await this.runtimeOf(rec).checkpointProblem();
         if (problem) throw failedPrecondition(`cannot checkpoint pod ${short(pod.id)}: ${problem}`);
       }
-      const paused: ContainerRecord[] = [];
       const timeoutMs = opts.timeoutSec > 0 ? opts.timeoutSec * 1000 : undefined;
-      try {
-        let failure: unknown;
-        try {
-          for (const rec of recs) {
-            await this.runtimeOf(rec).pause(rec.id);
-            paused.push(rec);
-          }
-          for (const [n, rec] of recs.entries()) await this.checkpointInto(rec, dir, n, timeoutMs);
-        } catch (err) {
-          failure = err;
-        }
-        // every paused container is resumed, whatever happened
-        const stuck: string[] = [];
-        for (const rec of paused)
-          await this.runtimeOf(rec)
-            .resume(rec.id)
-            .catch((err: unknown) => stuck.push(`${short(rec.id)}: ${errMessage(err)}`));
-        if (stuck.length) this.log.error('resuming paused containers failed', { stuck });
-        if (failure !== undefined) throw failure;
-        if (stuck.length) throw internalError(`resuming paused containers failed: ${stuck.join('; ')}`);
-        const manifest = buildManifest({
-          berth: opts.berthVersion,
-          criApi: CRI_API_VERSION,
-          now: new Date(),
-          pod: { id: pod.id, config: pod.config, runtimeHandler: pod.runtimeHandler },
-          containers: recs.map((r) => ({ id: r.id, config: r.config, imageId: r.imageId })),
-        });
-        await writePodCheckpointFiles(
-          dir,
-          manifest,
-          pod.config,
-          recs.map((r) => r.config),
-        );
-      } catch (err) {
-        for (const e of await fsp.readdir(dir).catch(() => []))
-          await fsp.rm(path.join(dir, e), { recursive: true, force: true });
-        throw err;
-      }
+      await runPodCheckpoint(
+        recs,
+        {
+          name: (rec) => short(rec.id),
+          pause: (rec) => this.runtimeOf(rec).pause(rec.id),
+          resume: (rec) => this.runtimeOf(rec).resume(rec.id),
+          capture: (rec, n) => this.checkpointInto(rec, dir, n, timeoutMs),
+          finish: () =>
+            writePodCheckpointFiles(
+              dir,
+              buildManifest({
+                berth: opts.berthVersion,
+                criApi: CRI_API_VERSION,
+                now: new Date(),
+                pod: { id: pod.id, config: pod.config, runtimeHandler: pod.runtimeHandler },
+                containers: recs.map((r) => ({ id: r.id, config: r.config, imageId: r.imageId })),
+              }),
+              pod.config,
+              recs.map((r) => r.config),
+            ),
+          clean: async () => {
+            for (const e of await fsp.readdir(dir).catch(() => []))
+              await fsp.rm(path.join(dir, e), { recursive: true, force: true });
+          },
+        },
+        opts.signal,
+      );
     });
-  }
-
-  /**
-   * RestorePod's handler: its configured name ('' is the default handler; INVALID_ARGUMENT for an
-   * unknown one) and why it cannot restore CRIU images here, when it cannot.
-   */
-  async restoreHandler(handler: string): Promise<{ name: string; problem?: string }> {
-    const { name, runtime } = runtimeFor(this.deps, handler);
-    return { name, problem: await runtime.checkpointProblem() };
   }
 
   /** One container of a pod checkpoint: CRIU images in a work dir, archived as container n's. */
@@ -684,6 +663,15 @@ export class ContainerService {
     } finally {
       await fsp.rm(work, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * RestorePod's handler: its configured name ('' is the default handler; INVALID_ARGUMENT for an
+   * unknown one) and why it cannot restore CRIU images here, when it cannot.
+   */
+  async restoreHandler(handler: string): Promise<{ name: string; problem?: string }> {
+    const { name, runtime } = runtimeFor(this.deps, handler);
+    return { name, problem: await runtime.checkpointProblem() };
   }
 
   /** Runs `fn` holding the locks of several containers, taken in id order (no deadlock). */

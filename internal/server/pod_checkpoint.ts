@@ -8,10 +8,11 @@ import { checkCheckpointSelection } from '../container/pod-checkpoint';
 import { checkOutputDir } from '../container/pod-checkpoint-io';
 import { failedPrecondition, invalidArgument, short } from '../errors';
 import type { ServerDeps } from './deps';
+import type { RpcContext } from './rpc';
 import { requireId } from './validate_config';
 
 export function checkpointPod(deps: ServerDeps) {
-  return async (req: CheckpointPodRequest__Output): Promise<CheckpointPodResponse> => {
+  return async (req: CheckpointPodRequest__Output, ctx?: RpcContext): Promise<CheckpointPodResponse> => {
     const pod = deps.sandboxes.resolve(requireId(req.pod_sandbox_id, 'pod_sandbox_id'));
     const ids = checkCheckpointSelection(pod.id, req.container_ids ?? [], (id) =>
       deps.containers.resolve(id),
@@ -27,6 +28,7 @@ export function checkpointPod(deps: ServerDeps) {
     await deps.containers.checkpointPod(pod, ids, req.output_path, {
       timeoutSec: 0,
       berthVersion: deps.version,
+      signal: ctx?.signal,
     });
     deps.log.info('pod checkpointed', { id: pod.id, containers: ids, output: req.output_path });
     return {};
