@@ -190,6 +190,18 @@ describe('buildMounts', () => {
       expect((err as Error).message).toMatch(/mount option rw contradicts readonly/);
     }
   });
+  it('sysfsFromHost: /sys is a read-only rbind of the host /sys (rro where supported)', () => {
+    const sys = (o: Partial<MountOptions>) =>
+      byDest(buildMounts(base({ sysfsFromHost: true, ...o })), '/sys');
+    expect(sys({})).toEqual({
+      destination: '/sys',
+      type: 'bind',
+      source: '/sys',
+      options: ['rbind', 'rprivate', 'nosuid', 'noexec', 'nodev', 'rro'],
+    });
+    expect(sys({ rroSupported: false })?.options).toContain('ro');
+    expect(byDest(buildMounts(base()), '/sys')?.type).toBe('sysfs');
+  });
   it('uses the resolved real path as source', () => {
     const m = mount({ container_path: '/data', host_path: '/link' });
     expect(

@@ -45,6 +45,12 @@ export interface MountOptions {
   rroSupported: boolean;
   /** the runtime's `features` mountOptions (for recursive mount_options); undefined: unknown */
   runtimeMountOptions?: readonly string[];
+  /**
+   * /sys is a read-only bind of the host's instead of a new sysfs: a container in its own user
+   * namespace on the host network may not mount sysfs (the kernel wants the network namespace's
+   * owner), as for rootless runc.
+   */
+  sysfsFromHost?: boolean;
 }
 
 export interface MountResult {
@@ -184,6 +190,15 @@ export function buildMounts(opts: MountOptions): MountResult {
   const base: OciMount[] = [];
   for (const m of defaultMounts(opts.privileged)) {
     if (!keep(m.destination)) continue;
+    if (m.destination === '/sys' && opts.sysfsFromHost) {
+      base.push({
+        destination: '/sys',
+        type: 'bind',
+        source: '/sys',
+        options: ['rbind', 'rprivate', 'nosuid', 'noexec', 'nodev', opts.rroSupported ? 'rro' : 'ro'],
+      });
+      continue;
+    }
     if (m.destination === '/dev/shm') {
       if (opts.ipcMode === 'NODE') base.push(bind('/dev/shm', '/dev/shm', false));
       else if (opts.podFiles.shm) base.push(bind('/dev/shm', opts.podFiles.shm, false));

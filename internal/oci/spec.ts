@@ -379,6 +379,7 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
     sources: input.mountSources,
     rroSupported: input.features.rro,
     runtimeMountOptions: input.features.mountOptions,
+    sysfsFromHost: !!userns && netMode === 'NODE',
   });
 
   const res = buildResources(resources, {
@@ -479,6 +480,7 @@ export function buildSandboxSpec(input: SandboxSpecInput): OciSpec {
     readonlyRootfs: true,
     ipcMode,
     rroSupported: input.features.rro,
+    sysfsFromHost: !!userns && netMode === 'NODE',
   });
 
   // the infra container only waits for signals: no capabilities at all

@@ -245,7 +245,14 @@ export class SandboxService {
           dns: config.dns_config,
         });
         ph.mark('pod-files');
-        if (!hostNetwork(config)) {
+        if (idmap && hostNetwork(config)) {
+          // a host-network pod's user namespace: pinned without a network namespace
+          rec.usernsPath = this.userns.pathFor(id);
+          await this.persist(rec);
+          await this.userns.create(id, idmap, true);
+          ph.mark('userns');
+          await this.persist(rec);
+        } else if (!hostNetwork(config)) {
           if (idmap) {
             // the pins' paths are recorded first, so a crash midway is rolled back
             rec.netnsPath = this.deps.netns.pathFor(id);

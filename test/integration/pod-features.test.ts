@@ -1,6 +1,6 @@
 // Issue #11 items 3, 7 and 8 end to end: RuntimeStatus features that match what really happens
-// (Mount.mount_options applied by runc and seen inside the container, refused ones named; host
-// network with a user namespace refused; recursive read-only where advertised), an in-place pod
+// (Mount.mount_options applied by runc and seen inside the container, refused ones named; a
+// host-network pod with a user namespace; recursive read-only where advertised), an in-place pod
 // resize while its containers are resized, and CheckpointPod/RestorePod's answers on a host where
 // CRIU cannot work. Real berthd, runc, conmon, registry and CNI bridge.
 import { execFileSync } from 'node:child_process';
@@ -58,12 +58,11 @@ async function withPod<T>(fn: (pod: string, cfg: PodSandboxConfig) => Promise<T>
 }
 
 describe('RuntimeStatus features match behaviour', () => {
-  test('advertises mount_options, not user_namespaces_host_network; handlers say rro as runc features does', async () => {
+  test('advertises mount_options; handlers say rro as runc features does', async () => {
     const st = await call(h.d.clients.runtime, 'Status', {});
     expect(st.features).toMatchObject({
       supplemental_groups_policy: true,
       mount_options: true,
-      user_namespaces_host_network: false,
     });
     const runcRro = (
       JSON.parse(execFileSync('runc', ['features'], { encoding: 'utf8' })) as { mountOptions: string[] }
@@ -151,25 +150,54 @@ describe('RuntimeStatus features match behaviour', () => {
     }
   });
 
-  test('a host-network pod with a user namespace is refused (user_namespaces_host_network is false)', async () => {
-    const cfg = h.podConfig({
-      linux: {
-        security_context: {
-          namespace_options: {
-            network: 'NODE',
-            userns_options: {
-              mode: 'POD',
-              uids: [{ container_id: 0, host_id: 100000, length: 65536 }],
-              gids: [{ container_id: 0, host_id: 100000, length: 65536 }],
-            },
-          },
-        },
+  test('a host-network pod with a user namespace runs (user_namespaces_host_network is true)', async () => {
+    const st = await call(h.d.clients.runtime, 'Status', {});
+    expect(st.features?.user_namespaces_host_network).toBe(
+      st.runtime_handlers.find((r) => r.name === '')?.features?.user_namespaces ?? false,
+    );
+    if (!st.features?.user_namespaces_host_network) return;
+    const ns = {
+      network: 'NODE' as const,
+      userns_options: {
+        mode: 'POD' as const,
+        uids: [{ container_id: 0, host_id: 100000, length: 65536 }],
+        gids: [{ container_id: 0, host_id: 100000, length: 65536 }],
       },
-    });
-    await expect(call(h.d.clients.runtime, 'RunPodSandbox', { config: cfg })).rejects.toMatchObject({
-      code: 3,
-      details: expect.stringMatching(/cannot use the host's network namespace/),
-    });
+    };
+    const cfg = h.podConfig({ linux: { security_context: { namespace_options: ns } } });
+    const pod = await h.runPod(cfg);
+    try {
+      const id = await h.startCtr(
+        pod,
+        cfg,
+        h.ctrConfig('hostnet', ['sleep', '3600'], {
+          linux: { security_context: { namespace_options: ns } },
+        }),
+      );
+      // the host's network namespace, in the pod's own user namespace
+      expect((await h.exec(id, ['readlink', '/proc/self/ns/net'])).out.trim()).toBe(
+        fs.readlinkSync('/proc/self/ns/net'),
+      );
+      expect((await h.exec(id, ['readlink', '/proc/self/ns/user'])).out.trim()).not.toBe(
+        fs.readlinkSync('/proc/self/ns/user'),
+      );
+      expect((await h.exec(id, ['cat', '/proc/self/uid_map'])).out.trim().split(/\s+/)).toEqual([
+        '0',
+        '100000',
+        '65536',
+      ]);
+      // /sys is the host's, read-only: the host's interfaces are listed
+      expect((await h.exec(id, ['ls', '/sys/class/net'])).out.split('\n')).toEqual(
+        expect.arrayContaining(fs.readdirSync('/sys/class/net')),
+      );
+      expect((await h.exec(id, ['sh', '-c', 'touch /sys/x 2>/dev/null; echo $?'])).out.trim()).toBe('1');
+      // root in the pod is not root on the host
+      expect(
+        (await h.exec(id, ['sh', '-c', 'ip link add berthck-dummy type dummy 2>&1; echo rc=$?'])).out,
+      ).toMatch(/rc=[1-9]/);
+    } finally {
+      await h.removePod(pod);
+    }
   });
 });
 
