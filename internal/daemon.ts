@@ -147,7 +147,7 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       const f = await rt.features();
       // user namespaces: the runtime lists them in `features` and this kernel lets us make one
       const userns = runtimeHasUserns(f.raw) && (await kernelHasUserns());
-      handlerFeatures.set(name, { ...features, rro: f.rro, userns });
+      handlerFeatures.set(name, { ...features, rro: f.rro, mountOptions: f.mountOptions, userns });
     }),
   );
   const podCidr = new PodCidrStore(config.root, (cidr) => network.setPodCidr(cidr));

@@ -39,7 +39,7 @@ import { effectiveStopSignal } from '../oci/signal';
 import { seccompRequestOf } from '../oci/seccomp';
 import { loadLocalhostSeccomp } from '../oci/seccomp-file';
 import type { ExitInfo, OciRuntime } from '../runtime';
-import { featuresFor, type CoreDeps } from '../sandbox/deps';
+import { featuresFor, runtimeFor, type CoreDeps } from '../sandbox/deps';
 import type { SandboxService } from '../sandbox/service';
 import type { SandboxRecord } from '../sandbox/types';
 import { mountRootfs, releaseRootfs } from './rootfs';
@@ -57,6 +57,10 @@ import {
 import { readProcessUser } from './process-user';
 import { recordResources, requestedResources, updateBundleResources, updateRefusal } from './update';
 import { CHECKPOINT_IMAGES, writeCheckpointArchive } from './checkpoint';
+import { buildManifest, containerArchiveFile } from './pod-checkpoint';
+import { writePodCheckpointFiles } from './pod-checkpoint-io';
+import { runPodCheckpoint } from './pod-checkpoint-run';
+import { CRI_API_VERSION } from '../../api/cri-version';
 import { withPodNamespaces } from './defaults';
 import { checkContainerIdMap } from '../sandbox/userns';
 import { dateToNs, isContainerRecord, nowNs, type ContainerRecord, type ContainerState } from './types';
@@ -635,6 +639,103 @@ export class ContainerService {
         await fsp.rm(work, { recursive: true, force: true });
       }
     });
+  }
+
+  /**
+   * CheckpointPod's work, after the request was checked (see internal/server/pod_checkpoint.ts):
+   * pauses every selected container, checkpoints each into `dir` (format: ./pod-checkpoint.ts),
+   * and resumes every container it paused, on success and on error. On error, what it wrote in
+   * `dir` (empty when it started) is removed. FAILED_PRECONDITION, before anything is paused, when
+   * the runtime or CRIU cannot checkpoint here (quoting `criu check`) or a container is not running.
+   */
+  async checkpointPod(
+    pod: SandboxRecord,
+    ids: string[],
+    dir: string,
+    opts: { timeoutSec: number; berthVersion: string; signal?: AbortSignal },
+  ): Promise<void> {
+    const recs = ids.map((id) => this.resolve(id));
+    return this.withLocks(ids, async () => {
+      for (const rec of recs)
+        if (rec.state !== 'running')
+          throw failedPrecondition(
+            `container ${short(rec.id)} is ${rec.state}: every selected container must be running`,
+          );
+      for (const rec of recs) {
+        const problem = await this.runtimeOf(rec).checkpointProblem();
+        if (problem) throw failedPrecondition(`cannot checkpoint pod ${short(pod.id)}: ${problem}`);
+      }
+      const timeoutMs = opts.timeoutSec > 0 ? opts.timeoutSec * 1000 : undefined;
+      await runPodCheckpoint(
+        recs,
+        {
+          name: (rec) => short(rec.id),
+          pause: (rec) => this.runtimeOf(rec).pause(rec.id),
+          resume: (rec) => this.runtimeOf(rec).resume(rec.id),
+          capture: (rec, n) => this.checkpointInto(rec, dir, n, timeoutMs),
+          finish: () =>
+            writePodCheckpointFiles(
+              dir,
+              buildManifest({
+                berth: opts.berthVersion,
+                criApi: CRI_API_VERSION,
+                now: new Date(),
+                pod: { id: pod.id, config: pod.config, runtimeHandler: pod.runtimeHandler },
+                containers: recs.map((r) => ({ id: r.id, config: r.config, imageId: r.imageId })),
+              }),
+              pod.config,
+              recs.map((r) => r.config),
+            ),
+          clean: async () => {
+            for (const e of await fsp.readdir(dir).catch(() => []))
+              await fsp.rm(path.join(dir, e), { recursive: true, force: true });
+          },
+        },
+        opts.signal,
+      );
+    });
+  }
+
+  /** One container of a pod checkpoint: CRIU images in a work dir, archived as container n's. */
+  private async checkpointInto(
+    rec: ContainerRecord,
+    dir: string,
+    n: number,
+    timeoutMs?: number,
+  ): Promise<void> {
+    const work = await fsp.mkdtemp(path.join(dir, '.berth-work-'));
+    try {
+      await this.runtimeOf(rec).checkpoint(rec.id, path.join(work, CHECKPOINT_IMAGES), work, timeoutMs);
+      const location = path.join(dir, containerArchiveFile(n));
+      await fsp.mkdir(path.dirname(location), { recursive: true });
+      const snap = await this.deps.snapshotter.info(rec.id);
+      await writeCheckpointArchive({
+        location,
+        workDir: work,
+        specFile: path.join(rec.bundle, 'config.json'),
+        record: rec,
+        upperDir: snap?.upperDir,
+      });
+    } finally {
+      await fsp.rm(work, { recursive: true, force: true });
+    }
+  }
+
+  /**
+   * RestorePod's handler: its configured name ('' is the default handler; INVALID_ARGUMENT for an
+   * unknown one) and why it cannot restore CRIU images here, when it cannot.
+   */
+  async restoreHandler(handler: string): Promise<{ name: string; problem?: string }> {
+    const { name, runtime } = runtimeFor(this.deps, handler);
+    return { name, problem: await runtime.checkpointProblem() };
+  }
+
+  /** Runs `fn` holding the locks of several containers, taken in id order (no deadlock). */
+  private withLocks<T>(ids: string[], fn: () => Promise<T>): Promise<T> {
+    const sorted = [...new Set(ids)].sort();
+    const step = (i: number): Promise<T> =>
+      i === sorted.length ? fn() : this.locks.run(sorted[i]!, () => step(i + 1));
+    return step(0);
   }
 
   async execSync(

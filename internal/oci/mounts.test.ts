@@ -148,8 +148,59 @@ describe('buildMounts', () => {
       image: { image: 'x', annotations: {}, user_specified_image: '', runtime_handler: '', image_ref: '' },
     });
     expect(() => buildMounts(base({ criMounts: [img] }))).toThrow(/image volume x was not prepared/);
-    const opt = mount({ container_path: '/o', host_path: '/h', mount_options: ['noexec'] });
-    expect(() => buildMounts(base({ criMounts: [opt] }))).toThrow(/mount option noexec is not supported/);
+    const opt = mount({ container_path: '/o', host_path: '/h', mount_options: ['size=1m'] });
+    expect(() => buildMounts(base({ criMounts: [opt] }))).toThrow(
+      /mount \/o: mount option size=1m is not supported/,
+    );
+  });
+  it('mount_options: bind options are applied after ro/rw; ro and rro make the mount read-only', () => {
+    const m = mount({
+      container_path: '/o',
+      host_path: '/h',
+      mount_options: ['noexec', 'nosuid', 'noatime'],
+    });
+    expect(byDest(buildMounts(base({ criMounts: [m] })), '/o')?.options).toEqual([
+      'rbind',
+      'rprivate',
+      'rw',
+      'noexec',
+      'nosuid',
+      'noatime',
+    ]);
+    const ro = mount({ container_path: '/o', host_path: '/h', mount_options: ['ro', 'nodev'] });
+    expect(byDest(buildMounts(base({ criMounts: [ro] })), '/o')?.options).toEqual([
+      'rbind',
+      'rprivate',
+      'ro',
+      'nodev',
+    ]);
+    const rro = mount({ container_path: '/o', host_path: '/h', mount_options: ['rro'] });
+    expect(
+      byDest(buildMounts(base({ criMounts: [rro], runtimeMountOptions: ['rro'] })), '/o')?.options,
+    ).toEqual(['rbind', 'rprivate', 'rro']);
+    expect(() => buildMounts(base({ criMounts: [rro] }))).toThrow(
+      /mount option rro is not supported by the runtime/,
+    );
+    const bad = mount({ container_path: '/o', host_path: '/h', readonly: true, mount_options: ['rw'] });
+    try {
+      buildMounts(base({ criMounts: [bad] }));
+      throw new Error('no error');
+    } catch (err) {
+      expect((err as { code: number }).code).toBe(Status.INVALID_ARGUMENT);
+      expect((err as Error).message).toMatch(/mount option rw contradicts readonly/);
+    }
+  });
+  it('sysfsFromHost: /sys is a read-only rbind of the host /sys (rro where supported)', () => {
+    const sys = (o: Partial<MountOptions>) =>
+      byDest(buildMounts(base({ sysfsFromHost: true, ...o })), '/sys');
+    expect(sys({})).toEqual({
+      destination: '/sys',
+      type: 'bind',
+      source: '/sys',
+      options: ['rbind', 'rprivate', 'nosuid', 'noexec', 'nodev', 'rro'],
+    });
+    expect(sys({ rroSupported: false })?.options).toContain('ro');
+    expect(byDest(buildMounts(base()), '/sys')?.type).toBe('sysfs');
   });
   it('binds an image volume read-only and private from its prepared dir, whatever was asked', () => {
     const image = {
@@ -176,9 +227,17 @@ describe('buildMounts', () => {
       options: ['rbind', 'rprivate', 'ro'],
     });
     expect(r.rootfsPropagation).toBeUndefined();
-    // mount options and id mappings are refused for image volumes as for any mount
+    // accepted mount options apply to image volumes too (still read-only); others are refused
     const opt = { ...vol, mount_options: ['noexec'] };
-    expect(() => buildMounts(base({ criMounts: [opt], imageSources: { 0: '/x' } }))).toThrow(/mount option/);
+    expect(
+      byDest(buildMounts(base({ criMounts: [opt], imageSources: { 0: '/x' } })), '/vol')?.options,
+    ).toEqual(['rbind', 'rprivate', 'ro', 'noexec']);
+    const fsOpt = { ...vol, mount_options: ['size=1m'] };
+    expect(() => buildMounts(base({ criMounts: [fsOpt], imageSources: { 0: '/x' } }))).toThrow(
+      /mount option size=1m/,
+    );
+    const mapped = { ...vol, uidMappings: [{ container_id: 0, host_id: 1000, length: 1 }] };
+    expect(() => buildMounts(base({ criMounts: [mapped], imageSources: { 0: '/x' } }))).toThrow(/id-mapped/);
     // a sub-path without an image is a mistake, not a plain bind
     const stray = mount({ container_path: '/s', host_path: '/h', image_sub_path: 'x' });
     expect(() => buildMounts(base({ criMounts: [stray] }))).toThrow(/image_sub_path is set but image is not/);

@@ -11,6 +11,7 @@
 import * as path from 'node:path';
 import { failedPrecondition, internalError, invalidArgument, short } from '../errors';
 import type { Mount__Output, NamespaceMode__Output } from '../../api/generated';
+import { planMountOptions } from './mount-options';
 import type { OciMount } from './spec-types';
 
 /** Paths of the pod's shared files on the host (in the pod dir); unset ones are not mounted. */
@@ -49,6 +50,14 @@ export interface MountOptions {
    * (the image's read-only view, at the resolved sub-path).
    */
   imageSources?: Record<number, string>;
+  /** the runtime's `features` mountOptions (for recursive mount_options); undefined: unknown */
+  runtimeMountOptions?: readonly string[];
+  /**
+   * /sys is a read-only bind of the host's instead of a new sysfs: a container in its own user
+   * namespace on the host network may not mount sysfs (the kernel wants the network namespace's
+   * owner), as for rootless runc.
+   */
+  sysfsFromHost?: boolean;
 }
 
 export interface MountResult {
@@ -117,14 +126,17 @@ function criMount(m: Mount__Output, index: number, opts: MountOptions, result: M
   if (!dest || !path.posix.isAbsolute(dest))
     throw invalidArgument(`${where}: container_path must be an absolute path`);
   if (CLEAN(dest) === '/') throw invalidArgument(`${where}: cannot mount over the container's root`);
-  // RuntimeFeatures.mount_options is false: none is applied, so none is accepted silently
-  if (m.mount_options?.length)
-    throw invalidArgument(
-      `${where}: mount option ${short(m.mount_options[0])} is not supported by this runtime`,
-    );
+  // Mount.mount_options: the bind options Berth applies (./mount-options.ts), others refused
+  const plan = planMountOptions({
+    options: m.mount_options ?? [],
+    readonly: m.readonly ?? false,
+    recursiveReadOnly: m.recursive_read_only ?? false,
+    runtimeOptions: opts.runtimeMountOptions,
+  });
+  if (!plan.ok) throw invalidArgument(`${where}: mount option ${short(plan.option)} ${plan.reason}`);
   if (m.uidMappings?.length || m.gidMappings?.length)
     throw invalidArgument(`${where}: id-mapped mounts are not supported by this runtime`);
-  if (m.image?.image) return imageMount(m, index, opts);
+  if (m.image?.image) return imageMount(m, index, opts, plan.extra);
   if (m.image_sub_path) throw invalidArgument(`${where}: image_sub_path is set but image is not`);
   if (!m.host_path) throw invalidArgument(`${where}: host_path is empty`);
   if (!path.posix.isAbsolute(m.host_path))
@@ -162,16 +174,17 @@ function criMount(m: Mount__Output, index: number, opts: MountOptions, result: M
     default:
       throw invalidArgument(`${where}: unknown propagation ${short(prop)}`);
   }
-  if (m.recursive_read_only) {
-    if (!m.readonly) throw invalidArgument(`${where}: recursive_read_only needs readonly`);
+  if (plan.recursiveReadOnly) {
+    if (!plan.readonly) throw invalidArgument(`${where}: recursive_read_only needs readonly`);
     if (prop !== 'PROPAGATION_PRIVATE')
       throw invalidArgument(`${where}: recursive_read_only needs private propagation`);
     if (!opts.rroSupported)
       throw invalidArgument(`${where}: recursive read-only mounts are not supported by the runtime`);
     options.push('rro');
   } else {
-    options.push(m.readonly ? 'ro' : 'rw');
+    options.push(plan.readonly ? 'ro' : 'rw');
   }
+  options.push(...plan.extra);
   return { destination: CLEAN(dest), type: 'bind', source, options };
 }
 
@@ -179,13 +192,19 @@ function criMount(m: Mount__Output, index: number, opts: MountOptions, result: M
  * An image volume: a read-only, private bind of the directory the caller prepared, whatever
  * readonly and propagation say (the view never changes and has nothing to propagate).
  */
-function imageMount(m: Mount__Output, index: number, opts: MountOptions): OciMount {
+/** An image volume: always read-only (whatever readonly says), with the accepted bind options. */
+function imageMount(m: Mount__Output, index: number, opts: MountOptions, extra: string[]): OciMount {
   const source = opts.imageSources?.[index];
   if (!source)
     throw internalError(
       `mount ${short(m.container_path)}: image volume ${short(m.image?.image)} was not prepared`,
     );
-  return { destination: CLEAN(m.container_path), type: 'bind', source, options: ['rbind', 'rprivate', 'ro'] };
+  return {
+    destination: CLEAN(m.container_path),
+    type: 'bind',
+    source,
+    options: ['rbind', 'rprivate', 'ro', ...extra],
+  };
 }
 
 export function buildMounts(opts: MountOptions): MountResult {
@@ -198,6 +217,15 @@ export function buildMounts(opts: MountOptions): MountResult {
   const base: OciMount[] = [];
   for (const m of defaultMounts(opts.privileged)) {
     if (!keep(m.destination)) continue;
+    if (m.destination === '/sys' && opts.sysfsFromHost) {
+      base.push({
+        destination: '/sys',
+        type: 'bind',
+        source: '/sys',
+        options: ['rbind', 'rprivate', 'nosuid', 'noexec', 'nodev', opts.rroSupported ? 'rro' : 'ro'],
+      });
+      continue;
+    }
     if (m.destination === '/dev/shm') {
       if (opts.ipcMode === 'NODE') base.push(bind('/dev/shm', '/dev/shm', false));
       else if (opts.podFiles.shm) base.push(bind('/dev/shm', opts.podFiles.shm, false));

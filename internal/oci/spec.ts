@@ -70,6 +70,8 @@ export const ANNOTATIONS = {
 export interface RuntimeFeatures {
   /** recursive read-only mounts (`rro`) */
   rro: boolean;
+  /** the runtime's `features` mountOptions (recursive Mount.mount_options need them) */
+  mountOptions?: string[];
   /** the memory cgroup accounts swap; default true */
   swap?: boolean;
   /** the hugetlb cgroup controller exists; default true */
@@ -379,6 +381,8 @@ export function buildContainerSpec(input: ContainerSpecInput): OciSpec {
     sources: input.mountSources,
     rroSupported: input.features.rro,
     imageSources: input.imageSources,
+    runtimeMountOptions: input.features.mountOptions,
+    sysfsFromHost: !!userns && netMode === 'NODE',
   });
 
   const res = buildResources(resources, {
@@ -479,6 +483,7 @@ export function buildSandboxSpec(input: SandboxSpecInput): OciSpec {
     readonlyRootfs: true,
     ipcMode,
     rroSupported: input.features.rro,
+    sysfsFromHost: !!userns && netMode === 'NODE',
   });
 
   // the infra container only waits for signals: no capabilities at all

@@ -5,6 +5,7 @@ test('rro comes from the mountOptions of `runc features`', () => {
   expect(parseFeatures(JSON.stringify({ mountOptions: ['ro', 'rro', 'rbind'] })).rro).toBe(true);
   expect(parseFeatures(JSON.stringify({ mountOptions: ['ro'] })).rro).toBe(false);
   expect(parseFeatures('unknown command features').rro).toBe(false);
+  expect(parseFeatures(JSON.stringify({ mountOptions: ['rnoexec', 7] })).mountOptions).toEqual(['rnoexec']);
 });
 
 test('criu check problems are its Error lines', () => {

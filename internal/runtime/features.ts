@@ -8,6 +8,8 @@ import { runtimeEnv } from './runc';
 export interface RuntimeBinaryFeatures {
   /** mountOptions of `<runtime> features` contains "rro" */
   rro: boolean;
+  /** mountOptions of `<runtime> features` (strings only); undefined when unreadable */
+  mountOptions?: string[];
   /** the raw features JSON, undefined when the runtime has no `features` command */
   raw?: unknown;
 }
@@ -16,8 +18,10 @@ export interface RuntimeBinaryFeatures {
 export function parseFeatures(stdout: string): RuntimeBinaryFeatures {
   try {
     const raw = JSON.parse(stdout) as { mountOptions?: unknown };
-    const opts = Array.isArray(raw.mountOptions) ? raw.mountOptions : [];
-    return { rro: opts.includes('rro'), raw };
+    const opts = Array.isArray(raw.mountOptions)
+      ? raw.mountOptions.filter((o): o is string => typeof o === 'string')
+      : [];
+    return { rro: opts.includes('rro'), mountOptions: opts, raw };
   } catch {
     return { rro: false };
   }

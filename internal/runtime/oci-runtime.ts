@@ -372,7 +372,7 @@ export class OciRuntime {
    */
   async checkpoint(id: string, imagePath: string, workPath: string, timeoutMs?: number): Promise<void> {
     checkId(id);
-    const missing = (await checkpointUnsupported(this.opts.runtimePath)) ?? (await criuUnavailable());
+    const missing = await this.checkpointProblem();
     if (missing) throw new BerthError(Status.FAILED_PRECONDITION, `cannot checkpoint: ${missing}`);
     await this.runc.run(
       [
@@ -388,6 +388,16 @@ export class OciRuntime {
       { timeoutMs },
     );
   }
+
+  /** Why this runtime cannot checkpoint or restore here (no checkpoint command, `criu check`
+   * fails), or undefined when it can. Both answers are asked once and kept. */
+  checkpointProblem(): Promise<string | undefined> {
+    this.checkpointProblemCache ??= (async () =>
+      (await checkpointUnsupported(this.opts.runtimePath)) ?? (await criuUnavailable()))();
+    return this.checkpointProblemCache;
+  }
+
+  private checkpointProblemCache?: Promise<string | undefined>;
 
   async pause(id: string): Promise<void> {
     await this.runc.run(['pause', checkId(id)]);

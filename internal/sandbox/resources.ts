@@ -6,7 +6,9 @@
 // kubelet creates and sizes it before it calls this RPC); a pod without one has its containers
 // under Berth's shared parent, which is no pod's to size; the infra container's own cgroup holds only
 // the pause process. So the update is validated, recorded (it survives a restart) and shown in
-// PodSandboxStatus verbose info, and UpdateContainerResources keeps resizing each container.
+// PodSandboxStatus verbose info, and UpdateContainerResources keeps resizing each container. This is
+// what containerd 2.x (store it in the sandbox status and an extension, hand it to NRI) and CRI-O
+// (hand it to NRI) do; the proto says kubelet calls it after it reconfigured the pod-level cgroup.
 import type { LinuxContainerResources__Output } from '../../api/generated';
 import { invalidArgument, short } from '../errors';
 import { buildResources } from '../oci/resources';

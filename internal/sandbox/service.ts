@@ -236,25 +236,25 @@ export class SandboxService {
         // anything exists already says where the pins go: a crash at any later point is rolled
         // back from it (teardown tolerates a pin or an attachment that never got made), and
         // nothing below waits for another record write until the pod is ready.
-        if (!hostNetwork(config)) {
-          rec.netnsPath = this.deps.netns.pathFor(id);
-          if (idmap) rec.usernsPath = this.userns.pathFor(id);
-        }
+        if (!hostNetwork(config)) rec.netnsPath = this.deps.netns.pathFor(id);
+        if (idmap) rec.usernsPath = this.userns.pathFor(id);
         await this.persist(rec);
         ph.mark('record');
         const pause = await this.pauseImage();
         rec.pauseImageId = pause.id;
         ph.mark('pause-image');
         // Three chains run at once, joined only where one needs another's result:
-        //   namespaces: the netns pin (with a user namespace, both pins)
+        //   namespaces: the netns pin (with a user namespace, both pins; on the host network, the
+        //               user namespace's alone)
         //   network:    namespaces -> CNI ADD -> /etc/hosts with the pod's IPs
         //   infra:      rootfs + pod files -> bundle -> namespaces -> runtime create -> start
         // All of them have ended (either way) before a failure rolls back, so nothing is torn
         // down while still in flight.
         const namespaces = ph.span('netns', async (): Promise<void> => {
-          if (hostNetwork(config)) return;
-          if (idmap) await this.userns.create(id, idmap);
-          else await this.deps.netns.create(id);
+          // a host-network pod's user namespace is pinned without a network namespace
+          if (idmap) await this.userns.create(id, idmap, hostNetwork(config));
+          else if (!hostNetwork(config)) await this.deps.netns.create(id);
+          else return;
           crashPoint('sandbox-run:netns-created');
         });
         const podFiles = ph.span('pod-files', () =>

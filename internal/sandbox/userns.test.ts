@@ -34,10 +34,12 @@ describe('podIdMap', () => {
     expect(() => podIdMap(pod({ userns_options: { mode: 'POD', uids: [], gids: [] } }))).toThrow(
       /uids is empty/,
     );
-    for (const k of ['network', 'ipc', 'pid'])
+    for (const k of ['ipc', 'pid'])
       expect(() => podIdMap(pod(userns(100000, { [k]: 'NODE' })))).toThrow(
         new RegExp(`cannot use the host's ${k} namespace`),
       );
+    // host network is allowed (RuntimeFeatures.user_namespaces_host_network)
+    expect(podIdMap(pod(userns(100000, { network: 'NODE' })))?.uids).toHaveLength(1);
   });
 });
 

@@ -54,7 +54,9 @@ export function podIdMap(config: PodSandboxConfig__Output): IdMap | undefined {
   const ns = config.linux?.security_context?.namespace_options;
   const map = idMapOf(ns, 'linux.security_context.namespace_options');
   if (!map) return undefined;
-  for (const k of ['network', 'ipc', 'pid'] as const)
+  // host network is allowed (RuntimeFeatures.user_namespaces_host_network): the pod's user namespace
+  // is pinned without a network namespace and /sys is bound from the host (see internal/oci/mounts.ts)
+  for (const k of ['ipc', 'pid'] as const)
     if (ns?.[k] === 'NODE')
       throw invalidArgument(
         `linux.security_context.namespace_options: a pod with its own user namespace cannot use the host's ${k} namespace`,
@@ -114,7 +116,8 @@ export async function makeTraversable(dirs: readonly string[]): Promise<void> {
 
 export interface PodNamespaces {
   usernsPath: string;
-  netnsPath: string;
+  /** absent for a host-network pod */
+  netnsPath?: string;
 }
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -154,14 +157,17 @@ export class UsernsManager {
     return this.initDone;
   }
 
-  /** Creates and pins the pod's user namespace with `map`, and its network namespace (lo up). */
-  async create(name: string, map: IdMap): Promise<PodNamespaces> {
+  /**
+   * Creates and pins the pod's user namespace with `map`, and its network namespace (lo up) unless
+   * `hostNetwork` (the pod then uses the host's network namespace).
+   */
+  async create(name: string, map: IdMap, hostNetwork = false): Promise<PodNamespaces> {
     checkIdMap(map);
     await this.init();
     await this.netns.init();
     const usernsPath = this.pathFor(name);
-    const netnsPath = this.netns.pathFor(name);
-    for (const p of [usernsPath, netnsPath]) {
+    const netnsPath = hostNetwork ? undefined : this.netns.pathFor(name);
+    for (const p of netnsPath ? [usernsPath, netnsPath] : [usernsPath]) {
       try {
         await (await fsp.open(p, 'wx', 0o444)).close();
       } catch (err) {
@@ -172,23 +178,25 @@ export class UsernsManager {
     try {
       await this.spawnPinned(map, usernsPath, netnsPath);
       // host root is privileged over the child namespaces: bring loopback up from outside
-      const r = await run(tool('nsenter'), [`--net=${netnsPath}`, tool('ip'), 'link', 'set', 'lo', 'up']);
-      if (r.code !== 0)
-        throw internalError(describeFailure('ip link set lo up in the pod network namespace', r));
+      if (netnsPath) {
+        const r = await run(tool('nsenter'), [`--net=${netnsPath}`, tool('ip'), 'link', 'set', 'lo', 'up']);
+        if (r.code !== 0)
+          throw internalError(describeFailure('ip link set lo up in the pod network namespace', r));
+      }
     } catch (err) {
       await this.remove(name).catch(() => undefined);
-      await this.netns.remove(netnsPath).catch(() => undefined);
+      if (netnsPath) await this.netns.remove(netnsPath).catch(() => undefined);
       throw err;
     }
     this.log.debug('pod user namespace pinned', { name, usernsPath, netnsPath });
     return { usernsPath, netnsPath };
   }
 
-  private spawnPinned(map: IdMap, usernsPath: string, netnsPath: string): Promise<void> {
+  private spawnPinned(map: IdMap, usernsPath: string, netnsPath: string | undefined): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawnProcess(
         tool('unshare'),
-        ['--user', '--net', '--', '/bin/sh', '-c', 'echo in; read _ || :'],
+        ['--user', ...(netnsPath ? ['--net'] : []), '--', '/bin/sh', '-c', 'echo in; read _ || :'],
         {
           stdio: ['pipe', 'pipe', 'pipe'],
           env: { PATH: SYSTEM_PATH },
@@ -223,7 +231,7 @@ export class UsernsManager {
             await writeMap(`/proc/${pid}/gid_map`, idMapFile(map.gids));
             const n = native();
             n.mount(`/proc/${pid}/ns/user`, usernsPath, null, n.mountConstants.MS_BIND, null);
-            n.mount(`/proc/${pid}/ns/net`, netnsPath, null, n.mountConstants.MS_BIND, null);
+            if (netnsPath) n.mount(`/proc/${pid}/ns/net`, netnsPath, null, n.mountConstants.MS_BIND, null);
             child.stdin?.end();
           } catch (err) {
             fail(err as Error);

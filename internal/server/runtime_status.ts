@@ -26,8 +26,16 @@ export function status(deps: ServerDeps) {
         ],
       },
       runtime_handlers: runtimeHandlerList(deps),
-      // SupplementalGroupsPolicy Merge/Strict and ContainerStatus.user read from the process (KEP-3619)
-      features: { supplemental_groups_policy: true },
+      // SupplementalGroupsPolicy Merge/Strict and ContainerStatus.user read from the process (KEP-3619);
+      // Mount.mount_options: the bind options of internal/oci/mount-options.ts are applied, others
+      // refused; a host-network pod may have a user namespace where the default handler can make
+      // pod user namespaces (internal/sandbox/userns.ts; /sys is bound from the host)
+      features: {
+        supplemental_groups_policy: true,
+        mount_options: true,
+        user_namespaces_host_network:
+          deps.handlerFeatures?.get(deps.config.runtime.default_runtime)?.userns ?? false,
+      },
       info: {},
     };
     if (req.verbose) {
