@@ -57,7 +57,8 @@ fi
 [ -d "$BERTH_ROOT_DIR" ] || berth_record dir "$BERTH_ROOT_DIR"
 mkdir -p "$BERTH_STATE_DIR" "$BERTH_ROOT_DIR" "$(dirname "$BERTH_PID_FILE")" "$(dirname "$BERTH_LOG")"
 mapfile -t config_args < <(berth_config_args)
-nohup node dist/cmd/berthd/main.js "${config_args[@]}" --state "$BERTH_STATE_DIR" --root "$BERTH_ROOT_DIR" \
+# run as a command, so that the node flags on its #! line apply (the systemd unit does the same)
+nohup dist/cmd/berthd/main.js "${config_args[@]}" --state "$BERTH_STATE_DIR" --root "$BERTH_ROOT_DIR" \
   --socket "$BERTH_SOCKET" "$@" >>"$BERTH_LOG" 2>&1 </dev/null &
 pid=$!
 echo "$pid" >"$BERTH_PID_FILE"

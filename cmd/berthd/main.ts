@@ -1,5 +1,8 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // berthd: the Berth CRI daemon. Flags override the config file; see `berthd --help`.
+// The node flags above apply wherever berthd runs as a command (the systemd unit, berth-up.sh, the
+// test harness): a 1 MB young-generation semi-space instead of V8's default (up to 16 MB) keeps
+// ~9 MB less RSS idle and ~20 MB less under load, at no measured CPU cost (README, "Daemon memory").
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from '../../internal/config/config';
 import { createLogger } from '../../internal/log';

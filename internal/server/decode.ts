@@ -6,7 +6,7 @@
 // garbage without a word; a failure becomes a DecodeFailure value the handler wrappers answer.
 import * as protobuf from 'protobufjs';
 import type * as grpc from '@grpc/grpc-js';
-import { protoPath } from '../../api/proto';
+import { criRoot } from '../../api/proto-root';
 
 /** What a wrapped deserializer returns for bytes it cannot decode. */
 export class DecodeFailure {
@@ -128,18 +128,11 @@ function checkMapEntry(f: protobuf.MapField, b: Buffer, start: number, end: numb
   }
 }
 
-let root: protobuf.Root | undefined;
-
-function criRoot(): protobuf.Root {
-  if (!root) {
-    root = new protobuf.Root().loadSync(protoPath(), { keepCase: true });
-    root.resolveAll();
-  }
-  return root;
-}
-
 interface MethodWithType {
   requestDeserialize: grpc.deserialize<unknown>;
+  /** api/proto-root.ts's definitions name the request type here */
+  requestTypeName?: string;
+  /** proto-loader's (api/proto.ts) here */
   requestType?: { type?: { name?: string } };
   path: string;
 }
@@ -152,7 +145,7 @@ export function strictService<S extends grpc.ServiceDefinition>(service: S, pkg 
   const out: Record<string, unknown> = {};
   for (const [name, def] of Object.entries(service)) {
     const m = def as unknown as MethodWithType;
-    const typeName = m.requestType?.type?.name ?? `${name}Request`;
+    const typeName = m.requestTypeName ?? m.requestType?.type?.name ?? `${name}Request`;
     const type = criRoot().lookupType(`${pkg}.${typeName}`);
     const decode = m.requestDeserialize;
     out[name] = {

@@ -3,7 +3,7 @@
 // "Status of the CRI" table for what each does on this host).
 import * as fs from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { loadCri } from '../../api/proto';
+import { criService } from '../../api/proto-root';
 import type { ImageServiceHandlers } from '../../api/generated/runtime/v1/ImageService';
 import type { RuntimeServiceHandlers } from '../../api/generated/runtime/v1/RuntimeService';
 import type { ServerDeps } from './deps';
@@ -124,14 +124,13 @@ export interface RunningServer {
 }
 
 export async function serve(deps: ServerDeps): Promise<RunningServer> {
-  const cri = loadCri();
   const server = new grpc.Server({
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
     'grpc.max_send_message_length': 64 * 1024 * 1024,
   });
   // strictService: undecodable requests reach the handlers as DecodeFailure (INVALID_ARGUMENT)
-  server.addService(strictService(cri.runtime.v1.RuntimeService.service), runtimeHandlers(deps));
-  server.addService(strictService(cri.runtime.v1.ImageService.service), imageHandlers(deps));
+  server.addService(strictService(criService('RuntimeService')), runtimeHandlers(deps));
+  server.addService(strictService(criService('ImageService')), imageHandlers(deps));
   const socket = deps.config.socket;
   await prepareSocketPath(socket);
   // Berth accepts the socket's connections itself so that any :authority gets through (h2_authority.ts)

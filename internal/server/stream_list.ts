@@ -5,9 +5,8 @@
 // objects or large labels never produces one message a client cannot take. A batch is written only
 // when the previous one drained (the client's flow control) and the stream stops as soon as the
 // client cancels. A single item larger than the budget goes alone in its batch.
-import * as protobuf from 'protobufjs';
 import type * as grpc from '@grpc/grpc-js';
-import { protoPath } from '../../api/proto';
+import { criRoot } from '../../api/proto-root';
 import { Status } from '../errors';
 import type { Logger } from '../log';
 import { toServiceError, type RpcContext } from './rpc';
@@ -36,12 +35,9 @@ export function batchBySize<T>(items: T[], sizeOf: (item: T) => number, maxBytes
   return batches;
 }
 
-let root: protobuf.Root | undefined;
-
 /** The encoded size of an object (as the handlers build them) of CRI message type `typeName`. */
 export function messageSizer(typeName: string): (item: unknown) => number {
-  root ??= new protobuf.Root().loadSync(protoPath(), { keepCase: true });
-  const type = root.lookupType(`runtime.v1.${typeName}`);
+  const type = criRoot().lookupType(`runtime.v1.${typeName}`);
   return (item) => type.encode(type.fromObject(item as Record<string, unknown>)).finish().length;
 }
 

@@ -9,7 +9,7 @@ import * as https from 'node:https';
 import { promises as fsp, readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo, Socket } from 'node:net';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import type { Logger } from '../log';
 import {
   EXEC_SPDY_PROTOCOLS,
@@ -22,13 +22,19 @@ import {
   selectWsProtocol,
   wsProtocolInfo,
 } from './channel';
-import { SpdyConnection } from './spdy-conn';
-import { serveSpdyExec, serveSpdyPortForward, type ExecBackend } from './spdy-session';
-import { serveWsExec, serveWsPortForward } from './ws-session';
+import type { ExecBackend } from './spdy-session';
+import type * as Sessions from './sessions';
 import { TokenCache } from './tokens';
-import { runExec } from './exec';
-import { runAttach } from './attach';
 import type { AttachTarget, ExecTarget, PortForwardTarget, StreamTarget, StreamingOptions } from './types';
+
+let sessionsModule: typeof Sessions | undefined;
+
+/** The session code (SPDY, WebSocket, exec, attach, port forwarding), loaded on the first upgrade. */
+function sessions(): typeof Sessions {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  sessionsModule ??= require('./sessions') as typeof Sessions;
+  return sessionsModule;
+}
 
 const DEFAULT_STREAM_CREATION_TIMEOUT_MS = 30_000;
 /** Receive windows we advertise: large enough for full-speed copies on a local link. */
@@ -154,6 +160,7 @@ export class StreamingServer {
       'HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n' +
         `${HEADER_PROTOCOL_VERSION}: ${neg.protocol}\r\n\r\n`,
     );
+    const { SpdyConnection, serveSpdyExec, serveSpdyPortForward } = sessions();
     const conn = new SpdyConnection(socket, {
       mode: 'server',
       head,
@@ -199,6 +206,7 @@ export class StreamingServer {
       }
     }
     const log = this.log.child({ session: target.kind, transport: 'websocket' });
+    const { WebSocketServer, serveWsExec, serveWsPortForward } = sessions();
     // ws picks the protocol from handleProtocols, so hand it the one we chose.
     const wss = new WebSocketServer({
       noServer: true,
@@ -219,6 +227,7 @@ export class StreamingServer {
 
   private backend(target: ExecTarget | AttachTarget): ExecBackend {
     const log = this.log;
+    const { runExec, runAttach } = sessions();
     if (target.kind === 'exec') return (io) => runExec(target, io, this.opts.workDir, log);
     return (io) => runAttach(target, io, log);
   }

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { assertBuilt, REPO_ROOT } from '../lab/berthd';
+import { assertBuilt, berthdNodeFlags, REPO_ROOT } from '../lab/berthd';
 import { mountsUnder, unmount } from '../../internal/util/mount';
 
 const BRIDGE = 'berthop0';
@@ -173,6 +173,10 @@ describe('berth-up.sh and berth-down.sh --purge', () => {
       const regPid = Number(fs.readFileSync(regPidFile, 'utf8'));
       pids.push(berthdPid, regPid);
       expect(alive(berthdPid) && alive(regPid)).toBe(true);
+      // run as a command: the node flags on berthd's #! line (its V8 heap sizing) apply
+      const argv = fs.readFileSync(`/proc/${berthdPid}/cmdline`, 'utf8').split('\0');
+      expect(argv.slice(1, 1 + berthdNodeFlags().length)).toEqual(berthdNodeFlags());
+      expect(berthdNodeFlags()).toContain('--max-semi-space-size=1');
       const conflist = path.join(env.BERTH_CNI_CONF_DIR, '10-berth.conflist');
       expect(JSON.parse(fs.readFileSync(conflist, 'utf8')).plugins[1].bridge).toBe(BRIDGE);
 

@@ -45,6 +45,13 @@ export function assertBuilt(): void {
   if (!fs.existsSync(BERTHD)) throw new Error(`${BERTHD} is missing: run "npm run build" first`);
 }
 
+/** The node flags on berthd's `#!/usr/bin/env -S node <flags>` line. */
+export function berthdNodeFlags(file = BERTHD): string[] {
+  const first = fs.readFileSync(file, 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node(?: (.*))?$/.exec(first);
+  return m?.[1] ? m[1].split(' ').filter(Boolean) : [];
+}
+
 function waitExit(p: ChildProcess): Promise<number | null> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(p.exitCode);
   return new Promise((resolve) => p.once('exit', (code) => resolve(code)));
@@ -83,7 +90,11 @@ export async function startBerthd(
   const launch = (): ChildProcess => {
     // BERTHD_NODE_ARGS: extra node flags, e.g. `--cpu-prof --cpu-prof-dir=DIR` for a profile of a
     // benchmark's daemon (node refuses --cpu-prof in NODE_OPTIONS).
-    const nodeArgs = (process.env.BERTHD_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    // berthd's own node flags (its #! line) come first, as when it runs as a command.
+    const nodeArgs = [
+      ...berthdNodeFlags(),
+      ...(process.env.BERTHD_NODE_ARGS ?? '').split(' ').filter(Boolean),
+    ];
     const p = spawn(
       process.execPath,
       [...nodeArgs, BERTHD, '--config', configPath, '--root', root, '--state', state],
