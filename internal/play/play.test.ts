@@ -21,6 +21,7 @@ import {
   sandboxConfig,
   type NodeInfo,
 } from './translate';
+import { imageMount } from './translate';
 import { planVolumes } from './volumes';
 
 const GI = 2 ** 30;
@@ -781,5 +782,95 @@ describe('volumes', () => {
         cfg,
       ),
     ).toThrow(/relative/);
+  });
+});
+
+describe('image volumes (KEP-4639, kubelet gate ImageVolume)', () => {
+  const withImage = (image: object, mounts: object[] = []): V1Pod =>
+    play({
+      metadata: { name: 'iv', uid: 'u' },
+      spec: {
+        containers: [{ ...ctr('a'), volumeMounts: mounts as V1Container['volumeMounts'] }],
+        volumes: [{ name: 'data', image: image as { reference?: string } }],
+      },
+    });
+  test('pullPolicy defaults as the API server does: Always for :latest or no tag, else IfNotPresent', () => {
+    const policy = (reference: string, pullPolicy?: string): string =>
+      planVolumes(withImage({ reference, pullPolicy }), '/pods', noConfig)[0].image!.pullPolicy;
+    expect(policy('reg.example:5000/lab/data')).toBe('Always');
+    expect(policy('reg.example:5000/lab/data:latest')).toBe('Always');
+    expect(policy('reg.example:5000/lab/data:v1')).toBe('IfNotPresent');
+    expect(policy('lab/data@sha256:' + 'a'.repeat(64))).toBe('IfNotPresent');
+    expect(policy('lab/data:v1', 'Always')).toBe('Always');
+    expect(policy('lab/data', 'Never')).toBe('Never');
+    expect(policy('lab/data', '')).toBe('Always');
+  });
+  test('planned read-only with nothing on disk', () => {
+    expect(planVolumes(withImage({ reference: 'lab/data:v1' }), '/pods', noConfig)).toEqual([
+      {
+        name: 'data',
+        kind: 'image',
+        hostPath: '',
+        readOnly: true,
+        image: { reference: 'lab/data:v1', pullPolicy: 'IfNotPresent' },
+      },
+    ]);
+  });
+  test('a missing reference or an unknown pullPolicy is refused naming the volume', () => {
+    expect(() => planVolumes(withImage({}), '/pods', noConfig)).toThrow(
+      /^volume "data": image\.reference is missing$/,
+    );
+    expect(() => planVolumes(withImage({ reference: '' }), '/pods', noConfig)).toThrow(
+      /volume "data": image\.reference is missing/,
+    );
+    expect(() =>
+      planVolumes(withImage({ reference: 'lab/data', pullPolicy: 'Sometimes' }), '/pods', noConfig),
+    ).toThrow(/volume "data": image\.pullPolicy "Sometimes" is not Always, IfNotPresent, Never/);
+  });
+  test('each volumeMount: the image (its id once pulled), subPath as image_sub_path, read-only whatever readOnly says', () => {
+    const p = withImage({ reference: 'lab/data:v1' }, [
+      { name: 'data', mountPath: '/data' },
+      { name: 'data', mountPath: '/sub', subPath: 'data/sub', readOnly: false },
+      { name: 'data', mountPath: '/prop', mountPropagation: 'HostToContainer' },
+    ]);
+    const vols = planVolumes(p, node.podsDir, noConfig);
+    const cfg = (volumes: typeof vols) =>
+      containerConfig(p, p.spec!.containers[0], { node, env: envCtx(), volumes, attempt: 0 }).mounts!;
+    const before = cfg(vols);
+    expect(before.slice(0, 3)).toEqual([
+      {
+        container_path: '/data',
+        host_path: '',
+        image: { image: 'lab/data:v1', user_specified_image: 'lab/data:v1' },
+        image_sub_path: '',
+        readonly: true,
+        propagation: 'PROPAGATION_PRIVATE',
+      },
+      {
+        container_path: '/sub',
+        host_path: '',
+        image: { image: 'lab/data:v1', user_specified_image: 'lab/data:v1' },
+        image_sub_path: 'data/sub',
+        readonly: true,
+        propagation: 'PROPAGATION_PRIVATE',
+      },
+      imageMount('/prop', { reference: 'lab/data:v1', pullPolicy: 'IfNotPresent' }, ''),
+    ]);
+    // the termination log still follows
+    expect(before[3].container_path).toBe('/dev/termination-log');
+    const pulled = vols.map((v) => ({ ...v, image: { ...v.image!, imageRef: 'sha256:' + 'b'.repeat(64) } }));
+    expect(cfg(pulled)[1].image).toEqual({
+      image: 'sha256:' + 'b'.repeat(64),
+      user_specified_image: 'lab/data:v1',
+    });
+  });
+  test('a subPath that climbs out or is absolute is refused, as for any volume', () => {
+    for (const subPath of ['../etc', '/etc', 'a/../../b']) {
+      const p = withImage({ reference: 'lab/data:v1' }, [{ name: 'data', mountPath: '/d', subPath }]);
+      const vols = planVolumes(p, node.podsDir, noConfig);
+      expect(() =>
+        containerConfig(p, p.spec!.containers[0], { node, env: envCtx(), volumes: vols, attempt: 0 }),
+      ).toThrow(/volumeMount data: subPath must be relative without '\.\.'/);
+    }
   });
 });

@@ -158,6 +158,52 @@ test('--dry-run: kubelet-ordered requests, pulls per policy, the init container 
   expect(create.config.envs).toEqual([{ key: 'IP', value: '<pod IP>' }]);
 });
 
+test('--dry-run: image volumes pulled per pullPolicy after the sandbox, before the containers, and mounted', () => {
+  const [pp] = podsFromDocuments([
+    {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p' },
+      spec: {
+        containers: [
+          {
+            name: 'app',
+            image: 'busybox:1',
+            volumeMounts: [{ name: 'data', mountPath: '/data', subPath: 'sub', readOnly: false }],
+          },
+        ],
+        volumes: [
+          { name: 'data', image: { reference: 'lab/data' } },
+          { name: 'pinned', image: { reference: 'lab/data:v1' } },
+          { name: 'local', image: { reference: 'lab/data:v2', pullPolicy: 'Never' } },
+        ],
+      },
+    },
+  ]);
+  const reqs = dryRunRequests(pp, { node, config: noConfig, event: () => undefined });
+  expect(reqs.map((r) => [r.method, r.note ?? ''])).toEqual([
+    ['RunPodSandbox', ''],
+    ['PullImage', 'image volume data; mounts name the image id it returns'],
+    [
+      'PullImage',
+      'image volume pinned, only when ImageStatus does not find the image; mounts name the image id it returns',
+    ],
+    ['PullImage', 'only when ImageStatus does not find the image'],
+    ['CreateContainer', ''],
+    ['StartContainer', ''],
+  ]);
+  expect((reqs[1].request as { image: { image: string } }).image.image).toBe('lab/data');
+  const create = reqs[4].request as { config: { mounts: object[] } };
+  expect(create.config.mounts[0]).toEqual({
+    container_path: '/data',
+    host_path: '',
+    image: { image: 'lab/data', user_specified_image: 'lab/data' },
+    image_sub_path: 'sub',
+    readonly: true,
+    propagation: 'PROPAGATION_PRIVATE',
+  });
+});
+
 describe('hostPath type checks', () => {
   test('Directory/File must exist as such; DirectoryOrCreate/FileOrCreate create', async () => {
     await expect(checkHostPath('v', path.join(tmp, 'nope'), 'Directory')).rejects.toThrow(

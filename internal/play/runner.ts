@@ -102,15 +102,18 @@ export function envContext(run: Pick<PodRun, 'ip'>, opts: PlayOptions): EnvConte
   };
 }
 
-/** EnsureImageExists: the image reference to create the container from. */
+/**
+ * EnsureImageExists: the image id to create the container from (or to mount an image volume by).
+ * `subject` names what needs it in the error, e.g. "container web" or "image volume data".
+ */
 async function ensureImage(
   c: CriClients,
   run: PodRun,
-  spec: V1Container,
+  image: string,
+  policy: string,
+  subject: string,
   opts: PlayOptions,
 ): Promise<string> {
-  const image = spec.image!;
-  const policy = spec.imagePullPolicy ?? 'IfNotPresent';
   if (policy !== 'Always') {
     const st = await call(c.image, 'ImageStatus', { image: { image } });
     if (st.image) {
@@ -128,9 +131,7 @@ async function ensureImage(
         message: `image "${image}" is not present with pull policy Never`,
         warning: true,
       });
-      throw new Error(
-        `${run.key}: container ${spec.name}: image ${image} is not present and imagePullPolicy is Never`,
-      );
+      throw new Error(`${run.key}: ${subject}: image ${image} is not present and its pull policy is Never`);
     }
   }
   opts.event({ pod: run.key, reason: 'Pulling', message: `Pulling image "${image}"` });
@@ -144,6 +145,25 @@ async function ensureImage(
     message: `Successfully pulled image "${image}" in ${((Date.now() - t0) / 1000).toFixed(1)}s`,
   });
   return res.image_ref;
+}
+
+/**
+ * kubelet's getImageVolumes in SyncPod: each image volume pulled once per pod, per its pullPolicy,
+ * after the sandbox runs and before any container is created; the plans come back with the image
+ * ids the containers' mounts name.
+ */
+export async function pullImageVolumes(c: CriClients, run: PodRun, opts: PlayOptions): Promise<VolumePlan[]> {
+  const out: VolumePlan[] = [];
+  for (const v of run.volumes) {
+    if (!v.image) {
+      out.push(v);
+      continue;
+    }
+    const { reference, pullPolicy } = v.image;
+    const imageRef = await ensureImage(c, run, reference, pullPolicy, `image volume ${v.name}`, opts);
+    out.push({ ...v, image: { ...v.image, imageRef } });
+  }
+  return out;
 }
 
 /** The CreateContainer config of a container's attempt (the pod IP known). */
@@ -185,7 +205,14 @@ export async function startContainer(
   attempt: number,
   opts: PlayOptions,
 ): Promise<string> {
-  const imageRef = await ensureImage(c, run, spec, opts);
+  const imageRef = await ensureImage(
+    c,
+    run,
+    spec.image!,
+    spec.imagePullPolicy ?? 'IfNotPresent',
+    `container ${spec.name}`,
+    opts,
+  );
   const config = configFor(run, spec, attempt, opts, imageRef);
   const tlog = terminationLogPath(run.pp.pod, opts.node, spec, attempt);
   await fsp.mkdir(path.dirname(tlog), { recursive: true });
@@ -284,6 +311,7 @@ export async function runPod(
     reason: 'SandboxReady',
     message: `sandbox ${res.pod_sandbox_id.slice(0, 13)} ip ${run.ip || '(host network)'}`,
   });
+  run.volumes = await pullImageVolumes(c, run, opts);
   for (const spec of pp.pod.spec!.initContainers ?? []) {
     const ctr: RunningContainer = { spec, init: true, id: '', attempt: 0, previous: [] };
     run.containers.push(ctr);
@@ -503,6 +531,14 @@ export function dryRunRequests(
     method: 'RunPodSandbox',
     request: { config: sandbox, runtime_handler: runtimeHandler(pp.pod) },
   });
+  for (const v of volumes) {
+    if (!v.image || v.image.pullPolicy === 'Never') continue;
+    out.push({
+      method: 'PullImage',
+      request: { image: { image: v.image.reference }, sandbox_config: '<the RunPodSandbox config>' },
+      note: `image volume ${v.name}${v.image.pullPolicy === 'IfNotPresent' ? ', only when ImageStatus does not find the image' : ''}; mounts name the image id it returns`,
+    });
+  }
   const all = [
     ...(pp.pod.spec!.initContainers ?? []).map((s) => ({ s, init: true })),
     ...pp.pod.spec!.containers.map((s) => ({ s, init: false })),

@@ -17,7 +17,7 @@ import type {
 import { containerEnv, expandCommand, type EnvContext } from './env';
 import { PLAY_LABEL } from './manifest';
 import { containerResources, podCgroupParent, podQos, sandboxResources } from './resources';
-import type { VolumePlan } from './volumes';
+import type { ImageVolume, VolumePlan } from './volumes';
 
 export const POD_NAME_LABEL = 'io.kubernetes.pod.name';
 export const POD_NAMESPACE_LABEL = 'io.kubernetes.pod.namespace';
@@ -321,6 +321,23 @@ export function terminationLogPath(pod: V1Pod, node: NodeInfo, c: V1Container, a
   return `${node.podsDir}/${pod.metadata?.uid}/containers/${c.name}/termination-log-${attempt}`;
 }
 
+/**
+ * makeMounts for an image volume (KEP-4639): the image by the id its pull returned (by its
+ * reference before the pull, as --dry-run shows it), `subPath` as `image_sub_path`. Image volumes
+ * are read-only by definition: kubelet takes no `readOnly` (false is not refused) nor propagation
+ * from the volumeMount; play sends `readonly: true` and private propagation, as the runtime mounts it.
+ */
+export function imageMount(containerPath: string, image: ImageVolume, subPath: string): Mount {
+  return {
+    container_path: containerPath,
+    host_path: '',
+    image: { image: image.imageRef ?? image.reference, user_specified_image: image.reference },
+    image_sub_path: subPath,
+    readonly: true,
+    propagation: 'PROPAGATION_PRIVATE',
+  };
+}
+
 /** makeMounts: the container's volumeMounts onto the volumes' host paths, plus the termination log. */
 export function containerMounts(
   pod: V1Pod,
@@ -341,6 +358,10 @@ export function containerMounts(
     const propagation = PROPAGATION[vm.mountPropagation ?? 'None'];
     if (!propagation)
       throw new Error(`container ${c.name}: mountPropagation ${vm.mountPropagation} is unknown`);
+    if (v.image) {
+      mounts.push(imageMount(vm.mountPath, v.image, vm.subPath ?? ''));
+      continue;
+    }
     mounts.push({
       container_path: vm.mountPath,
       host_path: vm.subPath ? `${v.hostPath}/${vm.subPath}` : v.hostPath,

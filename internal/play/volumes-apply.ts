@@ -50,6 +50,7 @@ export async function checkHostPath(name: string, p: string, type: HostPathType)
 /** Sets up every volume of a pod (idempotent: a second play of the same pod finds them in place). */
 export async function setupVolumes(plans: VolumePlan[]): Promise<void> {
   for (const v of plans) {
+    if (v.kind === 'image') continue; // nothing on disk: the runtime mounts the pulled image
     if (v.kind === 'hostPath') {
       await checkHostPath(v.name, v.hostPath, v.hostPathType ?? '');
       continue;

@@ -2,9 +2,12 @@
 // directory (<podsDir>/<uid>/volumes/kubernetes.io~<plugin>/<name>): emptyDir (on disk, or a tmpfs
 // for medium Memory, sized by sizeLimit), hostPath (with its type check), configMap and secret
 // (from --config-dir; a secret lives on a tmpfs as kubelet puts it) and downwardAPI (labels,
-// annotations, name, namespace, uid). Pure: the plan says what to create, volumes-apply.ts does it.
+// annotations, name, namespace, uid), and image volumes (KEP-4639: nothing on the node's disk; the
+// runner pulls the image and each volumeMount becomes a CRI Mount with `image`). Pure: the plan
+// says what to create, volumes-apply.ts does it.
 import type { V1KeyToPath, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { fieldRefValue } from './env';
+import { defaultPullPolicy } from './manifest';
 import { intValue } from './quantity';
 
 export interface VolumeFile {
@@ -26,7 +29,8 @@ export type HostPathType =
 
 export interface VolumePlan {
   name: string;
-  kind: 'emptyDir' | 'hostPath' | 'configMap' | 'secret' | 'downwardAPI';
+  kind: 'emptyDir' | 'hostPath' | 'configMap' | 'secret' | 'downwardAPI' | 'image';
+  /** '' for an image volume (the runtime mounts the image) */
   hostPath: string;
   readOnly: boolean;
   /** a tmpfs on hostPath (emptyDir medium Memory, secrets); sizeBytes 0: tmpfs's default size */
@@ -34,6 +38,17 @@ export interface VolumePlan {
   hostPathType?: HostPathType;
   /** files written into the volume (configMap, secret, downwardAPI) */
   files?: VolumeFile[];
+  /** an image volume: the reference, its pull policy (defaulted), and once pulled the image id */
+  image?: ImageVolume;
+}
+
+export type PullPolicy = 'Always' | 'IfNotPresent' | 'Never';
+
+export interface ImageVolume {
+  reference: string;
+  pullPolicy: PullPolicy;
+  /** what PullImage (or ImageStatus) returned: kubelet mounts the image by its id */
+  imageRef?: string;
 }
 
 export interface ConfigSource {
@@ -90,6 +105,24 @@ const HOST_PATH_TYPES: HostPathType[] = [
   'CharDevice',
   'BlockDevice',
 ];
+
+const PULL_POLICIES: PullPolicy[] = ['Always', 'IfNotPresent', 'Never'];
+
+/**
+ * An image volume as the API server validates and defaults it: `reference` required, `pullPolicy`
+ * Always, IfNotPresent or Never, defaulted to Always for `:latest` or no tag, else IfNotPresent.
+ */
+export function imageVolume(v: V1Volume): ImageVolume {
+  const what = `volume ${JSON.stringify(v.name)}`;
+  const reference = v.image?.reference ?? '';
+  if (!reference) throw new Error(`${what}: image.reference is missing`);
+  const pullPolicy = (v.image?.pullPolicy || defaultPullPolicy(reference)) as PullPolicy;
+  if (!PULL_POLICIES.includes(pullPolicy))
+    throw new Error(
+      `${what}: image.pullPolicy ${JSON.stringify(pullPolicy)} is not ${PULL_POLICIES.join(', ')}`,
+    );
+  return { reference, pullPolicy };
+}
 
 function planOne(pod: V1Pod, v: V1Volume, podsDir: string, cfg: ConfigSource, nodeName: string): VolumePlan {
   const uid = pod.metadata?.uid ?? '';
@@ -163,6 +196,7 @@ function planOne(pod: V1Pod, v: V1Volume, podsDir: string, cfg: ConfigSource, no
       files,
     };
   }
+  if (v.image) return { name: v.name, kind: 'image', hostPath: '', readOnly: true, image: imageVolume(v) };
   const plugin = Object.keys(v).find((k) => k !== 'name') ?? '(none)';
   throw new Error(`${what}: ${plugin} volumes need an API server or are not supported by berthctl play`);
 }
