@@ -13,6 +13,8 @@
 // Run (needs root):
 //   npm run bench -- pods                         Berth and containerd (BENCH_TARGETS=berth to skip it)
 //   BENCH_PODS=N (50), BENCH_PARALLEL=N (10), BENCH_SETTLE_S=S (60: wait before the "after" RSS)
+//   BENCH_BERTH_HANDLER=crun: Berth's pods on that runtime handler (RunPodSandbox runtime_handler;
+//   containerd stays on runc)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { call, type CriClients } from '../../api/client';
@@ -47,6 +49,8 @@ interface Target {
   daemonPid: number;
   monitors(): number[];
   cgroupRoot: string;
+  /** RunPodSandbox runtime_handler ('' = the default) */
+  handler?: string;
   cleanup(): Promise<void>;
 }
 
@@ -116,6 +120,7 @@ async function berthTarget(): Promise<Target> {
     daemonPid: h.d.proc.pid!,
     monitors: () => conmonPids(state),
     cgroupRoot: `/berthpods-${process.pid}-berth`,
+    handler: process.env.BENCH_BERTH_HANDLER ?? '',
     cleanup: () => h.cleanup(),
   };
 }
@@ -182,7 +187,7 @@ async function lifecycle(tg: Target, t: Timings): Promise<void> {
   const r = tg.clients.runtime;
   const T = 120_000;
   const { pod_sandbox_id: podId } = await timed(t, 'RunPodSandbox', () =>
-    call(r, 'RunPodSandbox', { config: pod }, T),
+    call(r, 'RunPodSandbox', { config: pod, runtime_handler: tg.handler ?? '' }, T),
   );
   const { container_id: id } = await timed(t, 'CreateContainer', () =>
     call(r, 'CreateContainer', { pod_sandbox_id: podId, config: ctr, sandbox_config: pod }, T),
@@ -233,7 +238,12 @@ async function run(tg: Target): Promise<Result> {
   const r = tg.clients.runtime;
   for (let i = 0; i < PODS; i++) {
     const { pod, ctr } = configs(tg);
-    const { pod_sandbox_id: podId } = await call(r, 'RunPodSandbox', { config: pod }, 120_000);
+    const { pod_sandbox_id: podId } = await call(
+      r,
+      'RunPodSandbox',
+      { config: pod, runtime_handler: tg.handler ?? '' },
+      120_000,
+    );
     const { container_id: id } = await call(
       r,
       'CreateContainer',
