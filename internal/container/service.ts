@@ -458,6 +458,7 @@ export class ContainerService {
         throw err;
       }
       ph.mark('runtime-start');
+      if (rec.restore) rec.user = await this.processUser(rec.pid, rec.user);
       delete rec.restore;
       rec.state = 'running';
       rec.startedAt = nowNs();
@@ -836,10 +837,18 @@ export class ContainerService {
       if (spec) this.specs.set(rec.id, spec);
       if (rec.state !== 'exited' && spec) await this.keepImageVolumes(rec);
       if (rec.state === 'exited') continue;
-      // a RestorePod container not started yet has no runc container to ask about
-      if (rec.state === 'created' && rec.restore) continue;
       const runtime = this.deps.runtimes.get(rec.runtimeHandler);
       if (!runtime) continue;
+      if (rec.state === 'created' && rec.restore) {
+        // a RestorePod container not started has no runc container; one whose StartContainer
+        // restored it before a crash kept it from being recorded is running now
+        const st = await runtime.state(rec.id).catch(() => undefined);
+        if (!st) continue;
+        this.log.info('a restored container started before the crash is running', { id: rec.id });
+        delete rec.restore;
+        Object.assign(rec, { state: 'running', pid: st.pid, startedAt: nowNs() });
+        await this.persist(rec);
+      }
       const info = await runtime.exitInfo(rec.id).catch(() => undefined);
       if (info) {
         await this.markExited(rec, info);
