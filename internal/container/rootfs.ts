@@ -15,6 +15,8 @@ export function rootfsOf(bundle: string): string {
 /**
  * Prepares the snapshot `key` on `chainIds` and mounts it at <bundle>/rootfs. With `idmap` (a pod
  * with its own user namespace) the snapshot stands on layer copies owned by the mapped ids.
+ * `fill`, for a new snapshot, writes into its upper dir before the overlay is mounted (RestorePod
+ * applies a checkpoint's rootfs diff there).
  */
 export async function mountRootfs(
   snapshotter: Snapshotter,
@@ -22,6 +24,7 @@ export async function mountRootfs(
   chainIds: string[],
   bundle: string,
   idmap?: IdMap,
+  fill?: (upperDir: string | undefined) => Promise<void>,
 ): Promise<string> {
   const target = rootfsOf(bundle);
   await fsp.mkdir(target, { recursive: true, mode: 0o755 });
@@ -29,6 +32,7 @@ export async function mountRootfs(
   const spec = existing
     ? await snapshotter.mounts(key)
     : await snapshotter.prepare(key, chainIds, idmap ? { idmap } : undefined);
+  if (!existing && fill) await fill((await snapshotter.info(key))?.upperDir);
   if (!(await isMountPoint(target))) mountSnapshot(spec, target);
   return target;
 }

@@ -39,6 +39,7 @@ import { effectiveStopSignal } from '../oci/signal';
 import { seccompRequestOf } from '../oci/seccomp';
 import { loadLocalhostSeccomp } from '../oci/seccomp-file';
 import type { ExitInfo, OciRuntime } from '../runtime';
+import type { CreateOptions } from '../runtime/types';
 import { featuresFor, runtimeFor, type CoreDeps } from '../sandbox/deps';
 import type { SandboxService } from '../sandbox/service';
 import type { SandboxRecord } from '../sandbox/types';
@@ -59,6 +60,7 @@ import { recordResources, requestedResources, updateBundleResources, updateRefus
 import { CHECKPOINT_IMAGES, writeCheckpointArchive } from './checkpoint';
 import { buildManifest, containerArchiveFile } from './pod-checkpoint';
 import { writePodCheckpointFiles } from './pod-checkpoint-io';
+import { RUNC_RESTORE_OPTIONS, restoreDirOf, unpackContainerCheckpoint } from './restore-archive';
 import { runPodCheckpoint } from './pod-checkpoint-run';
 import { CRI_API_VERSION } from '../../api/cri-version';
 import { withPodNamespaces } from './defaults';
@@ -192,10 +194,17 @@ export class ContainerService {
     this.records.set(rec.id, rec);
   }
 
+  /**
+   * CreateContainer. With `restoreFrom` (RestorePod: a container's checkpoint archive), the
+   * archive is unpacked into the bundle, its rootfs diff applied onto the new snapshot before it is
+   * mounted, and no runc container is made: the record is CREATED with the CRIU images, and
+   * StartContainer restores the process from them.
+   */
   async create(
     podId: string,
     config: ContainerConfig__Output,
     sandboxConfig: PodSandboxConfig__Output | null | undefined,
+    restoreFrom?: string,
   ): Promise<string> {
     const ph = new Phases('CreateContainer', this.deps.phases, this.log);
     const pod = this.sandboxes.resolve(podId);
@@ -280,12 +289,18 @@ export class ContainerService {
         for (const [hostPath, src] of Object.entries(mountSources))
           if (src === null) throw invalidArgument(`mount host_path ${short(hostPath)} does not exist`);
         ph.mark('user+mounts');
+        let restoreImages: string | undefined;
         const rootfs = await mountRootfs(
           this.deps.snapshotter,
           id,
           this.deps.images.chainIds(image),
           rec.bundle,
           idmap,
+          restoreFrom === undefined
+            ? undefined
+            : async (upper) => {
+                restoreImages = await unpackContainerCheckpoint(restoreFrom, restoreDirOf(rec.bundle), upper);
+              },
         );
         ph.mark('rootfs');
         const imageSources: Record<number, string> = {};
@@ -347,6 +362,14 @@ export class ContainerService {
         crashPoint('container-create:bundle-written');
         if (logPath) await fsp.mkdir(path.dirname(logPath), { recursive: true });
         ph.mark('bundle');
+        if (restoreImages !== undefined) {
+          // RestorePod: CREATED without a process; StartContainer restores it
+          rec.restore = { imagePath: restoreImages };
+          rec.state = 'created';
+          await this.persist(rec);
+          this.emit('CONTAINER_CREATED_EVENT', rec);
+          return;
+        }
         const created = await this.runtimeOf(rec).create({
           id,
           bundle: rec.bundle,
@@ -418,7 +441,9 @@ export class ContainerService {
         );
       const runtime = this.runtimeOf(rec);
       try {
-        await runtime.start(rec.id);
+        if (rec.restore)
+          rec.pid = (await runtime.create(this.restoreOptions(rec, rec.restore.imagePath))).pid;
+        else await runtime.start(rec.id);
       } catch (err) {
         // a container that could not start is EXITED with the reason, as containerd reports it
         Object.assign(rec, {
@@ -433,6 +458,8 @@ export class ContainerService {
         throw err;
       }
       ph.mark('runtime-start');
+      if (rec.restore) rec.user = await this.processUser(rec.pid, rec.user);
+      delete rec.restore;
       rec.state = 'running';
       rec.startedAt = nowNs();
       await this.persist(rec);
@@ -442,6 +469,20 @@ export class ContainerService {
       this.watch(rec);
     });
     ph.end(rec.id);
+  }
+
+  /** conmon's options to restore a RestorePod container from its CRIU images (runc restore --detach). */
+  private restoreOptions(rec: ContainerRecord, imagePath: string): CreateOptions {
+    return {
+      id: rec.id,
+      bundle: rec.bundle,
+      logPath: rec.logPath || path.join(rec.bundle, 'container.log'),
+      tty: rec.config.tty,
+      stdin: rec.config.stdin,
+      stdinOnce: rec.config.stdin_once,
+      cgroupsPath: this.specs.get(rec.id)?.linux?.cgroupsPath ?? '',
+      restore: { imagePath, runtimeOpts: RUNC_RESTORE_OPTIONS },
+    };
   }
 
   /** Records the exit of a running container when it happens, whoever caused it. */
@@ -477,6 +518,11 @@ export class ContainerService {
     await this.locks.run(rec.id, async () => {
       ph.mark('lock');
       if (rec.state === 'exited') return;
+      if (rec.state === 'created' && rec.restore) {
+        // a RestorePod container never started has no process and no runc container
+        await this.markExited(rec, { exitCode: 137, finishedAt: new Date(), oomKilled: false });
+        return;
+      }
       const runtime = this.runtimeOf(rec);
       if (rec.state === 'created') {
         // never started: kill the waiting init process
@@ -793,6 +839,16 @@ export class ContainerService {
       if (rec.state === 'exited') continue;
       const runtime = this.deps.runtimes.get(rec.runtimeHandler);
       if (!runtime) continue;
+      if (rec.state === 'created' && rec.restore) {
+        // a RestorePod container not started has no runc container; one whose StartContainer
+        // restored it before a crash kept it from being recorded is running now
+        const st = await runtime.state(rec.id).catch(() => undefined);
+        if (!st) continue;
+        this.log.info('a restored container started before the crash is running', { id: rec.id });
+        delete rec.restore;
+        Object.assign(rec, { state: 'running', pid: st.pid, startedAt: nowNs() });
+        await this.persist(rec);
+      }
       const info = await runtime.exitInfo(rec.id).catch(() => undefined);
       if (info) {
         await this.markExited(rec, info);

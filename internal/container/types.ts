@@ -37,6 +37,11 @@ export interface ContainerRecord {
   resources?: LinuxContainerResources__Output | null;
   /** image volumes (Mount.image), written with the "creating" record before any is mounted */
   imageVolumes?: ImageVolume[];
+  /**
+   * A container RestorePod made from a checkpoint: CREATED with no runc container yet; its
+   * StartContainer restores the process from these CRIU images (conmon --restore).
+   */
+  restore?: { imagePath: string };
 }
 
 export function isContainerRecord(v: unknown): v is ContainerRecord {

@@ -1,4 +1,4 @@
-// conmon's command line for creating a container (pure, so it is unit-tested). conmon forks a
+// conmon's command line for creating (or restoring) a container (pure, so it is unit-tested). conmon forks a
 // monitor that runs `runc create`, reports the pid (or runc's error) on the sync pipe, copies the
 // container's stdio into the CRI log, and writes the exit code when the container ends.
 import type { CreateOptions } from './types';
@@ -57,6 +57,12 @@ export function conmonCreateArgs({
   }
   if (c.logSizeMax !== undefined && c.logSizeMax > 0)
     args.push('--log-size-max', String(Math.floor(c.logSizeMax)));
+  // conmon then runs `runc restore --bundle B --pid-file P --detach --image-path I --work-path B
+  // <opts> <id>` instead of `runc create` (conmon's runtime_args.c), as CRI-O restores
+  if (c.restore) {
+    args.push('--restore', c.restore.imagePath);
+    for (const o of c.restore.runtimeOpts) args.push('--runtime-opt', o);
+  }
   return args;
 }
 

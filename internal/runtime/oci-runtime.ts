@@ -181,8 +181,9 @@ export class OciRuntime {
     if (!res.ok || !res.pid) {
       await this.cleanupFailedCreate(id);
       const fault = callerFault(res.message ?? '');
-      if (fault) throw invalidArgument(`create container ${short(id)}: ${fault} (${res.message})`);
-      throw new BerthError(Status.INTERNAL, `create container ${short(id)}: ${res.message ?? 'failed'}`);
+      const verb = c.restore ? 'restore' : 'create';
+      if (fault) throw invalidArgument(`${verb} container ${short(id)}: ${fault} (${res.message})`);
+      throw new BerthError(Status.INTERNAL, `${verb} container ${short(id)}: ${res.message ?? 'failed'}`);
     }
     const conmonPid = await readPidFile(this.paths.conmonPidFile(id));
     if (conmonPid !== undefined) await this.placeConmon(id, c.bundle, conmonPid, c.cgroupsPath);

@@ -57,6 +57,17 @@ describe('conmonCreateArgs', () => {
     ]);
     expect(new RuncCli('/usr/sbin/runc', '/r').globalArgs()).toEqual(['--root', '/r']);
   });
+  test('restore: --restore with the CRIU image dir and each runc restore option as --runtime-opt', () => {
+    const create = { id: 'c', bundle: '/b', logPath: '/l' };
+    expect(conmonCreateArgs({ ...base, create })).not.toContain('--restore');
+    const a = conmonCreateArgs({
+      ...base,
+      create: { ...create, restore: { imagePath: '/b/restore/checkpoint', runtimeOpts: ['--file-locks'] } },
+    });
+    expect(a.slice(-4)).toEqual(['--restore', '/b/restore/checkpoint', '--runtime-opt', '--file-locks']);
+    // everything else is as for a create (bundle, pid file, log, runtime root)
+    expect(a.slice(0, -4)).toEqual(conmonCreateArgs({ ...base, create }));
+  });
 });
 
 describe('sync pipe and exit files', () => {

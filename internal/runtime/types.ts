@@ -47,6 +47,11 @@ export interface CreateOptions {
   timeoutMs?: number;
   /** the spec's linux.cgroupsPath, when the caller has the spec at hand (else read from the bundle) */
   cgroupsPath?: string;
+  /**
+   * Restore from CRIU images instead of creating: conmon --restore runs `runc restore --detach`
+   * (the process is running when create resolves), with these extra runc restore options.
+   */
+  restore?: { imagePath: string; runtimeOpts: readonly string[] };
 }
 
 export interface CreateResult {

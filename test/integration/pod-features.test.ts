@@ -350,12 +350,22 @@ describe('CheckpointPod / RestorePod', () => {
     });
     await expect(restore({ runtime_handler: 'nope' })).rejects.toMatchObject({ code: 3 });
     await expect(restore({ options: { a: 'b' } })).rejects.toMatchObject({ code: 3 });
+    // a config CreateContainer would refuse is refused before CRIU is asked
+    await expect(restore({ container_configs: [{ ...app, log_path: '/abs.log' }] })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringMatching(/container_configs\[app\]: config.log_path/),
+    });
     if (criu !== undefined)
       await expect(restore({})).rejects.toMatchObject({
         code: 9,
         details: expect.stringContaining('criu check fails on this kernel'),
       });
-    else await expect(restore({})).rejects.toMatchObject({ code: 12 });
+    // where CRIU works: the sandbox is made, the empty archive is refused, and all is rolled back
+    else
+      await expect(restore({})).rejects.toMatchObject({
+        code: 3,
+        details: expect.stringContaining('checkpoint archive'),
+      });
     // the checkpoint is not modified and nothing was created
     expect(fs.readdirSync(out, { recursive: true }).sort()).toEqual(files);
     expect((await call(rt, 'ListPodSandbox', {})).items.length).toBe(before);
