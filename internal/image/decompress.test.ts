@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
-import { decompressStream, sniffCompression } from './decompress';
+import { coalesce, decompressStream, sniffCompression } from './decompress';
 
 const collect = async (r: Readable): Promise<Buffer> => {
   const out: Buffer[] = [];
@@ -30,5 +30,22 @@ describe('decompressStream', () => {
     const gz = gzipSync(randomBytes(100_000));
     gz.fill(0x55, 20, 200);
     await expect(collect(await decompressStream(Readable.from([gz]), 'x'))).rejects.toThrow();
+  });
+});
+
+describe('coalesce', () => {
+  it('joins small chunks into batches of at least the minimum, keeping every byte in order', async () => {
+    const data = randomBytes(100_000);
+    const chunks: Buffer[] = [];
+    for (let off = 0; off < data.length; off += 7_000) chunks.push(data.subarray(off, off + 7_000));
+    const sizes: number[] = [];
+    const out: Buffer[] = [];
+    for await (const c of Readable.from(chunks).pipe(coalesce(30_000))) {
+      sizes.push((c as Buffer).length);
+      out.push(c as Buffer);
+    }
+    expect(Buffer.concat(out).equals(data)).toBe(true);
+    expect(sizes.slice(0, -1).every((n) => n >= 30_000)).toBe(true);
+    expect(sizes.length).toBeLessThanOrEqual(4);
   });
 });

@@ -1,7 +1,7 @@
 // Opens a stored layer blob as an uncompressed tar stream. The compression is sniffed from the
 // blob's first bytes (some registries label layers wrongly); zstd needs a Node whose zlib has it.
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { failedPrecondition } from '../errors';
@@ -57,7 +57,43 @@ export async function decompressStream(src: Readable, what: string): Promise<Rea
     }
     dec = z();
   }
-  return pipeline(src, dec, () => undefined) as unknown as Readable;
+  // Network reads arrive in chunks of 16-64 KiB; each chunk is one trip to the thread pool for
+  // zlib, so they are joined into batches first (a file source already reads 1 MiB at a time).
+  return pipeline(src, coalesce(INFLATE_BATCH), dec, () => undefined) as unknown as Readable;
+}
+
+/** Compressed bytes handed to the decompressor at a time. */
+export const INFLATE_BATCH = 512 * 1024;
+
+/** A pass-through that joins small chunks into chunks of at least `min` bytes (the last may be less). */
+export function coalesce(min: number): Transform {
+  let parts: Buffer[] = [];
+  let len = 0;
+  return new Transform({
+    highWaterMark: min,
+    transform(chunk: Buffer, _enc, cb) {
+      if (len === 0 && chunk.length >= min) {
+        cb(null, chunk);
+        return;
+      }
+      parts.push(chunk);
+      len += chunk.length;
+      if (len < min) {
+        cb();
+        return;
+      }
+      const out = Buffer.concat(parts, len);
+      parts = [];
+      len = 0;
+      cb(null, out);
+    },
+    flush(cb) {
+      if (len > 0) this.push(Buffer.concat(parts, len));
+      parts = [];
+      len = 0;
+      cb();
+    },
+  });
 }
 
 /** Reads at least `n` bytes of `src` (fewer at its end) and, unless it ended, puts them back. */
