@@ -37,7 +37,7 @@ export class DigestVerifier extends Transform {
     private readonly expectedSize?: number,
     private readonly onBytes?: (n: number) => void,
   ) {
-    super({ highWaterMark: 1024 * 1024 });
+    super();
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
@@ -130,7 +130,6 @@ export function verifiedStream(
 function teeInto(tee: Writable): Transform {
   const alive = (): boolean => !tee.destroyed && !tee.writableEnded;
   return new Transform({
-    highWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _enc, cb) {
       if (!alive() || tee.write(chunk)) {
         cb(null, chunk);

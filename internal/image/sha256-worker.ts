@@ -11,7 +11,7 @@ import { Worker } from 'node:worker_threads';
 import { BerthError, Status } from '../errors';
 
 export const BATCH = 1024 * 1024;
-const MAX_INFLIGHT = 8;
+const MAX_INFLIGHT = 4;
 const SPARE_MAX = 16;
 
 // Plain JS, run with eval: the same code under ts-jest and from dist/.
