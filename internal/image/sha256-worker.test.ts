@@ -41,4 +41,14 @@ describe('Sha256 (hashing worker)', () => {
     expect(db).toBe(ref(b));
     expect(await new Sha256().digest()).toBe(ref(Buffer.alloc(0)));
   });
+
+  it('more batches in flight than shared slots: the rest go in buffers of their own, digests stay right', async () => {
+    const inputs = Array.from({ length: 12 }, (_, i) => randomBytes(BATCH * 4 + i));
+    const hashes = inputs.map(() => new Sha256());
+    // every batch is handed over before any ack can come back (no await in between)
+    for (let b = 0; b <= 4; b++)
+      inputs.forEach((data, i) => void hashes[i]!.update(data.subarray(b * BATCH, (b + 1) * BATCH)));
+    const digests = await Promise.all(hashes.map((h) => h.digest()));
+    expect(digests).toEqual(inputs.map(ref));
+  });
 });

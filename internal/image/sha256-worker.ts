@@ -1,8 +1,9 @@
 // SHA-256 off the main thread. A pull hashes every byte twice (the compressed blob against its
 // digest, the uncompressed tar against its diff_id): at 150 MB/s that is most of a second of the
-// main thread per 200 MB. Here the bytes are copied into 1 MiB batches, which are handed (moved,
-// not copied again) to one worker thread that keeps the hash state; a stream smaller than one batch
-// is hashed on the spot, as it costs less than the round trip. At most MAX_INFLIGHT batches per
+// main thread per 200 MB. Here the bytes are copied into 1 MiB slots of a buffer shared with one
+// worker thread, which keeps the hash state; only the slot's number crosses over (no transfer, no
+// allocation per batch); a stream smaller than one batch is hashed on the spot, as it costs less
+// than the round trip. When every slot is taken, a batch goes in a buffer of its own (copied over). At most MAX_INFLIGHT batches per
 // hash wait in the worker: update() returns a promise to wait on when the worker is behind, so the
 // memory held stays bounded. If the worker dies, the hashes it held fail (their pulls fail with
 // INTERNAL) and the next hash starts a new worker.
@@ -12,19 +13,20 @@ import { BerthError, Status } from '../errors';
 
 export const BATCH = 1024 * 1024;
 const MAX_INFLIGHT = 4;
-const SPARE_MAX = 16;
 
 // Plain JS, run with eval: the same code under ts-jest and from dist/.
 const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
+const { parentPort, workerData } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
+const shared = new Uint8Array(workerData.sab);
 const hashes = new Map();
 parentPort.on('message', (m) => {
   if (m.op === 'u') {
     let h = hashes.get(m.id);
     if (!h) hashes.set(m.id, (h = createHash('sha256')));
-    h.update(new Uint8Array(m.buf, 0, m.len));
-    parentPort.postMessage({ op: 'a', id: m.id, buf: m.buf }, [m.buf]);
+    if (m.slot >= 0) h.update(shared.subarray(m.slot * workerData.batch, m.slot * workerData.batch + m.len));
+    else h.update(m.bytes);
+    parentPort.postMessage({ op: 'a', id: m.id, slot: m.slot });
   } else if (m.op === 'd') {
     const h = hashes.get(m.id) || createHash('sha256');
     hashes.delete(m.id);
@@ -34,8 +36,9 @@ parentPort.on('message', (m) => {
   }
 });
 `;
+const SLOTS = 32;
 
-type Reply = { op: 'a'; id: number; buf: ArrayBuffer } | { op: 'd'; id: number; hex: string };
+type Reply = { op: 'a'; id: number; slot: number } | { op: 'd'; id: number; hex: string };
 
 interface JobHooks {
   acked(): void;
@@ -48,15 +51,16 @@ class HashWorker {
   private readonly jobs = new Map<number, JobHooks>();
   private nextId = 1;
   dead = false;
-  readonly spare: ArrayBuffer[] = [];
+  private readonly sab = new SharedArrayBuffer(SLOTS * BATCH);
+  private readonly free: number[] = Array.from({ length: SLOTS }, (_, i) => SLOTS - 1 - i);
 
   constructor() {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { sab: this.sab, batch: BATCH } });
     this.worker.unref();
     this.worker.on('message', (m: Reply) => {
       const job = this.jobs.get(m.id);
       if (m.op === 'a') {
-        if (this.spare.length < SPARE_MAX) this.spare.push(m.buf);
+        if (m.slot >= 0) this.free.push(m.slot);
         job?.acked();
       } else {
         this.jobs.delete(m.id);
@@ -88,8 +92,20 @@ class HashWorker {
     this.idle();
   }
 
-  update(id: number, buf: ArrayBuffer, len: number): void {
-    this.worker.postMessage({ op: 'u', id, buf, len }, [buf]);
+  /** A free slot (its number and a view of it), or undefined when all are taken. */
+  takeSlot(): { slot: number; view: Buffer } | undefined {
+    const slot = this.free.pop();
+    if (slot === undefined) return undefined;
+    return { slot, view: Buffer.from(this.sab, slot * BATCH, BATCH) };
+  }
+
+  giveSlot(slot: number): void {
+    this.free.push(slot);
+  }
+
+  /** Hashes `len` bytes of `slot` (freed when the worker is done), or of `bytes` (copied over). */
+  update(id: number, slot: number, len: number, bytes?: Buffer): void {
+    this.worker.postMessage(slot >= 0 ? { op: 'u', id, slot, len } : { op: 'u', id, slot: -1, bytes });
   }
 
   digest(id: number): void {
@@ -109,7 +125,9 @@ function worker(): HashWorker {
 
 /** One SHA-256, fed in order with update() and finished with digest() (or abandoned with drop()). */
 export class Sha256 {
-  private buf: Buffer;
+  /** the batch being filled: a slot of the shared buffer (slot >= 0) or `own` (slot -1) */
+  private cur: { slot: number; view: Buffer } | undefined;
+  private own: Buffer | undefined;
   private len = 0;
   private w: HashWorker | undefined;
   private id = 0;
@@ -120,17 +138,14 @@ export class Sha256 {
   private reject: ((err: Error) => void) | undefined;
   private done = false;
 
-  constructor() {
-    this.buf = Buffer.allocUnsafe(BATCH);
-  }
-
   /** Adds `chunk`; when the worker is behind, returns a promise to wait on before the next update. */
   update(chunk: Uint8Array): Promise<void> | undefined {
     if (this.failure) return Promise.reject(this.failure);
     let off = 0;
     while (off < chunk.length) {
+      const cur = this.cur ?? this.take();
       const n = Math.min(BATCH - this.len, chunk.length - off);
-      this.buf.set(chunk.subarray(off, off + n), this.len);
+      cur.view.set(chunk.subarray(off, off + n), this.len);
       this.len += n;
       off += n;
       if (this.len === BATCH) this.post();
@@ -145,8 +160,13 @@ export class Sha256 {
   async digest(): Promise<string> {
     if (this.failure) throw this.failure;
     this.done = true;
-    if (!this.w) return `sha256:${createHash('sha256').update(this.buf.subarray(0, this.len)).digest('hex')}`;
-    if (this.len > 0) this.post();
+    if (!this.w) {
+      // nothing went to the worker: under one batch, hashed here (the first batch is never a slot)
+      const bytes = this.cur ? this.cur.view.subarray(0, this.len) : Buffer.alloc(0);
+      this.cur = undefined;
+      return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    }
+    if (this.cur) this.post();
     const w = this.w;
     const hex = await new Promise<string>((resolve, reject) => {
       this.result = resolve;
@@ -156,14 +176,28 @@ export class Sha256 {
     return `sha256:${hex}`;
   }
 
-  /** Abandons an unfinished hash (its stream failed): the worker forgets it. */
+  /** Abandons an unfinished hash (its stream failed): the worker forgets it, its slot is freed. */
   drop(): void {
     if (this.done) return;
     this.done = true;
+    if (this.cur && this.cur.slot >= 0) this.w?.giveSlot(this.cur.slot);
+    this.cur = undefined;
     if (this.w) this.w.close(this.id);
   }
 
+  /** A batch to fill: a free slot once the worker is in use, else this hash's own buffer. */
+  private take(): { slot: number; view: Buffer } {
+    this.cur = (this.w && !this.w.dead ? this.w.takeSlot() : undefined) ?? {
+      slot: -1,
+      view: (this.own ??= Buffer.allocUnsafe(BATCH)),
+    };
+    this.len = 0;
+    return this.cur;
+  }
+
   private post(): void {
+    const cur = this.cur;
+    if (!cur) return;
     if (!this.w) {
       const w = worker();
       this.w = w;
@@ -180,11 +214,11 @@ export class Sha256 {
         },
       });
     }
-    const ab = this.buf.buffer as ArrayBuffer;
-    this.w.update(this.id, ab, this.len);
+    // a slot passes to the worker until its ack; our own buffer is copied over and reused at once
+    if (cur.slot >= 0) this.w.update(this.id, cur.slot, this.len);
+    else this.w.update(this.id, -1, this.len, cur.view.subarray(0, this.len));
     this.inflight++;
-    const next = this.w.spare.pop();
-    this.buf = next ? Buffer.from(next, 0, BATCH) : Buffer.allocUnsafe(BATCH);
+    this.cur = undefined;
     this.len = 0;
   }
 }
