@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { BerthError, Status, errMessage, isBerthError, short } from '../errors';
 import { fsyncDir } from '../util/fs';
 import { validateDigest } from './reference';
-import { Sha256 } from './sha256-worker';
+import { Sha256 } from './sha256';
 
 /** A blob whose bytes do not hash to the digest that named it. DATA_LOSS: the source served bad data. */
 export function digestMismatch(expected: string, actual: string, what = 'blob'): BerthError {
@@ -22,7 +22,7 @@ export function digestMismatch(expected: string, actual: string, what = 'blob'):
 }
 
 /**
- * A pass-through stream that hashes (sha256, on the hashing worker: sha256-worker.ts) and counts
+ * A pass-through stream that hashes (sha256) and counts
  * what flows, and can check it at the end.
  */
 export class DigestVerifier extends Transform {
@@ -52,9 +52,8 @@ export class DigestVerifier extends Transform {
       );
       return;
     }
-    const wait = this.hash.update(chunk);
-    if (wait) wait.then(() => cb(null, chunk), cb);
-    else cb(null, chunk);
+    this.hash.update(chunk);
+    cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
@@ -67,16 +66,10 @@ export class DigestVerifier extends Transform {
       );
       return;
     }
-    this.hash.digest().then((d) => {
-      this.result = d;
-      if (this.expected && d !== this.expected) cb(digestMismatch(this.expected, d, this.what));
-      else cb();
-    }, cb);
-  }
-
-  override _destroy(err: Error | null, cb: (error?: Error | null) => void): void {
-    this.hash.drop();
-    cb(err);
+    const d = this.hash.digest();
+    this.result = d;
+    if (this.expected && d !== this.expected) cb(digestMismatch(this.expected, d, this.what));
+    else cb();
   }
 
   /** The digest once the stream has ended. */
@@ -99,20 +92,16 @@ export function verifiedStream(
   let n = 0;
   async function* gen(): AsyncGenerator<Buffer> {
     const hash = new Sha256();
-    let whole = false;
     try {
       for await (const chunk of src as AsyncIterable<Buffer>) {
-        const wait = hash.update(chunk);
-        if (wait) await wait;
+        hash.update(chunk);
         n += chunk.length;
         yield chunk;
       }
-      whole = true;
     } finally {
-      if (!whole) hash.drop(); // failed, or the consumer stopped reading
       src.destroy();
     }
-    const got = await hash.digest();
+    const got = hash.digest();
     if (got !== expected) throw digestMismatch(expected, got, what);
     ok = true;
   }
