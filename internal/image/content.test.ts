@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { Status } from '../errors';
 import { diskUsage } from '../snapshot/usage';
 import { ContentStore, verifiedStream } from './content';
@@ -78,6 +78,40 @@ describe('ContentStore', () => {
       const again = new ContentStore(root);
       await again.init();
       expect(again.usage()).toEqual(await du());
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('ContentStore.ingest with a tee', () => {
+  it('the tee gets every byte and ends only after verification; a mismatch destroys it with DATA_LOSS', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-content-tee-'));
+    try {
+      const cs = new ContentStore(root);
+      await cs.init();
+      const data = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
+      const tee = new PassThrough();
+      const got = collect(tee);
+      await cs.ingest(digestOf(data), Readable.from([data.subarray(0, 1000), data.subarray(1000)]), {
+        size: data.length,
+        tee,
+      });
+      expect((await got).equals(data)).toBe(true);
+      expect(await cs.has(digestOf(data))).toBe(true);
+
+      const bad = new PassThrough();
+      const badGot = collect(bad).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const wrong = digestOf(Buffer.from('other'));
+      await expect(cs.ingest(wrong, Readable.from([data]), { tee: bad })).rejects.toMatchObject({
+        code: Status.DATA_LOSS,
+      });
+      expect(await badGot).toMatchObject({ code: Status.DATA_LOSS });
+      expect(await cs.has(wrong)).toBe(false);
+      expect(await readdir(join(root, 'content', 'ingest'))).toEqual([]);
     } finally {
       await rm(root, { recursive: true, force: true });
     }

@@ -3,14 +3,15 @@
 // only when its digest (and size, when known) match. So a blob path always holds verified bytes.
 // Every blob's disk use is stat-ed once (at init, or when it lands) and kept, so usage() answers
 // from memory; blobs only enter and leave through this class.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, Status, errMessage, isBerthError, short } from '../errors';
 import { fsyncDir } from '../util/fs';
 import { validateDigest } from './reference';
+import { Sha256 } from './sha256';
 
 /** A blob whose bytes do not hash to the digest that named it. DATA_LOSS: the source served bad data. */
 export function digestMismatch(expected: string, actual: string, what = 'blob'): BerthError {
@@ -20,9 +21,12 @@ export function digestMismatch(expected: string, actual: string, what = 'blob'):
   );
 }
 
-/** A pass-through stream that hashes (sha256) and counts what flows, and can check it at the end. */
+/**
+ * A pass-through stream that hashes (sha256) and counts
+ * what flows, and can check it at the end.
+ */
 export class DigestVerifier extends Transform {
-  private readonly hash = createHash('sha256');
+  private readonly hash = new Sha256();
   bytes = 0;
   private result: string | undefined;
 
@@ -37,7 +41,6 @@ export class DigestVerifier extends Transform {
   }
 
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.hash.update(chunk);
     this.bytes += chunk.length;
     this.onBytes?.(chunk.length);
     if (this.expectedSize !== undefined && this.bytes > this.expectedSize) {
@@ -49,11 +52,11 @@ export class DigestVerifier extends Transform {
       );
       return;
     }
+    this.hash.update(chunk);
     cb(null, chunk);
   }
 
   override _flush(cb: TransformCallback): void {
-    this.result = `sha256:${this.hash.digest('hex')}`;
     if (this.expectedSize !== undefined && this.bytes !== this.expectedSize) {
       cb(
         new BerthError(
@@ -63,11 +66,10 @@ export class DigestVerifier extends Transform {
       );
       return;
     }
-    if (this.expected && this.result !== this.expected) {
-      cb(digestMismatch(this.expected, this.result, this.what));
-      return;
-    }
-    cb();
+    const d = this.hash.digest();
+    this.result = d;
+    if (this.expected && d !== this.expected) cb(digestMismatch(this.expected, d, this.what));
+    else cb();
   }
 
   /** The digest once the stream has ended. */
@@ -89,7 +91,7 @@ export function verifiedStream(
   let ok = false;
   let n = 0;
   async function* gen(): AsyncGenerator<Buffer> {
-    const hash = createHash('sha256');
+    const hash = new Sha256();
     try {
       for await (const chunk of src as AsyncIterable<Buffer>) {
         hash.update(chunk);
@@ -99,7 +101,7 @@ export function verifiedStream(
     } finally {
       src.destroy();
     }
-    const got = `sha256:${hash.digest('hex')}`;
+    const got = hash.digest();
     if (got !== expected) throw digestMismatch(expected, got, what);
     ok = true;
   }
@@ -108,6 +110,33 @@ export function verifiedStream(
     verified: () => ok,
     bytes: () => n,
   };
+}
+
+/**
+ * A pass-through that also writes every chunk into `tee`, waiting for its 'drain' when it is full,
+ * and ends it when the input ends. A `tee` that is destroyed (its reader gave up) is skipped.
+ */
+function teeInto(tee: Writable): Transform {
+  const alive = (): boolean => !tee.destroyed && !tee.writableEnded;
+  return new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      if (!alive() || tee.write(chunk)) {
+        cb(null, chunk);
+        return;
+      }
+      const go = (): void => {
+        tee.off('drain', go);
+        tee.off('close', go);
+        cb(null, chunk);
+      };
+      tee.on('drain', go);
+      tee.on('close', go);
+    },
+    flush(cb) {
+      if (alive()) tee.end();
+      cb();
+    },
+  });
 }
 
 export class ContentStore {
@@ -195,18 +224,23 @@ export class ContentStore {
   /**
    * Writes `source` as blob `digest`, verifying sha256 (and `size` when given). On a mismatch the
    * ingest file is deleted and a DATA_LOSS error names the digest. Present blobs are kept as is.
+   * With `tee`, the bytes also flow into `tee` as they are written (at the pace of the slower of
+   * the two): `tee` ends only once the whole blob has passed verification, and is destroyed with
+   * the error when the ingest fails, so a consumer never sees the end of unverified bytes.
    */
   async ingest(
     digest: string,
     source: Readable,
-    opts: { size?: number; onBytes?: (n: number) => void; what?: string } = {},
+    opts: { size?: number; onBytes?: (n: number) => void; what?: string; tee?: Writable } = {},
   ): Promise<void> {
     const target = this.path(digest);
     const tmp = path.join(this.ingestDir, `${digest.slice(7)}-${randomBytes(6).toString('hex')}`);
     const verifier = new DigestVerifier(digest, opts.what ?? 'blob', opts.size, opts.onBytes);
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 });
+    const tee = opts.tee;
     try {
-      await pipeline(source, verifier, out);
+      if (tee) await pipeline(source, verifier, teeInto(tee), out);
+      else await pipeline(source, verifier, out);
       const fh = await fsp.open(tmp, 'r');
       try {
         await fh.sync();
@@ -218,16 +252,19 @@ export class ContentStore {
       await this.track(digest);
       await this.statDirs();
     } catch (err) {
+      const failure = isBerthError(err)
+        ? err
+        : new BerthError(
+            Status.UNAVAILABLE,
+            `downloading ${opts.what ?? 'blob'} ${short(digest)}: ${errMessage(err)}`,
+            { cause: err },
+          );
+      if (tee && !tee.writableFinished) tee.destroy(failure);
       // pipeline() rejects as soon as a stage fails, possibly before the write stream has even
       // opened its file: wait until it is closed, or the file would appear after the rm below
       if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
       await fsp.rm(tmp, { force: true });
-      if (isBerthError(err)) throw err;
-      throw new BerthError(
-        Status.UNAVAILABLE,
-        `downloading ${opts.what ?? 'blob'} ${short(digest)}: ${errMessage(err)}`,
-        { cause: err },
-      );
+      throw failure;
     }
   }
 

@@ -1,7 +1,7 @@
 // Opens a stored layer blob as an uncompressed tar stream. The compression is sniffed from the
 // blob's first bytes (some registries label layers wrongly); zstd needs a Node whose zlib has it.
-import { createReadStream, promises as fsp } from 'node:fs';
-import type { Readable } from 'node:stream';
+import { createReadStream } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { failedPrecondition } from '../errors';
@@ -26,16 +26,25 @@ export function sniffCompression(head: Buffer): Compression {
  * Opens `file` decompressed. Errors of the source or the decompressor surface on the returned
  * stream (it is destroyed with them), so a consumer sees a corrupt gzip as a stream error.
  */
-export async function openDecompressed(file: string, what: string): Promise<Readable> {
-  const head = Buffer.alloc(4);
-  const fh = await fsp.open(file, 'r');
+export function openDecompressed(file: string, what: string): Promise<Readable> {
+  return decompressStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), what);
+}
+
+/**
+ * `src` decompressed, the compression sniffed from its first bytes (read, then put back). Errors of
+ * the source or the decompressor surface on the returned stream, as with openDecompressed.
+ */
+export async function decompressStream(src: Readable, what: string): Promise<Readable> {
+  let head: Buffer;
   try {
-    await fh.read(head, 0, 4, 0);
-  } finally {
-    await fh.close();
+    head = await peek(src, 4);
+  } catch (err) {
+    src.destroy();
+    throw err;
   }
+  // a source shorter than the peek has ended: its bytes cannot be put back, so they are re-served
+  if (src.readableEnded) src = Readable.from(head.length > 0 ? [head] : []);
   const kind = sniffCompression(head);
-  const src = createReadStream(file, { highWaterMark: 1024 * 1024 });
   if (kind === 'none') return src;
   let dec: NodeJS.ReadWriteStream;
   if (kind === 'gzip') {
@@ -48,5 +57,77 @@ export async function openDecompressed(file: string, what: string): Promise<Read
     }
     dec = z();
   }
-  return pipeline(src, dec, () => undefined) as unknown as Readable;
+  // Network reads arrive in chunks of 16-64 KiB; each chunk is one trip to the thread pool for
+  // zlib, so they are joined into batches first (a file source already reads 1 MiB at a time).
+  return pipeline(src, coalesce(INFLATE_BATCH), dec, () => undefined) as unknown as Readable;
+}
+
+/** Compressed bytes handed to the decompressor at a time. */
+export const INFLATE_BATCH = 512 * 1024;
+
+/** A pass-through that joins small chunks into chunks of at least `min` bytes (the last may be less). */
+export function coalesce(min: number): Transform {
+  let parts: Buffer[] = [];
+  let len = 0;
+  return new Transform({
+    highWaterMark: min,
+    transform(chunk: Buffer, _enc, cb) {
+      if (len === 0 && chunk.length >= min) {
+        cb(null, chunk);
+        return;
+      }
+      parts.push(chunk);
+      len += chunk.length;
+      if (len < min) {
+        cb();
+        return;
+      }
+      const out = Buffer.concat(parts, len);
+      parts = [];
+      len = 0;
+      cb(null, out);
+    },
+    flush(cb) {
+      if (len > 0) this.push(Buffer.concat(parts, len));
+      parts = [];
+      len = 0;
+      cb();
+    },
+  });
+}
+
+/** Reads at least `n` bytes of `src` (fewer at its end) and, unless it ended, puts them back. */
+async function peek(src: Readable, n: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let len = 0;
+  while (len < n) {
+    const c = src.read() as Buffer | null;
+    if (c !== null) {
+      parts.push(c);
+      len += c.length;
+      continue;
+    }
+    if (src.readableEnded || src.destroyed) break;
+    await new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        src.off('readable', done);
+        src.off('end', done);
+        src.off('close', done);
+        src.off('error', fail);
+        resolve();
+      };
+      const fail = (err: Error): void => {
+        done();
+        reject(err);
+      };
+      src.on('readable', done);
+      src.on('end', done);
+      src.on('close', done);
+      src.on('error', fail);
+    });
+  }
+  const head = Buffer.concat(parts);
+  if (src.errored) throw src.errored;
+  if (head.length > 0 && !src.readableEnded) src.unshift(head);
+  return head;
 }

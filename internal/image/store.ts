@@ -17,18 +17,19 @@
 // manifest, config or layer past its configured bound (unpack-limits.ts, config-scan.ts)
 // RESOURCE_EXHAUSTED. With mirrors, a failed manifest fetch names every endpoint (endpoint-errors.ts).
 // A failed pull removes the blobs and layers it stored (discard) before its error returns.
-import { promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp } from 'node:fs';
 import * as path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
 import type { Config } from '../config/config';
 import { BerthError, Status, errMessage, failedPrecondition, isBerthError, short } from '../errors';
 import type { Logger } from '../log';
-import type { Snapshotter } from '../snapshot/types';
+import type { Snapshotter, StagedLayer } from '../snapshot/types';
 import { atomicWriteJson, cleanTempFiles, quarantine } from '../util/fs';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { credentialKey, resolveCredentials } from './auth';
 import { DEFAULT_KEPT_BUDGET, KEPT_KEYS, readImageConfigFile } from './config-scan';
 import { ContentStore, digestMismatch, verifiedStream } from './content';
-import { ZSTD_UNSUPPORTED, openDecompressed, zstdSupported } from './decompress';
+import { ZSTD_UNSUPPORTED, decompressStream, openDecompressed, zstdSupported } from './decompress';
 import { readFromLayers } from './layer-read';
 import {
   type Descriptor,
@@ -470,26 +471,50 @@ export class LocalImageStore implements ImageStore {
       toFetch.length,
       toFetch.reduce((s, p) => s + p.desc.size, 0),
     );
-    // Downloads run concurrently (bounded); applies run in layer order as each blob lands, so the
-    // next layers download while the previous ones unpack.
+    // Each layer is one task, at most image.max_concurrent_downloads at a time: a layer to download
+    // and unpack streams from the registry into the content store and, on the way, through
+    // decompression and its diff_id check into a staged snapshot dir; a stored one unpacks from its
+    // blob the same way. Staged layers are committed in layer order, each once its parent is.
     const limiter = new Limiter(this.opts.config.image.max_concurrent_downloads);
     const budget = unpackBudget(this.opts.config.image);
-    const downloads = plan.map((p) =>
-      p.download ? limiter.run(() => this.fetchBlob(session, p.desc, progress, 'layer')) : Promise.resolve(),
-    );
-    for (const d of downloads) d.catch(() => undefined);
-    for (let i = 0; i < plan.length; i++) {
-      const p = plan[i] as (typeof plan)[number];
-      await downloads[i];
-      if (signal.aborted) throw abortReason(signal);
-      if (p.needApply)
-        await this.applyLayer(
-          p.blob,
-          layers[i] as LayerRecord,
-          i > 0 ? chains[i - 1] : undefined,
-          name,
-          budget,
-        );
+    const stop = new AbortController();
+    let firstErr: unknown;
+    const tasks = plan.map((p, i) => {
+      const layer = layers[i] as LayerRecord;
+      const task = limiter.run(async (): Promise<StagedLayer | undefined> => {
+        if (stop.signal.aborted || signal.aborted) throw firstErr ?? abortReason(signal);
+        if (p.download && p.needApply)
+          return this.fetchAndStage(session, p.desc, layer, progress, name, budget, stop.signal);
+        if (p.download) {
+          await this.fetchBlob(session, p.desc, progress, 'layer');
+          return undefined;
+        }
+        return p.needApply ? this.stageStored(p.blob, layer, name, budget, stop.signal) : undefined;
+      });
+      // the first failure stops the other layers at once (their streams are destroyed)
+      task.catch((err: unknown) => {
+        if (stop.signal.aborted) return;
+        firstErr = err;
+        stop.abort(err);
+      });
+      return task;
+    });
+    try {
+      for (let i = 0; i < plan.length; i++) {
+        const staged = await tasks[i];
+        if (signal.aborted) throw abortReason(signal);
+        if (staged) await staged.commit(i > 0 ? chains[i - 1] : undefined);
+      }
+    } catch (err) {
+      if (!stop.signal.aborted) {
+        firstErr = err;
+        stop.abort(err);
+      }
+      // nothing of this pull may still be writing when its clean-up runs: wait for every task,
+      // then drop the dirs of layers that unpacked but were not committed
+      const settled = await Promise.allSettled(tasks);
+      for (const r of settled) if (r.status === 'fulfilled') await r.value?.discard().catch(() => undefined);
+      throw signal.aborted ? abortReason(signal) : firstErr;
     }
 
     // 4. Everything is in place: store the manifests, then commit the record.
@@ -532,26 +557,100 @@ export class LocalImageStore implements ImageStore {
     }
   }
 
-  /** Unpacks a stored layer blob through the snapshotter, verifying its diff_id on the way. */
-  private async applyLayer(
-    blob: string,
+  /**
+   * Downloads a layer blob into the content store and unpacks it on the way into a staged snapshot
+   * dir (not committed). The stage reads the blob's bytes as they are verified; the compressed
+   * digest check ends the stream, so the staged layer is whole and verified when both are done.
+   */
+  private async fetchAndStage(
+    session: RegistrySession,
+    desc: Descriptor,
     layer: LayerRecord,
-    parent: string | undefined,
+    progress: PullProgress,
     name: string,
     budget: UnpackBudget,
-  ): Promise<void> {
-    const what = `layer ${layer.digest}`;
+    stop: AbortSignal,
+  ): Promise<StagedLayer> {
+    const t = progress.begin(`layer ${desc.digest.slice(7, 19)}`, desc.size);
+    try {
+      const { body } = await session.getBlob(desc.digest);
+      const branch = new PassThrough({ highWaterMark: 1024 * 1024 });
+      // A failed download destroys the branch with its error, maybe before the stage reads it:
+      // the error reaches the stage when it reads, and the pull through the ingest's promise.
+      branch.on('error', () => undefined);
+      const onStop = (): void => {
+        body.destroy(stop.reason instanceof Error ? stop.reason : new Error('pull stopped'));
+      };
+      stop.addEventListener('abort', onStop, { once: true });
+      if (stop.aborted) onStop();
+      let first: unknown;
+      const ingest = this.content
+        .ingest(desc.digest, body, { size: desc.size, onBytes: t.add, what: 'layer', tee: branch })
+        .catch((err: unknown) => {
+          first ??= err;
+          throw err;
+        });
+      const staged = this.stageFrom(branch, desc.size, layer, name, budget).catch((err: unknown) => {
+        first ??= err;
+        body.destroy(); // the blob is of no use without its layer: stop downloading it
+        throw err;
+      });
+      const [ir, sr] = await Promise.allSettled([ingest, staged]);
+      stop.removeEventListener('abort', onStop);
+      if (ir.status === 'fulfilled' && sr.status === 'fulfilled') return sr.value;
+      if (sr.status === 'fulfilled') await sr.value.discard();
+      if (stop.aborted) throw stop.reason;
+      throw first;
+    } finally {
+      t.done();
+    }
+  }
+
+  /** Unpacks a layer blob already in the content store into a staged snapshot dir. */
+  private async stageStored(
+    blob: string,
+    layer: LayerRecord,
+    name: string,
+    budget: UnpackBudget,
+    stop: AbortSignal,
+  ): Promise<StagedLayer> {
     const compressed = (await this.content.size(blob)) ?? layer.size;
-    const tar = limitUnpacked(await openDecompressed(this.content.path(blob), what), budget, {
+    const src = createReadStream(this.content.path(blob), { highWaterMark: 1024 * 1024 });
+    src.on('error', () => undefined); // reaches the stage when it reads
+    const onStop = (): void => {
+      src.destroy(stop.reason instanceof Error ? stop.reason : new Error('pull stopped'));
+    };
+    stop.addEventListener('abort', onStop, { once: true });
+    try {
+      return await this.stageFrom(src, compressed, layer, name, budget);
+    } finally {
+      stop.removeEventListener('abort', onStop);
+    }
+  }
+
+  /**
+   * Unpacks a compressed layer stream into a staged snapshot dir, within the pull's unpack budget,
+   * verifying its diff_id: a layer that does not match is never handed back.
+   */
+  private async stageFrom(
+    compressed: Readable,
+    compressedBytes: number,
+    layer: LayerRecord,
+    name: string,
+    budget: UnpackBudget,
+  ): Promise<StagedLayer> {
+    const what = `layer ${layer.digest}`;
+    const tar = limitUnpacked(await decompressStream(compressed, what), budget, {
       layer: `${what} of ${short(name)}`,
-      compressedBytes: compressed,
+      compressedBytes,
     });
     const v = verifiedStream(tar, layer.diffId, `${what} (diff_id)`);
     let streamErr: unknown;
     v.stream.on('error', (e) => (streamErr ??= e));
     const t0 = Date.now();
+    let staged: StagedLayer;
     try {
-      await this.opts.snapshotter.applyLayer(layer.chainId, parent, v.stream, {
+      staged = await this.opts.snapshotter.stageLayer(layer.chainId, v.stream, {
         maxFileBytes: budget.layerLimit,
       });
     } catch (err) {
@@ -571,13 +670,13 @@ export class LocalImageStore implements ImageStore {
         streamErr ??= err;
       }
     }
-    // (A stream the snapshotter destroyed unread means it already had the layer, verified back then.)
-    if (streamErr || (!v.verified() && !v.stream.destroyed)) {
-      await this.opts.snapshotter.removeLayer(layer.chainId).catch(() => undefined);
+    if (streamErr || !v.verified()) {
+      await staged.discard();
       throw mismatchOrCorrupt(streamErr ?? new Error('layer stream ended early'), what);
     }
     metrics.unpacked(v.bytes());
-    this.log.debug('layer applied', { ref: name, chainId: layer.chainId, ms: Date.now() - t0 });
+    this.log.debug('layer unpacked', { ref: name, chainId: layer.chainId, ms: Date.now() - t0 });
+    return staged;
   }
 
   /** A blob in the store holding the same uncompressed layer (same diff_id) as another image. */

@@ -57,13 +57,13 @@ export function limitUnpacked(
   info: { layer: string; compressedBytes: number },
 ): Readable {
   async function* gen(): AsyncGenerator<Buffer> {
-    const before = budget.used;
     let n = 0;
     try {
       for await (const chunk of src as AsyncIterable<Buffer>) {
         n += chunk.length;
-        budget.used = before + n;
-        const why = unpackViolation(n, before, budget, info.compressedBytes);
+        // layers of a pull unpack in parallel: each adds its bytes to the shared count as they flow
+        budget.used += chunk.length;
+        const why = unpackViolation(n, budget.used - n, budget, info.compressedBytes);
         if (why) throw new BerthError(Status.RESOURCE_EXHAUSTED, `${info.layer} refused: ${why}`);
         yield chunk;
       }

@@ -105,6 +105,49 @@ describe('OverlaySnapshotter', () => {
     expect(code(err)).toBe(Status.FAILED_PRECONDITION);
   });
 
+  it('stages layers in parallel out of sight and commits them in order', async () => {
+    const [a, b] = [sha('stage-a'), sha('stage-b')];
+    // the child unpacks first; neither is a layer until committed
+    const [sb, sa] = await Promise.all([
+      snap.stageLayer(b, tarStream([{ path: 'b', content: 'child' }])),
+      snap.stageLayer(a, tarStream([{ path: 'a', content: 'parent' }])),
+    ]);
+    expect(await snap.listLayers()).toEqual([]);
+    expect(await snap.hasLayer(b)).toBe(false);
+    expect(fs.readdirSync(path.join(root, 'layers')).every((n) => n.includes('.tmp-'))).toBe(true);
+    // a child whose parent is not committed is refused, and its staged dir goes
+    const early = await snap.stageLayer(b, tarStream([{ path: 'b', content: 'early' }]));
+    expect(code(await early.commit(a).catch((e: unknown) => e))).toBe(Status.FAILED_PRECONDITION);
+    await sa.commit(undefined);
+    const info = await sb.commit(a);
+    expect(info.chainId).toBe(b);
+    expect(fs.readdirSync(path.join(root, 'layers')).sort()).toEqual([hexOf(a), hexOf(b)].sort());
+    expect(fs.readFileSync(path.join(root, 'layers', hexOf(b), 'fs', 'b'), 'utf8')).toBe('child');
+    const meta = JSON.parse(fs.readFileSync(path.join(root, 'layers', hexOf(b), 'meta.json'), 'utf8'));
+    expect(meta.parent).toBe(a);
+    await expect(sb.commit(a)).rejects.toThrow(/already committed/);
+    // a second copy of an existing layer is dropped at commit; a discarded one leaves nothing
+    const dup = await snap.stageLayer(a, tarStream([{ path: 'other', content: 'x' }]));
+    expect(await dup.commit(undefined)).toEqual(await snap.applyLayer(a, undefined, tarStream([])));
+    const gone = await snap.stageLayer(sha('stage-c'), tarStream([{ path: 'c', content: 'c' }]));
+    await gone.discard();
+    expect(fs.readdirSync(path.join(root, 'layers')).sort()).toEqual([hexOf(a), hexOf(b)].sort());
+    expect(fs.readdirSync(path.join(root, 'l'))).toHaveLength(2);
+    // a staged layer left by a crash is removed at init
+    await snap.stageLayer(sha('stage-d'), tarStream([{ path: 'd', content: 'd' }]));
+    const again = new OverlaySnapshotter({ root, log: silentLogger() });
+    await again.init();
+    expect(fs.readdirSync(path.join(root, 'layers')).sort()).toEqual([hexOf(a), hexOf(b)].sort());
+  });
+
+  it('a hostile staged layer leaves nothing behind', async () => {
+    const err = await snap
+      .stageLayer(sha('evil2'), tarStream([{ path: '../evil', content: 'x' }]))
+      .catch((e: unknown) => e);
+    expect(code(err)).toBe(Status.INVALID_ARGUMENT);
+    expect(fs.readdirSync(path.join(root, 'layers'))).toEqual([]);
+  });
+
   it('prepares a snapshot with the top-most layer first in lowerdir', async () => {
     const ids = await chain(3);
     const spec = await snap.prepare('c1', ids);

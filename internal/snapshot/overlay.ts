@@ -52,6 +52,7 @@ import type {
   PrepareOptions,
   SnapshotInfo,
   Snapshotter,
+  StagedLayer,
   Usage,
 } from './types';
 
@@ -321,9 +322,8 @@ export class OverlaySnapshotter implements Snapshotter {
     tar: Readable,
     opts: ApplyLayerOptions = {},
   ): Promise<LayerInfo> {
-    let hex: string;
     try {
-      hex = chainHex(chainId);
+      chainHex(chainId);
       if (parentChainId !== undefined) chainHex(parentChainId);
       await this.ready();
     } catch (err) {
@@ -338,44 +338,114 @@ export class OverlaySnapshotter implements Snapshotter {
       }
       if (parentChainId !== undefined && !this.layers.has(parentChainId)) {
         tar.destroy();
-        throw failedPrecondition(
-          `parent layer ${short(parentChainId)} of layer ${short(chainId)} is not unpacked`,
-        );
+        throw this.parentMissing(parentChainId, chainId);
       }
-      const started = Date.now();
-      const tmp = path.join(this.layersDir, `${hex}${TMP_MARK}${rand()}`);
-      let link: string | undefined;
-      try {
-        await fsp.mkdir(tmp, { mode: 0o700 });
-        await fsp.mkdir(path.join(tmp, 'fs'), { mode: 0o755 });
-        const { size, inodes } = await applyLayerTar(path.join(tmp, 'fs'), tar, {
-          log: this.log,
-          maxFileBytes: opts.maxFileBytes,
-        });
-        link = await this.makeLink(chainId);
-        const meta: LayerMeta = {
-          chainId,
-          parent: parentChainId,
-          size,
-          inodes,
-          link,
-          created: new Date().toISOString(),
-        };
-        await atomicWriteJson(path.join(tmp, 'meta.json'), meta);
-        if (this.syncLayers) native().syncfs(tmp);
-        await fsp.rename(tmp, path.join(this.layersDir, hex));
-        await fsyncDir(this.layersDir);
-        this.layers.set(chainId, meta);
-        this.layerExtra.set(chainId, await this.extraUsage(path.join(this.layersDir, hex), link));
-        this.log.debug('layer applied', { chainId, size, inodes, ms: Date.now() - started });
-        return layerInfo(meta);
-      } catch (err) {
-        tar.destroy();
-        await fsp.rm(tmp, { recursive: true, force: true });
-        if (link) await fsp.rm(path.join(this.linksDir, link), { force: true });
-        throw err;
-      }
+      const staged = await this.unpackStaged(chainId, tar, opts);
+      return this.publish(staged, parentChainId);
     });
+  }
+
+  async stageLayer(chainId: string, tar: Readable, opts: ApplyLayerOptions = {}): Promise<StagedLayer> {
+    try {
+      chainHex(chainId);
+      await this.ready();
+    } catch (err) {
+      tar.destroy();
+      throw err;
+    }
+    const staged = await this.unpackStaged(chainId, tar, opts);
+    let state: 'staged' | 'committed' | 'discarded' = 'staged';
+    return {
+      chainId,
+      commit: async (parentChainId) => {
+        if (parentChainId !== undefined) chainHex(parentChainId);
+        if (state !== 'staged') throw new Error(`staged layer ${short(chainId)} is already ${state}`);
+        state = 'committed';
+        return this.locks.run(`layer:${chainId}`, async () => {
+          const have = this.layers.get(chainId);
+          if (have) {
+            // another pull published it meanwhile: this copy is not needed
+            await fsp.rm(staged.tmp, { recursive: true, force: true });
+            return layerInfo(have);
+          }
+          if (parentChainId !== undefined && !this.layers.has(parentChainId)) {
+            await fsp.rm(staged.tmp, { recursive: true, force: true });
+            throw this.parentMissing(parentChainId, chainId);
+          }
+          return this.publish(staged, parentChainId);
+        });
+      },
+      discard: async () => {
+        if (state !== 'staged') return;
+        state = 'discarded';
+        await fsp.rm(staged.tmp, { recursive: true, force: true });
+      },
+    };
+  }
+
+  private parentMissing(parentChainId: string, chainId: string): Error {
+    return failedPrecondition(
+      `parent layer ${short(parentChainId)} of layer ${short(chainId)} is not unpacked`,
+    );
+  }
+
+  /**
+   * Unpacks `tar` into a fresh `layers/<hex>.tmp-*` dir (init() removes it after a crash); on any
+   * error the dir is removed and the stream destroyed.
+   */
+  private async unpackStaged(
+    chainId: string,
+    tar: Readable,
+    opts: ApplyLayerOptions,
+  ): Promise<{ chainId: string; tmp: string; size: number; inodes: number; started: number }> {
+    const started = Date.now();
+    const tmp = path.join(this.layersDir, `${chainHex(chainId)}${TMP_MARK}${rand()}`);
+    try {
+      await fsp.mkdir(tmp, { mode: 0o700 });
+      await fsp.mkdir(path.join(tmp, 'fs'), { mode: 0o755 });
+      const { size, inodes } = await applyLayerTar(path.join(tmp, 'fs'), tar, {
+        log: this.log,
+        maxFileBytes: opts.maxFileBytes,
+      });
+      return { chainId, tmp, size, inodes, started };
+    } catch (err) {
+      tar.destroy();
+      await fsp.rm(tmp, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /** Publishes an unpacked dir as layer `chainId` (caller holds the layer lock). */
+  private async publish(
+    staged: { chainId: string; tmp: string; size: number; inodes: number; started: number },
+    parentChainId: string | undefined,
+  ): Promise<LayerInfo> {
+    const { chainId, tmp, size, inodes } = staged;
+    const hex = chainHex(chainId);
+    let link: string | undefined;
+    try {
+      link = await this.makeLink(chainId);
+      const meta: LayerMeta = {
+        chainId,
+        parent: parentChainId,
+        size,
+        inodes,
+        link,
+        created: new Date().toISOString(),
+      };
+      await atomicWriteJson(path.join(tmp, 'meta.json'), meta);
+      if (this.syncLayers) native().syncfs(tmp);
+      await fsp.rename(tmp, path.join(this.layersDir, hex));
+      await fsyncDir(this.layersDir);
+      this.layers.set(chainId, meta);
+      this.layerExtra.set(chainId, await this.extraUsage(path.join(this.layersDir, hex), link));
+      this.log.debug('layer applied', { chainId, size, inodes, ms: Date.now() - staged.started });
+      return layerInfo(meta);
+    } catch (err) {
+      await fsp.rm(tmp, { recursive: true, force: true });
+      if (link) await fsp.rm(path.join(this.linksDir, link), { force: true });
+      throw err;
+    }
   }
 
   /** A fresh short name in l/ pointing at the layer's (future) fs dir. */

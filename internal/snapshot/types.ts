@@ -33,6 +33,19 @@ export interface LayerInfo {
   inodes: number;
 }
 
+/** A layer unpacked into a private dir, not yet visible: commit() publishes it, discard() drops it. */
+export interface StagedLayer {
+  chainId: string;
+  /**
+   * Publishes the layer on top of `parentChainId`, which must exist by then (FAILED_PRECONDITION
+   * otherwise). When the layer appeared meanwhile (another pull), the staged copy is dropped and
+   * the existing layer's info returned. Once only.
+   */
+  commit(parentChainId: string | undefined): Promise<LayerInfo>;
+  /** Removes the staged dir; nothing after commit(). */
+  discard(): Promise<void>;
+}
+
 export interface SnapshotInfo {
   key: string;
   /** chain IDs of the layers below, lowest first */
@@ -62,6 +75,12 @@ export interface Snapshotter {
     tar: Readable,
     opts?: ApplyLayerOptions,
   ): Promise<LayerInfo>;
+  /**
+   * Unpacks a layer tar as applyLayer does, into a dir of its own that nobody sees until commit():
+   * layers of one image can unpack in parallel and be committed in order. A crash leaves only a
+   * temp dir, removed by init(). The stream is read to its end, or destroyed on error.
+   */
+  stageLayer(chainId: string, tar: Readable, opts?: ApplyLayerOptions): Promise<StagedLayer>;
   /** Removes a layer; refuses (FAILED_PRECONDITION) while a snapshot is stacked on it. */
   removeLayer(chainId: string): Promise<void>;
   listLayers(): Promise<string[]>;

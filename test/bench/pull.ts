@@ -1,21 +1,53 @@
-// Pull benchmark: a ~200 MB, 5-layer image from a local registry into a fresh berthd.
-// Prints the wall time, MB/s (compressed bytes transferred and unpacked), and berthd's peak RSS.
-// Run: npm run bench -- pull   (needs root, like the tests)
+// Pull benchmark: an image of a few hundred MB from a local registry (Debian's docker-registry),
+// pulled through CRI PullImage into a fresh store, by Berth and by Debian's containerd 1.6 in the
+// same run. Each target pulls BENCH_PULL_RUNS times (default 3), each time into a fresh daemon with
+// empty dirs (berthd: startBerthd's temp dirs; containerd: its own root, state, socket and CNI
+// network, test/lab/containerd.ts), and the median is reported: wall time as the client sees it,
+// compressed MB/s (layer blobs as pulled), unpacked MB/s (the layers' uncompressed tars) and the
+// daemon's peak RSS (VmHWM of the berthd or containerd process; containerd unpacks in-process), and
+// the CPU time the daemon spent on the pull (user + system, its reaped children included), which
+// says more than the wall time when other work shares the machine. The load average is printed.
+//
+// Images (BENCH_PULL_IMAGES, comma-separated, default `issue`):
+//   issue  busybox + 4 gzip layers of ~50 MB of random (incompressible) bytes, as issue #15 measured
+//   mixed  busybox + 4 layers of ~95 MB, 200 files each, half random and half text
+//
+// Run (needs root): npm run bench -- pull
+//   BENCH_TARGETS=berth,containerd   which daemons (containerd needs /usr/bin/containerd)
+//   BENCH_PULL_RUNS=N (3)            pulls per target and image
+//   BERTHD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"   profile berthd (test/lab/berthd.ts)
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import { call } from '../../api/client';
+import * as os from 'node:os';
+import { call, type CriClients } from '../../api/client';
 import { startBerthd } from '../lab/berthd';
-import { startRegistry } from '../lab/registry';
-import { busyboxLayer, pushImage } from '../lab/images';
+import { startContainerd } from '../lab/containerd';
+import { busyboxLayer, pushImage, type PushedImage } from '../lab/images';
+import { startRegistry, type LabRegistry } from '../lab/registry';
 import { makeTar, type TarEntry } from '../lab/tar';
 
-function rssKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
+const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,containerd').split(',').filter(Boolean);
+const IMAGES = (process.env.BENCH_PULL_IMAGES ?? 'issue').split(',').filter(Boolean);
+const RUNS = Math.max(1, Number(process.env.BENCH_PULL_RUNS ?? 3));
+/** containerd's CNI network (it needs one to start; no pod is made) */
+const CD_NET = { bridge: 'berthpu0', subnet: '10.227.0.0/24' };
+
+function kbOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
 }
 
+/** One file of `mb` MB of random bytes in its own dir (gzip cannot shrink it). */
+async function randomLayer(i: number, mb: number): Promise<Buffer> {
+  const entries: TarEntry[] = [
+    { path: `data${i}/`, type: 'dir' },
+    { path: `data${i}/blob.bin`, content: crypto.randomBytes(mb * 1024 * 1024) },
+  ];
+  return makeTar(entries);
+}
+
 /** A layer of many files: half random bytes (incompressible), half text (compressible). */
-async function layer(i: number, mb: number): Promise<Buffer> {
+async function mixedLayer(i: number, mb: number): Promise<Buffer> {
   const entries: TarEntry[] = [{ path: `data${i}/`, type: 'dir' }];
   const files = 200;
   const per = Math.floor((mb * 1024 * 1024) / files);
@@ -29,31 +61,135 @@ async function layer(i: number, mb: number): Promise<Buffer> {
   return makeTar(entries);
 }
 
-async function main(): Promise<void> {
-  const reg = await startRegistry();
-  const d = await startBerthd({ log_level: 'info' });
+interface BenchImage {
+  name: string;
+  pushed: PushedImage;
+  compressed: number;
+  unpacked: number;
+}
+
+async function buildImage(reg: LabRegistry, name: string): Promise<BenchImage> {
+  const make = name === 'mixed' ? (i: number) => mixedLayer(i, 95) : (i: number) => randomLayer(i, 50);
+  if (name !== 'mixed' && name !== 'issue') throw new Error(`unknown image '${name}' (issue, mixed)`);
+  const layers = [busyboxLayer(), ...(await Promise.all([0, 1, 2, 3].map(make)))];
+  const pushed = await pushImage(reg, `bench/${name}`, 'v1', { layers, compression: 'gzip' });
+  return {
+    name,
+    pushed,
+    compressed: pushed.layers.reduce((n, l) => n + l.size, 0),
+    unpacked: layers.reduce((n, l) => n + l.length, 0),
+  };
+}
+
+interface Run {
+  secs: number;
+  peakKb: number;
+  /** CPU seconds (user + system) the daemon and the children it reaped spent on the pull */
+  cpu: number;
+}
+
+const TICKS = 100;
+/** utime + stime (+ reaped children's) of `pid`, in seconds. */
+function cpuSecs(pid: number): number {
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS;
+}
+
+/** A fresh daemon: its pid, CRI clients, and how to remove it with everything it stored. */
+interface Daemon {
+  pid: number;
+  clients: CriClients;
+  cleanup(): Promise<void>;
+}
+
+async function startTarget(target: string, reg: LabRegistry): Promise<Daemon> {
+  if (target === 'berth') {
+    const d = await startBerthd({ log_level: 'warn' });
+    return { pid: d.proc.pid!, clients: d.clients, cleanup: () => d.cleanup() };
+  }
+  if (target === 'containerd') {
+    const c = await startContainerd({
+      sandboxImage: `${reg.host}/pause:3.10`,
+      insecureRegistries: [reg.host],
+      ...CD_NET,
+    });
+    return { pid: c.pid, clients: c.clients, cleanup: () => c.stop() };
+  }
+  throw new Error(`unknown target '${target}' (berth, containerd)`);
+}
+
+async function pullOnce(target: string, reg: LabRegistry, img: BenchImage): Promise<Run> {
+  const d = await startTarget(target, reg);
   try {
-    process.stdout.write('building and pushing the image...\n');
-    const layers = [busyboxLayer(), ...(await Promise.all([0, 1, 2, 3].map((i) => layer(i, 95))))];
-    const pushed = await pushImage(reg, 'bench/big', 'v1', { layers, compression: 'gzip' });
-    const bytes = pushed.layers.reduce((n, l) => n + l.size, 0);
-    const unpacked = layers.reduce((n, l) => n + l.length, 0);
-    const rssBefore = rssKb(d.proc.pid!, 'VmRSS');
+    const cpu0 = cpuSecs(d.pid);
     const t0 = process.hrtime.bigint();
-    await call(d.clients.image, 'PullImage', { image: { image: pushed.reference } });
+    await call(d.clients.image, 'PullImage', { image: { image: img.pushed.reference } }, 600_000);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    const peak = rssKb(d.proc.pid!, 'VmHWM');
-    const mb = (n: number): string => (n / 1e6).toFixed(1);
-    process.stdout.write(
-      [
-        `image: ${pushed.layers.length} layers, ${mb(bytes)} MB compressed, ${mb(unpacked)} MB unpacked`,
-        `pull: ${secs.toFixed(2)} s`,
-        `throughput: ${(bytes / 1e6 / secs).toFixed(1)} MB/s compressed, ${(unpacked / 1e6 / secs).toFixed(1)} MB/s unpacked`,
-        `berthd RSS: ${(rssBefore / 1024).toFixed(0)} MB before, peak ${(peak / 1024).toFixed(0)} MB`,
-      ].join('\n') + '\n',
-    );
+    return { secs, peakKb: kbOf(d.pid, 'VmHWM'), cpu: cpuSecs(d.pid) - cpu0 };
   } finally {
     await d.cleanup();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+}
+
+async function main(): Promise<void> {
+  const reg = await startRegistry();
+  try {
+    process.stdout.write(`building and pushing ${IMAGES.join(', ')}...\n`);
+    const load = (): string => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+    const images: BenchImage[] = [];
+    for (const name of IMAGES) images.push(await buildImage(reg, name));
+    const mb = (n: number): string => (n / 1e6).toFixed(1);
+    for (const img of images) {
+      console.log(
+        `\nimage ${img.name}: ${img.pushed.layers.length} layers, ${mb(img.compressed)} MB compressed, ${mb(img.unpacked)} MB unpacked; median of ${RUNS} pulls, each into a fresh daemon`,
+      );
+      console.log(
+        [
+          'target'.padEnd(11),
+          'pull ms'.padStart(8),
+          'comp MB/s'.padStart(10),
+          'unp MB/s'.padStart(9),
+          'peak RSS MB'.padStart(12),
+          'CPU s'.padStart(6),
+          'runs (ms)'.padStart(10),
+        ].join(' '),
+      );
+      const rows: { target: string; secs: number }[] = [];
+      for (const target of TARGETS) {
+        const runs: Run[] = [];
+        for (let i = 0; i < RUNS; i++) runs.push(await pullOnce(target, reg, img));
+        const secs = median(runs.map((r) => r.secs));
+        const peak = median(runs.map((r) => r.peakKb));
+        const cpu = median(runs.map((r) => r.cpu));
+        rows.push({ target, secs });
+        console.log(
+          [
+            target.padEnd(11),
+            (secs * 1000).toFixed(0).padStart(8),
+            (img.compressed / 1e6 / secs).toFixed(1).padStart(10),
+            (img.unpacked / 1e6 / secs).toFixed(1).padStart(9),
+            (peak / 1024).toFixed(0).padStart(12),
+            cpu.toFixed(2).padStart(6),
+            `  ${runs.map((r) => (r.secs * 1000).toFixed(0)).join(', ')}`,
+          ].join(' '),
+        );
+      }
+      console.log(`load average ${load()} (${os.cpus().length} CPUs)`);
+      const b = rows.find((r) => r.target === 'berth');
+      const c = rows.find((r) => r.target === 'containerd');
+      if (b && c)
+        console.log(
+          `berth throughput / containerd's: ${(c.secs / b.secs).toFixed(2)}× (containerd time / berth time)`,
+        );
+    }
+  } finally {
     await reg.stop();
   }
 }
