@@ -466,7 +466,11 @@ describe('through berthd: the CRI answer, berthctl pull, and RSS after a huge co
     process.stdout.write(
       `berthd RSS: ${mb(base)} MB before, ${mb(afterHistory)} MB after the ${mb(hist.config.length)} MB config, ${mb(afterEnv)} MB after refusing the ${mb(envImg.config.length)} MB one\n`,
     );
-    expect(afterHistory - base).toBeLessThan(RSS_SLACK * 2);
+    // Right after the pull, the scan's garbage may still be there: with berthd's 1 MB young
+    // generation (cmd/berthd/main.ts) it is promoted and freed by the next full collection or the
+    // memory relief, +15-22 MB here; the old code's parse-and-keep was +106 MB. What is kept is
+    // checked below, once settled.
+    expect(afterHistory - base).toBeLessThan(RSS_SLACK * 4);
     // What stays: freed buffers are given back by berthd's memory relief within seconds of the
     // pull (internal/util/memory-relief.ts); what the old code kept (the parsed config, ~100 MB)
     // never would be.
