@@ -43,6 +43,7 @@ test('startMemoryRelief relieves on growth only', async () => {
   const r = startMemoryRelief(silentLogger(), {
     intervalMs: 5,
     growthKb: 100,
+    busy: () => 0,
     rssKb: () => rss,
     relieve: () => {
       calls++;
@@ -52,6 +53,31 @@ test('startMemoryRelief relieves on growth only', async () => {
   await new Promise((res) => setTimeout(res, 40));
   expect(calls).toBe(0);
   rss = 1200; // then steady: one relief
+  await new Promise((res) => setTimeout(res, 60));
+  r.stop();
+  expect(calls).toBe(1);
+});
+
+test('startMemoryRelief waits for a quiet loop: no relief while the loop is busy', async () => {
+  let rss = 1000;
+  let calls = 0;
+  let load = 0;
+  const r = startMemoryRelief(silentLogger(), {
+    intervalMs: 5,
+    growthKb: 100,
+    busy: () => load,
+    rssKb: () => rss,
+    relieve: () => {
+      calls++;
+      rss -= 150;
+    },
+  });
+  await new Promise((res) => setTimeout(res, 30)); // the floor: 1000
+  load = 0.5; // a burst, then steady while the loop stays busy: no relief
+  rss = 1200;
+  await new Promise((res) => setTimeout(res, 60));
+  expect(calls).toBe(0);
+  load = 0.01; // quiet again: the relief runs
   await new Promise((res) => setTimeout(res, 60));
   r.stop();
   expect(calls).toBe(1);
