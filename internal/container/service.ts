@@ -887,7 +887,7 @@ export class ContainerService {
     }
   }
 
-  /** Ids of the containers whose rootfs or an image volume uses image `imageId`. */
+  /** Containers (not yet removed) whose rootfs or an image volume uses the image, sorted by id. */
   usersOfImage(imageId: string): { rootfs: string[]; volume: string[] } {
     const out = { rootfs: [] as string[], volume: [] as string[] };
     for (const r of this.records.values()) {
@@ -895,6 +895,9 @@ export class ContainerService {
       if (r.imageId === imageId) out.rootfs.push(r.id);
       if (r.imageVolumes?.some((v) => v.imageId === imageId)) out.volume.push(r.id);
     }
+    // in a stable order: the records' map order is load order after a restart
+    out.rootfs.sort();
+    out.volume.sort();
     return out;
   }
 
