@@ -474,13 +474,15 @@ describe('through berthd: the CRI answer, berthctl pull, and RSS after a huge co
     // What stays: freed buffers are given back by berthd's memory relief within seconds of the
     // pull (internal/util/memory-relief.ts); what the old code kept (the parsed config, ~100 MB)
     // never would be.
-    const deadline = Date.now() + 40_000;
+    // The bound is 16 MB: with berthd's 1 MB young generation the baseline itself moves by ~10 MB
+    // from run to run (how much of the warm-up's garbage is still there); the old code kept +106.
+    const deadline = Date.now() + 60_000;
     let settled = rss();
-    while (settled - base >= RSS_SLACK && Date.now() < deadline) {
+    while (settled - base >= RSS_SLACK * 2 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 1000));
       settled = rss();
     }
     process.stdout.write(`berthd RSS settled at ${mb(settled)} MB\n`);
-    expect(settled - base).toBeLessThan(RSS_SLACK);
-  }, 120_000);
+    expect(settled - base).toBeLessThan(RSS_SLACK * 2);
+  }, 150_000);
 });
