@@ -1,8 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node
 // berthd: the Berth CRI daemon. Flags override the config file; see `berthd --help`.
-// The node flags above apply wherever berthd runs as a command (the systemd unit, berth-up.sh, the
-// test harness): a 1 MB young-generation semi-space instead of V8's default (up to 16 MB) keeps
-// ~9 MB less RSS idle and ~20 MB less under load, at no measured CPU cost (README, "Daemon memory").
+// Node flags put on the line above apply wherever berthd runs as a command (the systemd unit,
+// berth-up.sh, the test harness). None is set: a 1 MB young-generation semi-space saved ~9 MB idle
+// and ~20 MB under load, but tripled the garbage collector's share of the loop under kubelet's
+// steady load and put its tails over #10's targets (README, "Daemon memory").
 import { parseArgs } from 'node:util';
 import { loadConfig, ConfigError } from '../../internal/config/config';
 import { createLogger } from '../../internal/log';

@@ -176,7 +176,6 @@ describe('berth-up.sh and berth-down.sh --purge', () => {
       // run as a command: the node flags on berthd's #! line (its V8 heap sizing) apply
       const argv = fs.readFileSync(`/proc/${berthdPid}/cmdline`, 'utf8').split('\0');
       expect(argv.slice(1, 1 + berthdNodeFlags().length)).toEqual(berthdNodeFlags());
-      expect(berthdNodeFlags()).toContain('--max-semi-space-size=1');
       const conflist = path.join(env.BERTH_CNI_CONF_DIR, '10-berth.conflist');
       expect(JSON.parse(fs.readFileSync(conflist, 'utf8')).plugins[1].bridge).toBe(BRIDGE);
 
