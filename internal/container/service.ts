@@ -665,26 +665,33 @@ export class ContainerService {
         throw failedPrecondition(
           `container ${short(rec.id)} is ${rec.state}: only a running container can be checkpointed`,
         );
-      const work = await fsp.mkdtemp(path.join(dir, '.berth-checkpoint-'));
-      try {
-        await this.runtimeOf(rec).checkpoint(
-          rec.id,
-          path.join(work, CHECKPOINT_IMAGES),
-          work,
-          timeoutSec > 0 ? timeoutSec * 1000 : undefined,
-        );
-        const snap = await this.deps.snapshotter.info(rec.id);
-        return await writeCheckpointArchive({
-          location,
-          workDir: work,
-          specFile: path.join(rec.bundle, 'config.json'),
-          record: rec,
-          upperDir: snap?.upperDir,
-        });
-      } finally {
-        await fsp.rm(work, { recursive: true, force: true });
-      }
+      return this.archiveCheckpoint(rec, location, timeoutSec > 0 ? timeoutSec * 1000 : undefined);
     });
+  }
+
+  /**
+   * CRIU images of a running container in a work dir next to `location`, archived there with its
+   * spec, record and writable-layer changes; the work dir is removed either way.
+   */
+  private async archiveCheckpoint(
+    rec: ContainerRecord,
+    location: string,
+    timeoutMs?: number,
+  ): Promise<string[]> {
+    const work = await fsp.mkdtemp(path.join(path.dirname(location), '.berth-checkpoint-'));
+    try {
+      await this.runtimeOf(rec).checkpoint(rec.id, path.join(work, CHECKPOINT_IMAGES), work, timeoutMs);
+      const snap = await this.deps.snapshotter.info(rec.id);
+      return await writeCheckpointArchive({
+        location,
+        workDir: work,
+        specFile: path.join(rec.bundle, 'config.json'),
+        record: rec,
+        upperDir: snap?.upperDir,
+      });
+    } finally {
+      await fsp.rm(work, { recursive: true, force: true });
+    }
   }
 
   /**
@@ -749,22 +756,9 @@ export class ContainerService {
     n: number,
     timeoutMs?: number,
   ): Promise<void> {
-    const work = await fsp.mkdtemp(path.join(dir, '.berth-work-'));
-    try {
-      await this.runtimeOf(rec).checkpoint(rec.id, path.join(work, CHECKPOINT_IMAGES), work, timeoutMs);
-      const location = path.join(dir, containerArchiveFile(n));
-      await fsp.mkdir(path.dirname(location), { recursive: true });
-      const snap = await this.deps.snapshotter.info(rec.id);
-      await writeCheckpointArchive({
-        location,
-        workDir: work,
-        specFile: path.join(rec.bundle, 'config.json'),
-        record: rec,
-        upperDir: snap?.upperDir,
-      });
-    } finally {
-      await fsp.rm(work, { recursive: true, force: true });
-    }
+    const location = path.join(dir, containerArchiveFile(n));
+    await fsp.mkdir(path.dirname(location), { recursive: true });
+    await this.archiveCheckpoint(rec, location, timeoutMs);
   }
 
   /**
