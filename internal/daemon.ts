@@ -268,7 +268,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
   const relief =
     process.env.BERTH_MEMORY_RELIEF === 'off'
       ? { stop: () => undefined }
-      : startMemoryRelief(log, { relieve: () => defaultRelieve(() => native().mallocTrim()) });
+      : startMemoryRelief(log, {
+          relieve: () => defaultRelieve(() => native().mallocTrim()),
+          busy: () => loopHealth.report().utilization,
+        });
   log.info('berthd serving CRI', { socket: config.socket, root: config.root, state: config.state });
   return {
     deps,

@@ -8,7 +8,8 @@
 // `growthKb` or more above where the last relief left it, it runs one (see ReliefPolicy). At rest
 // that is one /proc read per interval; a relief is one full collection (tens of ms, all of it a
 // pause of the event loop). So it waits for a quiet interval: while the loop was busier than
-// `maxBusy` (event-loop utilisation over the interval; kubelet's steady load on 30 pods is ~0.09)
+// `maxBusy` (event-loop utilisation of LoopHealth's last 10 s window; kubelet's steady load on 30
+// pods is ~0.09)
 // the sample is skipped, since a pause there is an RPC's tail latency (a relist seen at 60-70 ms).
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
@@ -27,19 +28,8 @@ export interface ReliefOptions {
   rssKb?: () => number;
   /** skip intervals whose event-loop utilisation (0..1) was above this; default 0.05 */
   maxBusy?: number;
-  /** the loop's utilisation since the previous call; defaults to performance.eventLoopUtilization */
-  busy?: () => number;
-}
-
-/** Event-loop utilisation since the previous call (the first call: since start). */
-function loopBusySinceLastCall(): () => number {
-  let prev = performance.eventLoopUtilization();
-  return () => {
-    const now = performance.eventLoopUtilization();
-    const u = performance.eventLoopUtilization(now, prev).utilization;
-    prev = now;
-    return u;
-  };
+  /** the loop's recent utilisation (0..1): the daemon's LoopHealth window (utilisation over 10 s) */
+  busy: () => number;
 }
 
 export function processRssKb(): number {
@@ -122,16 +112,15 @@ export interface MemoryRelief {
   stop(): void;
 }
 
-export function startMemoryRelief(log: Logger, opts: ReliefOptions = {}): MemoryRelief {
+export function startMemoryRelief(log: Logger, opts: ReliefOptions): MemoryRelief {
   const intervalMs = opts.intervalMs ?? 10_000;
   const rssKb = opts.rssKb ?? processRssKb;
   const relieve = opts.relieve ?? defaultRelieve;
   const policy = new ReliefPolicy(opts.growthKb ?? 8 * 1024);
-  const busy = opts.busy ?? loopBusySinceLastCall();
   const maxBusy = opts.maxBusy ?? 0.05;
   const timer = setInterval(() => {
     try {
-      if (busy() > maxBusy) return;
+      if (opts.busy() > maxBusy) return;
       const before = rssKb();
       if (!policy.due(before)) return;
       const t0 = process.hrtime.bigint();
