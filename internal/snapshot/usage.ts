@@ -12,7 +12,6 @@ import type { Usage } from './types';
 
 /** How many entries are visited between clock checks. */
 const CHECK_EVERY = 16;
-export { DEFAULT_SLICE_MS };
 
 export interface DiskUsageOptions {
   /** give the event loop back after holding it this long (ms) */
