@@ -8,7 +8,8 @@
 // asks for. runc's own messages go to a pipe on its fd 3 (`--log /proc/self/fd/3`), so a failure
 // to start the command (no such binary, container stopped) is an error and not confused with the
 // command's stderr or exit code. The only file is runc's pid file, which tells us the command is
-// running (an inotify event on the exec dir) and which process group to kill on timeout.
+// running (an inotify event on the exec dir) and which process group to kill on timeout. berth-exec
+// reports the pid on its log pipe instead (`--pid-log`): no file per exec at all.
 //
 // Timeout (as containerd and CRI-O count it): the clock starts once the command runs, not when
 // runc is spawned, so runc's own start-up on a busy node does not eat a probe's budget. runc's
@@ -38,6 +39,9 @@ import { runtimeEnv, type RuncCli } from './runc';
 import type { ExecSyncOptions, ExecSyncResult } from './types';
 import { uniqueSuffix } from '../util/unique';
 
+/** berth-exec's `--pid-log` line (native/src/exec-helper.c log_pid). */
+const STARTED_LINE = /^\{"level":"info","msg":"started","pid":(\d+)\}$/m;
+
 export const DEFAULT_EXEC_OUTPUT_CAP = 16 * 1024 * 1024;
 /** How long runc may take to start the command before the exec is an error. */
 export const START_TIMEOUT_MS = 10_000;
@@ -60,7 +64,7 @@ export interface ExecSyncInput {
   startTimeoutMs?: number;
   /**
    * Run through berth-exec instead of `runc exec`: its path and the container's arguments (see
-   * ExecHelper.args; they already carry opts.env/cwd). Same contract: --log, --pid-file, exit code.
+   * ExecHelper.args; they already carry opts.env/cwd). Same contract: --log, --pid-file (or --pid-log), exit code.
    */
   helper?: { path: string; args: string[] };
 }
@@ -70,9 +74,10 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
   if (cmd.length === 0 || cmd[0] === '')
     throw new BerthError(Status.INVALID_ARGUMENT, 'exec command is empty');
   const pidName = `${id.slice(0, 24)}-${uniqueSuffix()}.pid`;
-  const pidFile = path.join(workDir, pidName);
   // Without the native spawner (no real pipes for a child), runc logs to a scratch file.
   const logFile = nativeSpawner() ? undefined : path.join(workDir, `${pidName}.log`);
+  // berth-exec with a log pipe says the pid there; runc (or a log file) needs the pid file
+  const pidFile = input.helper && !logFile ? undefined : path.join(workDir, pidName);
   try {
     const run = await runExec(input, pidName, pidFile, logFile);
     if (logFile) run.runcLog = await fsp.readFile(logFile, 'utf8').catch(() => '');
@@ -89,7 +94,7 @@ export async function execSyncRunc(input: ExecSyncInput): Promise<ExecSyncResult
     return run.result;
   } finally {
     // unlink, not rm: fs.rm walks (lstat, then unlink) even for one file
-    await fsp.unlink(pidFile).catch(() => undefined);
+    if (pidFile) await fsp.unlink(pidFile).catch(() => undefined);
     if (logFile) await fsp.unlink(logFile).catch(() => undefined);
   }
 }
@@ -103,7 +108,7 @@ interface RunOutcome {
 function runExec(
   input: ExecSyncInput,
   pidName: string,
-  pidFile: string,
+  pidFile: string | undefined,
   logFile: string | undefined,
 ): Promise<RunOutcome> {
   const { runc, id, cmd, opts, log, events } = input;
@@ -111,8 +116,9 @@ function runExec(
   const startTimeoutMs = input.startTimeoutMs ?? START_TIMEOUT_MS;
   return new Promise<RunOutcome>((resolve, reject) => {
     const logPath = logFile ?? '/proc/self/fd/3';
+    const pidArgs = pidFile ? ['--pid-file', pidFile] : ['--pid-log'];
     const [file, args] = input.helper
-      ? [input.helper.path, ['--log', logPath, '--pid-file', pidFile, ...input.helper.args, '--', ...cmd]]
+      ? [input.helper.path, ['--log', logPath, ...pidArgs, ...input.helper.args, '--', ...cmd]]
       : [
           runc.runtimePath,
           [
@@ -122,8 +128,7 @@ function runExec(
             '--log-format',
             'json',
             'exec',
-            '--pid-file',
-            pidFile,
+            ...pidArgs,
             ...(opts.cwd ? ['--cwd', opts.cwd] : []),
             ...(opts.env ?? []).flatMap((e) => ['--env', e]),
             id,
@@ -142,7 +147,14 @@ function runExec(
     const runcLog = new CappedBuffer(MAX_RUNC_LOG);
     child.stdout?.on('data', (c: Buffer) => out.push(c));
     child.stderr?.on('data', (c: Buffer) => err.push(c));
-    child.stdio[3]?.on('data', (c: Buffer) => runcLog.push(c));
+    child.stdio[3]?.on('data', (c: Buffer) => {
+      runcLog.push(c);
+      if (!pidFile && !started) {
+        // berth-exec's started line, written in one write before anything else of the command
+        const m = STARTED_LINE.exec(runcLog.toBuffer().toString('utf8'));
+        if (m) onStarted(Number(m[1]));
+      }
+    });
     let timedOut = false;
     let startTimedOut = false;
     let exitCode: number | null = null;
@@ -161,7 +173,7 @@ function runExec(
       if (settled) return;
       settled = true;
       for (const t of timers) clearTimeout(t);
-      events.off(pidName, onStarted);
+      if (pidFile) events.off(pidName, onPidFile);
       if (commandPid) unwatchProcessExit(commandPid, onCommandEnd);
       for (const s of child.stdio) s?.destroy();
       resolve({
@@ -191,7 +203,7 @@ function runExec(
     const expire = (startup: boolean): void => {
       if (startup) startTimedOut = true;
       timedOut = true;
-      void killExec(child.pid, pidFile, log, id);
+      void killExec(child.pid, () => (pidFile ? readPidFile(pidFile) : commandPid), log, id);
       // runc waits for what it reaps; a child that left the command's process group can keep it
       // around. The caller's deadline wins: end runc itself and stop waiting.
       after(KILL_ESCALATE_MS, () => {
@@ -211,7 +223,14 @@ function runExec(
     const onCommandEnd = (): void => {
       commandEnded = true;
     };
-    const onStarted = (): void => {
+    const watchCommand = (pid: number | undefined): void => {
+      if (!pid || settled) return;
+      commandPid = pid;
+      // false: already gone (with the native spawner; without it nothing can be watched)
+      if (!watchProcessExit(pid, onCommandEnd) && nativeSpawner()) commandEnded = true;
+    };
+    /** The command runs: its pid from the log pipe, or (undefined) to be read from the pid file. */
+    const onStarted = (pid?: number): void => {
       if (started || settled) return;
       started = true;
       // a timeout past what a Node timer holds (~24.8 days) would fire at once: none then
@@ -223,16 +242,14 @@ function runExec(
             after(startTimeoutMs, () => ifStillRunning(() => expire(true)));
           }),
         );
-      void readPidFile(pidFile).then((pid) => {
-        if (!pid || settled) return;
-        commandPid = pid;
-        // false: already gone (with the native spawner; without it nothing can be watched)
-        if (!watchProcessExit(pid, onCommandEnd) && nativeSpawner()) commandEnded = true;
-      });
+      if (pid) watchCommand(pid);
+      else if (pidFile) void readPidFile(pidFile).then(watchCommand);
     };
-    events.on(pidName, onStarted);
+    const onPidFile = (): void => onStarted();
+    if (pidFile) events.on(pidName, onPidFile);
     after(startTimeoutMs, () => {
       if (started) return;
+      if (!pidFile) return ifStillRunning(() => expire(true));
       // The event may have been lost (inotify overflow): the pid file tells.
       void fsp.access(pidFile).then(
         () => onStarted(),
@@ -244,7 +261,7 @@ function runExec(
       if (settled) return;
       settled = true;
       for (const t of timers) clearTimeout(t);
-      events.off(pidName, onStarted);
+      if (pidFile) events.off(pidName, onPidFile);
       reject(new RuncError('exec', 'other', `cannot run ${file}: ${e.message}`));
     });
     child.on('exit', (code: number | null, sig: NodeJS.Signals | null) => {
@@ -261,13 +278,13 @@ function runExec(
 
 async function killExec(
   runcPid: number | undefined,
-  pidFile: string,
+  commandPid: () => Promise<number | undefined> | number | undefined,
   log: Logger,
   id: string,
 ): Promise<void> {
   // runc writes the pid file once the process exists; a timeout during start-up may precede it.
   for (let i = 0; i < 20; i++) {
-    const pid = await readPidFile(pidFile);
+    const pid = await commandPid();
     if (pid) {
       for (const target of [-pid, pid]) {
         try {

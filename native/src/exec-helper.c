@@ -10,8 +10,9 @@
 //
 // Command line contract, the same as `runc exec` for the caller: `--log PATH` receives runc-style
 // JSON lines ({"level":"error","msg":...}) for a failure to start the command, `--pid-file PATH`
-// gets the command's host pid (written to a temp name and renamed, as runc does) once it exists,
-// and the exit status is the command's (128+N when killed by signal N). The command leads its own
+// gets the command's host pid (written to a temp name and renamed, as runc does) once it exists
+// (or, with `--pid-log`, the pid comes as a {"level":"info","msg":"started","pid":N} line on the
+// log: no file to write, watch, read and remove per exec), and the exit status is the command's (128+N when killed by signal N). The command leads its own
 // session, so the caller can kill its whole process group.
 //
 // Process tree: this process (outside the container; child subreaper) → a setup child that joins
@@ -29,6 +30,7 @@
 // internal/runtime/exec-helper-seccomp.ts from the OCI profile) and writes the classic BPF program
 // libseccomp makes of it, so each exec only loads bytes.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -110,6 +112,7 @@ struct rlim {
 
 struct opts {
   const char *log, *pid_file, *seccomp_bpf, *cwd, *keyring;
+  int pid_log;
   pid_t pid;
   unsigned long long start_time;
   int have_start_time;
@@ -181,6 +184,10 @@ static void parse_args(int argc, char **argv, struct opts *o) {
     if (strcmp(a, "--") == 0) {
       i++;
       break;
+    }
+    if (strcmp(a, "--pid-log") == 0) {
+      o->pid_log = 1;
+      continue;
     }
     if (i + 1 >= argc) fail("berth-exec: %s needs a value", a);
     const char *v = argv[++i];
@@ -268,6 +275,28 @@ static int write_pid_file(const char *path, pid_t pid) {
   int ok = write(fd, buf, (size_t)n) == n;
   close(fd);
   return ok && rename(tmp, path) == 0 ? 0 : -1;
+}
+
+/** Marks every fd from `low` up close-on-exec. */
+static void cloexec_from(int low) {
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, (unsigned)low, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */) == 0) return;
+#endif
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) fail("berth-exec: /proc/self/fd: %s", strerror(errno));
+  int self = dirfd(d);
+  for (struct dirent *e; (e = readdir(d));) {
+    int fd = atoi(e->d_name);
+    if (fd >= low && fd != self) fcntl(fd, F_SETFD, FD_CLOEXEC);
+  }
+  closedir(d);
+}
+
+/** The started line of --pid-log, in one write (atomic on a pipe). */
+static int log_pid(pid_t pid) {
+  char buf[96];
+  int n = snprintf(buf, sizeof buf, "{\"level\":\"info\",\"msg\":\"started\",\"pid\":%d}\n", (int)pid);
+  return write(log_fd, buf, (size_t)n) == n ? 0 : -1;
 }
 
 static void load_seccomp(const struct sock_filter *prog, size_t len, unsigned int flags) {
@@ -439,6 +468,9 @@ static int exec_main(int argc, char **argv) {
     int fd = open(o.log, O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd >= 0) log_fd = fd;
   }
+  // The command gets stdin, stdout and stderr only, as from runc exec: whatever else we inherited
+  // (the caller's log pipe on fd 3) is closed when it execs.
+  cloexec_from(3);
   int pidfd = (int)syscall(SYS_pidfd_open, o.pid, 0);
   if (pidfd < 0) fail("cannot exec in a stopped container");
   fcntl(pidfd, F_SETFD, FD_CLOEXEC);
@@ -523,6 +555,11 @@ static int exec_main(int argc, char **argv) {
     kill(-cmd, SIGKILL);
     kill(cmd, SIGKILL);
     fail("berth-exec: write pid file %s: %s", o.pid_file, strerror(errno));
+  }
+  if (o.pid_log && log_pid(cmd) != 0) {
+    kill(-cmd, SIGKILL);
+    kill(cmd, SIGKILL);
+    fail("berth-exec: report pid on the log: %s", strerror(errno));
   }
   for (;;) {
     pid_t w = waitpid(-1, &status, 0);

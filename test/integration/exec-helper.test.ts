@@ -1,7 +1,7 @@
 // berth-exec against runc exec: for each kind of container, the same probe run through ExecSync
 // (which takes berth-exec) and through `runc exec` on the same container must see the same process:
 // ids and groups, the five capability sets, no_new_privs, seccomp mode and filter count, cgroups,
-// namespaces, rlimits, oom_score_adj, umask, cwd and environment; a syscall the container's
+// namespaces, rlimits, oom_score_adj, umask, cwd, environment and open fds; a syscall the container's
 // seccomp profile blocks stays blocked. Then the contract ExecSync relies on: exit codes, a missing
 // binary, timeouts, and a reused-pid guard.
 import { spawnSync } from 'node:child_process';
@@ -32,6 +32,8 @@ const PROBE = [
   'echo "-- limits"; cat /proc/self/limits',
   'echo "-- oom $(cat /proc/self/oom_score_adj) umask $(umask) cwd $(pwd) ppid-ns-pid1 $(cat /proc/1/comm)"',
   'echo "-- env"; env | sort',
+  // open fds: stdin, stdout, stderr and ls's own dir fd; nothing of the exec's plumbing leaks in
+  'echo "-- fds $(ls /proc/self/fd | tr "\\n" " ")"',
 ].join('; ');
 
 async function execStats(): Promise<{ native: number; runtime: number }> {
@@ -151,6 +153,7 @@ describe.each(cases)('berth-exec sees what runc exec sees: %s', (_name, start) =
     // the probe saw something: a real status, the container's namespaces
     expect(viaHelper.out).toMatch(/^Uid:/m);
     expect(viaHelper.out).toMatch(/^mnt mnt:\[\d+\]$/m);
+    expect(viaHelper.out).toMatch(/^-- fds 0 1 2 3 $/m);
   });
 
   it('the same answer to a syscall the profile may block', async () => {

@@ -213,6 +213,15 @@ describe.each(TRANSPORTS)('attach over %s', (transport) => {
         },
       ),
     );
+    // attach only once 'started' is in the log, so the check below that it is not replayed holds
+    // even when the shell starts slowly on a busy machine
+    const log = path.join(pod.log_directory ?? '', `att-${transport}`, '0.log');
+    for (
+      let i = 0;
+      i < 200 && !(await fs.promises.readFile(log, 'utf8').catch(() => '')).includes('started');
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 25));
     const { url } = await call(h.d.clients.runtime, 'Attach', {
       container_id: id,
       stdin: true,
