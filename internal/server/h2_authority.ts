@@ -13,6 +13,8 @@ import { encodeBlock, HpackDecoder, HpackError, type HeaderField } from './hpack
 export const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export const FRAME_HEADERS = 0x1;
 export const FRAME_CONTINUATION = 0x9;
+export const FRAME_SETTINGS = 0x4;
+export const FLAG_ACK = 0x1;
 export const FLAG_END_STREAM = 0x1;
 export const FLAG_END_HEADERS = 0x4;
 export const FLAG_PADDED = 0x8;
@@ -82,6 +84,12 @@ export class H2ProtocolError extends Error {}
  * could accept (the caller closes the connection).
  */
 export class AuthorityRewriter {
+  /**
+   * @param dropSettingsAck cut the client's first SETTINGS ACK out of the stream: it acknowledges
+   *   the listener's own SETTINGS (h2_sniff.ts SERVER_PREFACE), not the server's
+   */
+  constructor(private dropSettingsAck = false) {}
+
   private buf: Buffer = Buffer.alloc(0);
   private prefaceDone = false;
   /** bytes of a pass-through frame's payload still to forward as they come */
@@ -123,6 +131,12 @@ export class AuthorityRewriter {
       const isHeaderFrame = type === FRAME_HEADERS || type === FRAME_CONTINUATION;
       if (this.block && type !== FRAME_CONTINUATION) {
         throw new H2ProtocolError('a frame other than CONTINUATION inside a header block');
+      }
+      if (this.dropSettingsAck && type === FRAME_SETTINGS && flags & FLAG_ACK) {
+        if (len !== 0) throw new H2ProtocolError('SETTINGS ACK with a payload');
+        this.dropSettingsAck = false;
+        this.buf = this.buf.subarray(9);
+        continue;
       }
       if (!isHeaderFrame) {
         out.push(this.buf.subarray(0, 9));

@@ -25,14 +25,18 @@ export class BackgroundQueue {
       key,
       run: () => {
         this.running++;
-        fn()
-          .catch(() => undefined)
-          .finally(() => {
-            this.running--;
-            this.jobs.delete(key);
-            release();
-            this.next();
-          });
+        // started after the I/O of this turn of the loop: the RPC that queued the job answers
+        // first (its response is written in this turn), then its slow cleanup begins
+        setImmediate(() => {
+          fn()
+            .catch(() => undefined)
+            .finally(() => {
+              this.running--;
+              this.jobs.delete(key);
+              release();
+              this.next();
+            });
+        });
       },
     });
     this.next();

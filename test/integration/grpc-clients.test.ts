@@ -68,6 +68,29 @@ describe('any :authority on the unix socket', () => {
     }
   });
 
+  test('a client that waits for the server preface (as grpc-go does) is answered, either authority', async () => {
+    // berthd sends its own SETTINGS first, then nghttp2's follow: the client acks both, and each
+    // path (straight to nghttp2 for localhost, the rewriter for the path) must take exactly one
+    const version = { path: '/runtime.v1.RuntimeService/Version', message: versionReq };
+    for (const authority of ['localhost', h.d.socket]) {
+      const replies = await rawGrpcCalls(
+        h.d.socket,
+        [
+          { ...version, authority },
+          { ...version, authority },
+        ],
+        15000,
+        {
+          waitForServerSettings: true,
+        },
+      );
+      for (const r of replies) expect(r).toMatchObject({ httpStatus: '200', grpcStatus: 0 });
+      expect(VersionResponse.toObject(VersionResponse.decode(replies[1].message!))).toMatchObject({
+        runtime_name: 'berth',
+      });
+    }
+  });
+
   test('a call with the socket path as authority fails the same way as with localhost', async () => {
     const [r] = await rawGrpcCalls(h.d.socket, [
       {

@@ -41,7 +41,15 @@ export interface RawCall {
  * Makes `calls` one after another on one connection to `socket` and returns each reply.
  * Throws when the connection closes before all replies (e.g. a GOAWAY).
  */
-export function rawGrpcCalls(socket: string, calls: RawCall[], timeoutMs = 15000): Promise<RawReply[]> {
+export function rawGrpcCalls(
+  socket: string,
+  calls: RawCall[],
+  timeoutMs = 15000,
+  opts: {
+    /** send the first request only once the server's first SETTINGS came (as grpc-go does) */
+    waitForServerSettings?: boolean;
+  } = {},
+): Promise<RawReply[]> {
   return new Promise((resolve, reject) => {
     const conn = net.connect(socket);
     const dec = new HpackDecoder();
@@ -109,8 +117,15 @@ export function rawGrpcCalls(socket: string, calls: RawCall[], timeoutMs = 15000
         start();
       }
     };
+    let started = false;
     const onFrame = (type: number, flags: number, stream: number, payload: Buffer): void => {
-      if (type === 0x4 && !(flags & 0x1)) conn.write(frameHeader(0, 0x4, 0x1, 0)); // SETTINGS ack
+      if (type === 0x4 && !(flags & 0x1)) {
+        conn.write(frameHeader(0, 0x4, 0x1, 0)); // SETTINGS ack
+        if (!started) {
+          started = true;
+          start();
+        }
+      }
       if (type === 0x6 && !(flags & 0x1)) conn.write(Buffer.concat([frameHeader(8, 0x6, 0x1, 0), payload])); // PING
       if (type === 0x7) fail(new Error(`GOAWAY, error code ${payload.readUInt32BE(4)}`));
       if (!current || stream !== current.stream) return;
@@ -137,7 +152,10 @@ export function rawGrpcCalls(socket: string, calls: RawCall[], timeoutMs = 15000
     };
     conn.on('connect', () => {
       conn.write(Buffer.concat([PREFACE, frameHeader(0, 0x4, 0, 0)]));
-      start();
+      if (!opts.waitForServerSettings) {
+        started = true;
+        start();
+      }
     });
     conn.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
