@@ -64,7 +64,8 @@ export interface ExecSyncInput {
   startTimeoutMs?: number;
   /**
    * Run through berth-exec instead of `runc exec`: its path and the container's arguments (see
-   * ExecHelper.args; they already carry opts.env/cwd). Same contract: --log, --pid-file (or --pid-log), exit code.
+   * ExecHelper.args; they already carry opts.env/cwd). Same contract: --log, --pid-file (or
+   * --pid-log), exit code.
    */
   helper?: { path: string; args: string[] };
 }
