@@ -128,7 +128,12 @@ export class ContainerService {
     private readonly sandboxes: SandboxService,
   ) {
     this.log = deps.log.child({ component: 'container' });
-    this.store = new RecordStore(path.join(deps.config.root, 'containers'), this.log, isContainerRecord);
+    this.store = new RecordStore(
+      path.join(deps.config.root, 'containers'),
+      this.log,
+      isContainerRecord,
+      (rec) => ({ ...rec, state: 'removing' }),
+    );
     this.events.setMaxListeners(0);
     sandboxes.setContainers({
       idsInPod: (podId) => [...this.records.values()].filter((r) => r.podId === podId).map((r) => r.id),
@@ -558,7 +563,12 @@ export class ContainerService {
       if (!this.records.has(rec.id)) return; // a concurrent remove won (and sent DELETED)
       // Gone for the API once the record durably says so; the slow part (runc delete, unmount,
       // removing the rootfs and bundle) runs in the background, and a restart finishes it.
-      await this.store.put(rec.id, { ...rec, state: 'removing' });
+      // a rename and one fsync (record-store.ts); load() then reads the record as 'removing'
+      await this.store.markRemoving(rec.id).catch(async (err: unknown) => {
+        // no record file to rename (never expected): write the marked record instead
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await this.store.put(rec.id, { ...rec, state: 'removing' });
+      });
       ph.mark('record');
       this.forget(rec);
       this.emit('CONTAINER_DELETED_EVENT', rec);

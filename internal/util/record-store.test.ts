@@ -76,3 +76,23 @@ test('KeyedMutex serialises one key and lets others run', async () => {
   await expect(m.run('a', async () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
   await expect(m.run('a', async () => 'ok')).resolves.toBe('ok');
 });
+
+test('markRemoving: renamed, not rewritten; load() hands it through `removing`; delete() removes it', async () => {
+  const removing = (r: Rec): Rec => ({ ...r, n: -r.n });
+  const store = new RecordStore<Rec>(dir, silentLogger(), isRec, removing);
+  await store.put('a', { id: 'a', n: 1 });
+  await store.put('b', { id: 'b', n: 2 });
+  await store.markRemoving('a');
+  expect(fs.readdirSync(dir).sort()).toEqual(['a.json.removing', 'b.json']);
+  const loaded = await new RecordStore<Rec>(dir, silentLogger(), isRec, removing).load();
+  expect(Object.fromEntries(loaded)).toEqual({ a: { id: 'a', n: -1 }, b: { id: 'b', n: 2 } });
+  // a plain record beside a marked one (a write that raced the mark): the mark wins
+  await store.put('a', { id: 'a', n: 5 });
+  expect((await new RecordStore<Rec>(dir, silentLogger(), isRec, removing).load()).get('a')).toEqual({
+    id: 'a',
+    n: -1,
+  });
+  await store.delete('a');
+  expect(fs.readdirSync(dir)).toEqual(['b.json']);
+  await expect(store.markRemoving('gone')).rejects.toMatchObject({ code: 'ENOENT' });
+});

