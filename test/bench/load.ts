@@ -994,6 +994,8 @@ async function runLoadThreads(
       w.once('error', reject);
       w.once('exit', (code) => reject(new Error(`${part} loop worker exited with ${code}`)));
     });
+    // awaited below; a worker ended after a failed run must not be an unhandled rejection
+    done.catch(() => undefined);
     return { w, done };
   });
   const onStop = setInterval(() => {
@@ -1007,6 +1009,8 @@ async function runLoadThreads(
     return L;
   } finally {
     clearInterval(onStop);
+    // their figures are in (or the run failed): nothing more to wait for from them
+    for (const { w } of workers) void w.terminate();
   }
 }
 
