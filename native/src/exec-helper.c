@@ -12,8 +12,9 @@
 // JSON lines ({"level":"error","msg":...}) for a failure to start the command, `--pid-file PATH`
 // gets the command's host pid (written to a temp name and renamed, as runc does) once it exists
 // (or, with `--pid-log`, the pid comes as a {"level":"info","msg":"started","pid":N} line on the
-// log: no file to write, watch, read and remove per exec), and the exit status is the command's (128+N when killed by signal N). The command leads its own
-// session, so the caller can kill its whole process group.
+// log: no file to write, watch, read and remove per exec), and the exit status is the command's
+// (128+N when killed by signal N). The command leads its own session, so the caller can kill its
+// whole process group. Every fd from 3 up is closed when the command execs, as with runc exec.
 //
 // Process tree: this process (outside the container; child subreaper) → a setup child that joins
 // the cgroups and namespaces and forks → the command, which is re-parented here when the setup
