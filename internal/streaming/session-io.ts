@@ -77,3 +77,30 @@ export function writeTo(w: Writable, data: Buffer): Promise<void> {
     }
   });
 }
+
+/** How long endOutputs waits for output still queued for a client that does not take it. */
+export const OUTPUT_FLUSH_MS = 5000;
+
+/**
+ * Ends the session's output streams and resolves once everything written to them has gone to
+ * the connection (or they are gone, or `ms` passed). The exit status goes out only after that: a
+ * client may hang up as soon as it has the status, and output still queued behind a slow write
+ * (flow control, a busy socket) would otherwise be sent after it, or never.
+ */
+export async function endOutputs(streams: (Writable | undefined)[], ms = OUTPUT_FLUSH_MS): Promise<void> {
+  await Promise.all(
+    streams.map((w) => {
+      if (!w || w.destroyed || w.writableFinished) return undefined;
+      return new Promise<void>((resolve) => {
+        const t = setTimeout(done, ms);
+        function done(): void {
+          clearTimeout(t);
+          w?.off('close', done);
+          resolve();
+        }
+        w.once('close', done);
+        w.end(done);
+      });
+    }),
+  );
+}

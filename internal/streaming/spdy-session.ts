@@ -13,7 +13,7 @@ import {
 import type { K8sStatus } from './channel';
 import { RstStatus } from './spdy-frames';
 import type { SpdyConnection, SpdyStream } from './spdy-conn';
-import type { SessionIO } from './session-io';
+import { endOutputs, type SessionIO } from './session-io';
 import { forwardConnection } from './portforward';
 import type { AttachTarget, ExecTarget, PortForwardTarget } from './types';
 
@@ -74,10 +74,13 @@ export function serveSpdyExec(
         return;
       }
       if (ac.signal.aborted) return;
+      // all of the output, then the status (endOutputs says why)
+      await endOutputs([got.get('stdout'), got.get('stderr')]);
+      if (ac.signal.aborted) return;
       const errStream = got.get('error');
       const payload = encodeErrorStream(status, protocol);
       if (errStream && payload) errStream.write(payload);
-      for (const t of ['stdout', 'stderr', 'error']) got.get(t)?.end();
+      errStream?.end();
       // Streams the client writes carry nothing more we want: reset them so the connection can end.
       for (const t of ['stdin', 'resize']) {
         const st = got.get(t);

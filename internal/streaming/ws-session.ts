@@ -13,6 +13,7 @@ import {
 } from './channel';
 import { forwardConnection } from './portforward';
 import type { ExecBackend } from './spdy-session';
+import { endOutputs } from './session-io';
 import type { AttachTarget, ExecTarget, PortForwardTarget } from './types';
 
 export async function serveWsExec(
@@ -39,9 +40,11 @@ export async function serveWsExec(
     return;
   }
   if (ac.signal.aborted) return;
+  // all of the output, then the status (endOutputs says why)
+  await endOutputs([stdout, stderr]);
+  if (ac.signal.aborted) return;
   const payload = encodeErrorStream(status, proto.name || 'channel.k8s.io');
   if (payload) error.write(payload);
-  for (const c of [stdout, stderr]) c?.end();
   // Queued messages go out before the close frame.
   await new Promise<void>((resolve) => error.end(() => resolve()));
   mux.close(1000);
