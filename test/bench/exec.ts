@@ -7,17 +7,16 @@
 //   npm run bench -- exec                  Berth with berth-exec, Berth with runc exec, containerd
 //   BENCH_EXECS=N (200)                     execs per target
 //   BENCH_TARGETS=berth,berth-runc,containerd   which columns (containerd needs Debian's containerd)
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { call, type CriClients } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import { startHarness } from '../lab/harness';
 import { startLabContainerd } from '../lab/containerd-anchor';
+import { procStat, TICKS } from '../lab/proc';
 
 const EXECS = Number(process.env.BENCH_EXECS ?? 200);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,berth-runc,containerd').split(',').filter(Boolean);
 const WARMUP = 5;
-const TICKS = 100;
 
 interface Target {
   clients: CriClients;
@@ -41,13 +40,8 @@ interface Figures {
 }
 
 function cpuTicks(pid: number, withChildren = true): number {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]) + (withChildren ? Number(f[13]) + Number(f[14]) : 0);
-  } catch {
-    return 0;
-  }
+  const st = procStat(pid);
+  return st ? st.own + (withChildren ? st.children : 0) : 0;
 }
 
 function pct(xs: number[], p: number): number {

@@ -86,6 +86,7 @@ import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import { removeCgroupTree, shimPidsFor, startContainerd } from '../lab/containerd';
 import { startHarness } from '../lab/harness';
 import { busyboxLayer, pushImage, pushPause } from '../lab/images';
+import { procStat, procStatusKb, TICKS } from '../lab/proc';
 import { startRegistry, type LabRegistry } from '../lab/registry';
 
 // ---------------------------------------------------------------------------------------------
@@ -128,7 +129,6 @@ const IMAGEFS_PERIOD_MS = 10_000;
 const STATUS_PERIOD_MS = 5000;
 const EVENT_LOOP_PERIOD_MS = 10_000;
 const SETUP_PARALLEL = 4;
-const TICKS = 100; // USER_HZ
 
 const KINDS = ['web', 'sleeper', 'web-hostport', 'sleeper', 'web-init', 'sleeper-init'] as const;
 type Kind = (typeof KINDS)[number];
@@ -151,35 +151,6 @@ function log(msg: string): void {
 
 // ---------------------------------------------------------------------------------------------
 // /proc
-
-interface ProcCpu {
-  /** utime + stime, ticks */
-  own: number;
-  /** cutime + cstime, ticks */
-  children: number;
-}
-
-function readStat(pid: number): { cpu: ProcCpu; ppid: number } | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return {
-      cpu: { own: Number(f[11]) + Number(f[12]), children: Number(f[13]) + Number(f[14]) },
-      ppid: Number(f[1]),
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-function rssKb(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
 
 function cmdline(pid: string | number): string[] {
   try {
@@ -1110,11 +1081,11 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
     let idleOwnPct: number | null = null;
     if (IDLE_S > 0 && t.daemonPid !== undefined) {
       log(`idle for ${IDLE_S} s`);
-      const i0 = readStat(t.daemonPid);
+      const i0 = procStat(t.daemonPid);
       const it0 = now();
       await new Promise((r) => setTimeout(r, IDLE_S * 1000));
-      const i1 = readStat(t.daemonPid);
-      if (i0 && i1) idleOwnPct = ((i1.cpu.own - i0.cpu.own) * 10 * 100) / (now() - it0);
+      const i1 = procStat(t.daemonPid);
+      if (i0 && i1) idleOwnPct = ((i1.own - i0.own) * 10 * 100) / (now() - it0);
     }
 
     // One untimed call of each kind the loops make, so neither this client's first-call costs
@@ -1129,10 +1100,10 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
     const pid = t.daemonPid;
     const mon0 = new Map<number, number>();
     for (const m of t.monitors()) {
-      const st = readStat(m);
-      if (st) mon0.set(m, st.cpu.own + st.cpu.children);
+      const st = procStat(m);
+      if (st) mon0.set(m, st.own + st.children);
     }
-    const d0 = pid !== undefined ? readStat(pid) : undefined;
+    const d0 = pid !== undefined ? procStat(pid) : undefined;
     const h0 = hostCpu();
     const c0 = process.cpuUsage();
     const eld = monitorEventLoopDelay({ resolution: 10 });
@@ -1142,7 +1113,7 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
 
     let sampled: (() => void) | undefined;
     const endSample = new Promise<{
-      d1?: ReturnType<typeof readStat>;
+      d1?: ReturnType<typeof procStat>;
       mon1: Map<number, number>;
       h1: ReturnType<typeof hostCpu>;
       c1: NodeJS.CpuUsage;
@@ -1152,13 +1123,13 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
     }>((resolve) => {
       const take = (): void => {
         const wallMs = now() - start;
-        const d1 = pid !== undefined ? readStat(pid) : undefined;
+        const d1 = pid !== undefined ? procStat(pid) : undefined;
         const mon1 = new Map<number, number>();
         let monitorsRss = 0;
         for (const m of t.monitors()) {
-          const st = readStat(m);
-          if (st) mon1.set(m, st.cpu.own + st.cpu.children);
-          monitorsRss += rssKb(m);
+          const st = procStat(m);
+          if (st) mon1.set(m, st.own + st.children);
+          monitorsRss += procStatusKb(m);
         }
         resolve({
           d1,
@@ -1166,7 +1137,7 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
           h1: hostCpu(),
           c1: process.cpuUsage(c0),
           wallMs,
-          daemonRss: pid !== undefined ? rssKb(pid) : null,
+          daemonRss: pid !== undefined ? procStatusKb(pid) : null,
           monitorsRss,
         });
       };
@@ -1194,10 +1165,10 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
     let own: number | null = null;
     let children: number | null = null;
     if (d0 && sample.d1) {
-      own = ticksToPct(sample.d1.cpu.own - d0.cpu.own);
+      own = ticksToPct(sample.d1.own - d0.own);
       let monTicks = 0;
       for (const [m, v] of sample.mon1) monTicks += v - (mon0.get(m) ?? 0);
-      children = ticksToPct(sample.d1.cpu.children - d0.cpu.children + monTicks);
+      children = ticksToPct(sample.d1.children - d0.children + monTicks);
     }
     const hostTotal = sample.h1.total - h0.total;
     const hostBusyPct =

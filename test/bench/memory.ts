@@ -8,17 +8,13 @@ import * as fs from 'node:fs';
 import { call } from '../../api/client';
 import { startHarness, type Harness } from '../lab/harness';
 import { busyboxLayer, pushImage } from '../lab/images';
+import { procStatusKb } from '../lab/proc';
 import { makeTar, type TarEntry } from '../lab/tar';
 
 const PODS = 50;
 const PARALLEL = 10;
 const SETTLE_S = 60;
 const GOAL = 1.2;
-
-function status(pid: number, field: string): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
 
 const mb = (kb: number): string => `${(kb / 1024).toFixed(1)} MB`;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -74,11 +70,11 @@ async function main(): Promise<void> {
     // warm-up: one pod through its whole life, then idle
     await podCycle(h);
     await sleep(10_000);
-    const idle = status(pid, 'VmRSS');
+    const idle = procStatusKb(pid, 'VmRSS');
 
     fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM
     let sampled = 0;
-    const sampler = setInterval(() => (sampled = Math.max(sampled, status(pid, 'VmRSS'))), 100);
+    const sampler = setInterval(() => (sampled = Math.max(sampled, procStatusKb(pid, 'VmRSS'))), 100);
     const t0 = Date.now();
     let next = 0;
     await Promise.all(
@@ -96,15 +92,15 @@ async function main(): Promise<void> {
     });
     clearInterval(sampler);
     const burstS = (Date.now() - t0) / 1000;
-    const peak = Math.max(sampled, status(pid, 'VmHWM'));
-    const after = status(pid, 'VmRSS');
+    const peak = Math.max(sampled, procStatusKb(pid, 'VmHWM'));
+    const after = procStatusKb(pid, 'VmRSS');
 
     const curve: string[] = [];
     for (let s = 1; s <= SETTLE_S; s++) {
       await sleep(1000);
-      if (s % 10 === 0) curve.push(`${s}s ${mb(status(pid, 'VmRSS'))}`);
+      if (s % 10 === 0) curve.push(`${s}s ${mb(procStatusKb(pid, 'VmRSS'))}`);
     }
-    const settled = status(pid, 'VmRSS');
+    const settled = procStatusKb(pid, 'VmRSS');
     const ratio = settled / idle;
     process.stdout.write(
       [

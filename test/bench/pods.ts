@@ -24,6 +24,7 @@ import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import { removeCgroupTree } from '../lab/containerd';
 import { startHarness } from '../lab/harness';
 import { startLabContainerd } from '../lab/containerd-anchor';
+import { procStat, procStatusKb } from '../lab/proc';
 
 const PODS = Number(process.env.BENCH_PODS ?? 50);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
@@ -77,15 +78,6 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
 
-function rssKb(pid: number): number {
-  try {
-    const m = /^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
 function conmonPids(state: string): number[] {
   const out: number[] = [];
   for (const p of fs.readdirSync('/proc')) {
@@ -109,12 +101,6 @@ async function timed<T>(t: Timings, name: string, fn: () => Promise<T>): Promise
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** The daemon's own CPU time (utime + stime) in clock ticks. */
-function cpuTicks(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return Number(f[11]) + Number(f[12]);
-}
-
 /**
  * Waits until the daemon has used under 2 % of a core over a second (at most 30 s): work left
  * from earlier steps (Berth removes containers' and pods' files in the background after the RPC
@@ -122,10 +108,11 @@ function cpuTicks(pid: number): number {
  */
 async function quiet(pid: number): Promise<number> {
   const t0 = performance.now();
-  let last = cpuTicks(pid);
+  const cpuTicks = (): number => procStat(pid)?.own ?? 0;
+  let last = cpuTicks();
   while (performance.now() - t0 < 30_000) {
     await sleep(1000);
-    const now = cpuTicks(pid);
+    const now = cpuTicks();
     // 100 ticks a second: under 2 ticks is under 2 % of a core
     if (now - last < 2) break;
     last = now;
@@ -235,7 +222,7 @@ async function run(tg: Target): Promise<Result> {
   const warm: Timings = {};
   await lifecycle(tg, warm);
   await sleep(2000);
-  const idle = rssKb(tg.daemonPid);
+  const idle = procStatusKb(tg.daemonPid);
 
   const seq: Timings = {};
   let t0 = performance.now();
@@ -292,15 +279,15 @@ async function run(tg: Target): Promise<Result> {
     running.push(podId);
   }
   await sleep(2000);
-  const withPods = rssKb(tg.daemonPid);
+  const withPods = procStatusKb(tg.daemonPid);
   const mons = tg.monitors();
-  const monitorsKb = mons.reduce((n, p) => n + rssKb(p), 0);
+  const monitorsKb = mons.reduce((n, p) => n + procStatusKb(p), 0);
   for (const podId of running) {
     await call(r, 'StopPodSandbox', { pod_sandbox_id: podId }, 120_000);
     await call(r, 'RemovePodSandbox', { pod_sandbox_id: podId }, 120_000);
   }
   await sleep(SETTLE_S * 1000);
-  const after = rssKb(tg.daemonPid);
+  const after = procStatusKb(tg.daemonPid);
   removeCgroupTree(tg.cgroupRoot);
   return {
     name: tg.name,

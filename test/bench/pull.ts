@@ -23,6 +23,7 @@ import { call, type CriClients } from '../../api/client';
 import { startBerthd } from '../lab/berthd';
 import { startContainerd } from '../lab/containerd';
 import { busyboxLayer, pushImage, type PushedImage } from '../lab/images';
+import { procStat, procStatusKb, TICKS } from '../lab/proc';
 import { startRegistry, type LabRegistry } from '../lab/registry';
 import { makeTar, type TarEntry } from '../lab/tar';
 
@@ -31,11 +32,6 @@ const IMAGES = (process.env.BENCH_PULL_IMAGES ?? 'issue').split(',').filter(Bool
 const RUNS = Math.max(1, Number(process.env.BENCH_PULL_RUNS ?? 3));
 /** containerd's CNI network (it needs one to start; no pod is made) */
 const CD_NET = { bridge: 'berthpu0', subnet: '10.227.0.0/24' };
-
-function kbOf(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) : 0;
-}
 
 /** One file of `mb` MB of random bytes in its own dir (gzip cannot shrink it). */
 async function randomLayer(i: number, mb: number): Promise<Buffer> {
@@ -88,12 +84,10 @@ interface Run {
   cpu: number;
 }
 
-const TICKS = 100;
 /** utime + stime (+ reaped children's) of `pid`, in seconds. */
 function cpuSecs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS;
+  const st = procStat(pid);
+  return st ? (st.own + st.children) / TICKS : 0;
 }
 
 /** A fresh daemon: its pid, CRI clients, and how to remove it with everything it stored. */
@@ -126,7 +120,7 @@ async function pullOnce(target: string, reg: LabRegistry, img: BenchImage): Prom
     const t0 = process.hrtime.bigint();
     await call(d.clients.image, 'PullImage', { image: { image: img.pushed.reference } }, 600_000);
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    return { secs, peakKb: kbOf(d.pid, 'VmHWM'), cpu: cpuSecs(d.pid) - cpu0 };
+    return { secs, peakKb: procStatusKb(d.pid, 'VmHWM'), cpu: cpuSecs(d.pid) - cpu0 };
   } finally {
     await d.cleanup();
   }

@@ -5,14 +5,13 @@
 // time per call (utime+stime from /proc/<pid>/stat), and the share of one core kubelet's 10 s
 // cadence would cost at 100 pods.
 // Run: npm run bench -- stats   (needs root)
-import * as fs from 'node:fs';
 import { call } from '../../api/client';
 import type { TestDaemon } from '../lab/berthd';
 import { startHarness } from '../lab/harness';
+import { procStat, TICKS } from '../lab/proc';
 
 const PODS = Number(process.env.BENCH_STATS_PODS ?? 30);
 const CALLS = 30;
-const TICKS = 100; // USER_HZ
 
 function pct(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -21,9 +20,7 @@ function pct(xs: number[], p: number): number {
 
 /** utime + stime of a process in ms. */
 function cpuMs(pid: number): number {
-  const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(f[11]) + Number(f[12])) * 1000) / TICKS;
+  return ((procStat(pid)?.own ?? 0) * 1000) / TICKS;
 }
 
 async function measure(d: TestDaemon, name: string, fn: () => Promise<unknown>): Promise<void> {

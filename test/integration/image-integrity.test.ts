@@ -4,7 +4,7 @@
 // manifests and configs, and pull errors that name every endpoint tried.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { promises as fsp, readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { promises as fsp, readdirSync, readlinkSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,7 @@ import {
 import { call } from '../../api/client';
 import { hostPlatform, makeTarSync, startRegistry, type LabRegistry } from '../lab';
 import { berthctl, startBerthd, type TestDaemon } from '../lab/berthd';
+import { procStatusKb } from '../lab/proc';
 
 /** How much berthd's RSS may grow across a pull of a huge config ("a few MB"). */
 const RSS_SLACK = 8 * 1024 * 1024;
@@ -429,8 +430,7 @@ describe('through berthd: the CRI answer, berthctl pull, and RSS after a huge co
   });
 
   it("berthd's RSS stays put after pulling a 15 MB config and refusing one with 100 000 Env entries", async () => {
-    const rss = (): number =>
-      Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${d.proc.pid}/status`, 'utf8'))?.[1]) * 1024;
+    const rss = (): number => procStatusKb(d.proc.pid!) * 1024;
     const layer = small('rss');
     // Warm up the pull path (code, agents, pools) with a download as large as the configs below
     // (a 16 MiB layer), so that the baseline is that of a daemon that has pulled that much: any
