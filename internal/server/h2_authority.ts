@@ -78,6 +78,28 @@ export function headerFrames(stream: number, block: Buffer, endStream: boolean, 
 
 export class H2ProtocolError extends Error {}
 
+/** A HEADERS frame's header block fragment and priority field, its padding cut off. */
+export function headersFragment(flags: number, payload: Buffer): { fragment: Buffer; priority?: Buffer } {
+  let p = payload;
+  if (flags & FLAG_PADDED) {
+    if (p.length < 1 || p[0] >= p.length) throw new H2ProtocolError('bad HEADERS padding');
+    p = p.subarray(1, p.length - p[0]);
+  }
+  if (!(flags & FLAG_PRIORITY)) return { fragment: p };
+  if (p.length < 5) throw new H2ProtocolError('short HEADERS priority');
+  return { fragment: p.subarray(5), priority: p.subarray(0, 5) };
+}
+
+/** A whole header block decoded with `hpack` (its table updated); HPACK errors as H2ProtocolError. */
+export function decodeHeaderBlock(hpack: HpackDecoder, block: Buffer): HeaderField[] {
+  try {
+    return hpack.decode(block);
+  } catch (err) {
+    if (err instanceof HpackError) throw new H2ProtocolError(`HPACK: ${err.message}`);
+    throw err;
+  }
+}
+
 /**
  * Rewrites the client→server byte stream of one HTTP/2 connection. `push` takes bytes as they
  * arrive and returns what to hand to the server; it throws H2ProtocolError on input no server
@@ -162,30 +184,20 @@ export class AuthorityRewriter {
       this.block.parts.push(payload);
       this.block.size += payload.length;
     } else {
-      let p = payload;
-      if (flags & FLAG_PADDED) {
-        if (p.length < 1 || p[0] >= p.length) throw new H2ProtocolError('bad HEADERS padding');
-        p = p.subarray(1, p.length - p[0]);
-      }
-      let priority: Buffer | undefined;
-      if (flags & FLAG_PRIORITY) {
-        if (p.length < 5) throw new H2ProtocolError('short HEADERS priority');
-        priority = Buffer.from(p.subarray(0, 5));
-        p = p.subarray(5);
-      }
-      this.block = { stream, flags, priority, parts: [Buffer.from(p)], size: p.length };
+      const { fragment, priority } = headersFragment(flags, payload);
+      this.block = {
+        stream,
+        flags,
+        priority: priority && Buffer.from(priority),
+        parts: [Buffer.from(fragment)],
+        size: fragment.length,
+      };
     }
     if (this.block.size > MAX_HEADER_BLOCK) throw new H2ProtocolError('header block too large');
     if (!(flags & FLAG_END_HEADERS)) return [];
     const b = this.block;
     this.block = null;
-    let fields: HeaderField[];
-    try {
-      fields = this.hpack.decode(Buffer.concat(b.parts));
-    } catch (err) {
-      if (err instanceof HpackError) throw new H2ProtocolError(`HPACK: ${err.message}`);
-      throw err;
-    }
+    const fields = decodeHeaderBlock(this.hpack, Buffer.concat(b.parts));
     return headerFrames(
       b.stream,
       encodeBlock(fixAuthority(fields)),

@@ -21,17 +21,17 @@
 import {
   FLAG_ACK,
   FLAG_END_HEADERS,
-  FLAG_PADDED,
-  FLAG_PRIORITY,
   FRAME_CONTINUATION,
   FRAME_HEADERS,
   FRAME_SETTINGS,
   H2ProtocolError,
   PREFACE,
+  decodeHeaderBlock,
   frameHeader,
+  headersFragment,
   isAcceptedAuthority,
 } from './h2_authority';
-import { HpackDecoder, HpackError } from './hpack';
+import { HpackDecoder } from './hpack';
 
 /** The listener's own server connection preface: a SETTINGS frame with no settings. */
 export const SERVER_PREFACE = frameHeader(0, FRAME_SETTINGS, 0, 0);
@@ -112,26 +112,11 @@ export class FirstRequestSniffer {
       if (!this.block) throw new H2ProtocolError('CONTINUATION without HEADERS');
       this.block.push(payload);
     } else {
-      let p = payload;
-      if (flags & FLAG_PADDED) {
-        if (p.length < 1 || p[0] >= p.length) throw new H2ProtocolError('bad HEADERS padding');
-        p = p.subarray(1, p.length - p[0]);
-      }
-      if (flags & FLAG_PRIORITY) {
-        if (p.length < 5) throw new H2ProtocolError('short HEADERS priority');
-        p = p.subarray(5);
-      }
-      this.block = [p];
+      this.block = [headersFragment(flags, payload).fragment];
     }
     if (!(flags & FLAG_END_HEADERS)) return;
-    let fields;
-    try {
-      // the connection's first header block: HPACK's dynamic table is still empty
-      fields = new HpackDecoder().decode(Buffer.concat(this.block));
-    } catch (err) {
-      if (err instanceof HpackError) throw new H2ProtocolError(`HPACK: ${err.message}`);
-      throw err;
-    }
+    // the connection's first header block: HPACK's dynamic table is still empty
+    const fields = decodeHeaderBlock(new HpackDecoder(), Buffer.concat(this.block));
     this.block = undefined;
     const authorities = fields.filter((f) => f.name === ':authority' || f.name === 'host');
     this.direct = authorities.length > 0 && authorities.every((f) => isAcceptedAuthority(f.value));
