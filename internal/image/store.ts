@@ -578,11 +578,7 @@ export class LocalImageStore implements ImageStore {
       // A failed download destroys the branch with its error, maybe before the stage reads it:
       // the error reaches the stage when it reads, and the pull through the ingest's promise.
       branch.on('error', () => undefined);
-      const onStop = (): void => {
-        body.destroy(stop.reason instanceof Error ? stop.reason : new Error('pull stopped'));
-      };
-      stop.addEventListener('abort', onStop, { once: true });
-      if (stop.aborted) onStop();
+      const unhook = destroyOnStop(body, stop);
       let first: unknown;
       const ingest = this.content
         .ingest(desc.digest, body, { size: desc.size, onBytes: t.add, what: 'layer', tee: branch })
@@ -596,7 +592,7 @@ export class LocalImageStore implements ImageStore {
         throw err;
       });
       const [ir, sr] = await Promise.allSettled([ingest, staged]);
-      stop.removeEventListener('abort', onStop);
+      unhook();
       if (ir.status === 'fulfilled' && sr.status === 'fulfilled') return sr.value;
       if (sr.status === 'fulfilled') await sr.value.discard();
       if (stop.aborted) throw stop.reason;
@@ -617,14 +613,11 @@ export class LocalImageStore implements ImageStore {
     const compressed = (await this.content.size(blob)) ?? layer.size;
     const src = createReadStream(this.content.path(blob), { highWaterMark: 1024 * 1024 });
     src.on('error', () => undefined); // reaches the stage when it reads
-    const onStop = (): void => {
-      src.destroy(stop.reason instanceof Error ? stop.reason : new Error('pull stopped'));
-    };
-    stop.addEventListener('abort', onStop, { once: true });
+    const unhook = destroyOnStop(src, stop);
     try {
       return await this.stageFrom(src, compressed, layer, name, budget);
     } finally {
-      stop.removeEventListener('abort', onStop);
+      unhook();
     }
   }
 
@@ -855,6 +848,19 @@ export class LocalImageStore implements ImageStore {
   fsMountpoint(): string {
     return this.mountpoint;
   }
+}
+
+/**
+ * Destroys `src` with the reason once `stop` aborts (at once when it already has): a stopped pull
+ * ends its other layers' reads. Returns the unhooking.
+ */
+function destroyOnStop(src: Readable, stop: AbortSignal): () => void {
+  const onStop = (): void => {
+    src.destroy(stop.reason instanceof Error ? stop.reason : new Error('pull stopped'));
+  };
+  stop.addEventListener('abort', onStop, { once: true });
+  if (stop.aborted) onStop();
+  return () => stop.removeEventListener('abort', onStop);
 }
 
 /** The parts of a config Berth keeps (config-scan.ts KEPT_KEYS). */

@@ -56,6 +56,16 @@ import type {
   Usage,
 } from './types';
 
+/** A layer unpacked into its temp dir, not yet published (unpackStaged, then publish). */
+interface Unpacked {
+  chainId: string;
+  tmp: string;
+  size: number;
+  inodes: number;
+  /** Date.now() when unpacking began */
+  started: number;
+}
+
 export interface OverlaySnapshotterOptions {
   /** e.g. /var/lib/berth/snapshots */
   root: string;
@@ -393,11 +403,7 @@ export class OverlaySnapshotter implements Snapshotter {
    * Unpacks `tar` into a fresh `layers/<hex>.tmp-*` dir (init() removes it after a crash); on any
    * error the dir is removed and the stream destroyed.
    */
-  private async unpackStaged(
-    chainId: string,
-    tar: Readable,
-    opts: ApplyLayerOptions,
-  ): Promise<{ chainId: string; tmp: string; size: number; inodes: number; started: number }> {
+  private async unpackStaged(chainId: string, tar: Readable, opts: ApplyLayerOptions): Promise<Unpacked> {
     const started = Date.now();
     const tmp = path.join(this.layersDir, `${chainHex(chainId)}${TMP_MARK}${rand()}`);
     try {
@@ -416,10 +422,7 @@ export class OverlaySnapshotter implements Snapshotter {
   }
 
   /** Publishes an unpacked dir as layer `chainId` (caller holds the layer lock). */
-  private async publish(
-    staged: { chainId: string; tmp: string; size: number; inodes: number; started: number },
-    parentChainId: string | undefined,
-  ): Promise<LayerInfo> {
+  private async publish(staged: Unpacked, parentChainId: string | undefined): Promise<LayerInfo> {
     const { chainId, tmp, size, inodes } = staged;
     const hex = chainHex(chainId);
     let link: string | undefined;

@@ -9,8 +9,8 @@
 // that is one /proc read per interval; a relief is one full collection (tens of ms, all of it a
 // pause of the event loop). So it waits for a quiet interval: while the loop was busier than
 // `maxBusy` (event-loop utilisation of LoopHealth's last 10 s window; kubelet's steady load on 30
-// pods is ~0.09)
-// the sample is skipped, since a pause there is an RPC's tail latency (a relist seen at 60-70 ms).
+// pods is ~0.09) the sample is skipped, since a pause there is an RPC's tail latency (a relist
+// seen at 60-70 ms).
 import * as fs from 'node:fs';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
