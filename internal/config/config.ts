@@ -41,6 +41,8 @@ export interface Config {
   image: {
     platform: string;
     max_concurrent_downloads: number;
+    /** worker threads that unpack layers off the event loop (0: unpack in the main thread) */
+    unpack_workers: number;
     pull_progress_timeout_seconds: number;
     pull_progress_min_bytes_per_second: number;
     /** bounds on what a registry can make berthd read or unpack (see README, "Image integrity") */
@@ -96,6 +98,7 @@ export function defaultConfig(): Config {
     image: {
       platform: 'linux/amd64',
       max_concurrent_downloads: 3,
+      unpack_workers: 1,
       pull_progress_timeout_seconds: 300,
       pull_progress_min_bytes_per_second: 1,
       max_manifest_bytes: 4 * 1024 * 1024,
@@ -202,6 +205,8 @@ export function validate(c: Config): Config {
     if (!Number.isInteger(n) || n < 1) throw new ConfigError(key, 'must be a positive integer');
   };
   posInt('image.max_concurrent_downloads', c.image.max_concurrent_downloads);
+  if (!Number.isInteger(c.image.unpack_workers) || c.image.unpack_workers < 0)
+    throw new ConfigError('image.unpack_workers', 'must be a non-negative integer');
   posInt('image.pull_progress_timeout_seconds', c.image.pull_progress_timeout_seconds);
   if (!(c.image.pull_progress_min_bytes_per_second >= 0))
     throw new ConfigError('image.pull_progress_min_bytes_per_second', 'must be >= 0');

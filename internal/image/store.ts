@@ -28,8 +28,8 @@ import { atomicWriteJson, cleanTempFiles, quarantine } from '../util/fs';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { credentialKey, resolveCredentials } from './auth';
 import { DEFAULT_KEPT_BUDGET, KEPT_KEYS, readImageConfigFile } from './config-scan';
-import { ContentStore, digestMismatch, verifiedStream } from './content';
-import { ZSTD_UNSUPPORTED, decompressStream, openDecompressed, zstdSupported } from './decompress';
+import { ContentStore, digestMismatch } from './content';
+import { ZSTD_UNSUPPORTED, openDecompressed, zstdSupported } from './decompress';
 import { readFromLayers } from './layer-read';
 import {
   type Descriptor,
@@ -43,7 +43,8 @@ import {
   selectPlatform,
 } from './manifest';
 import { PullProgress, type PullSnapshot } from './progress';
-import { type UnpackBudget, limitUnpacked, unpackBudget } from './unpack-limits';
+import { type UnpackBudget, unpackBudget } from './unpack-limits';
+import { UnpackPool } from './unpack-pool';
 import {
   type ImageReference,
   digestReference,
@@ -64,6 +65,8 @@ export interface LocalImageStoreOptions {
   config: Config;
   snapshotter: Snapshotter;
   log: Logger;
+  /** the unpack worker's script (default: unpack-worker.js beside the pool's module) */
+  unpackWorkerScript?: string;
 }
 
 interface SharedPull {
@@ -106,6 +109,7 @@ export class LocalImageStore implements ImageStore {
   private readonly lock = new KeyedMutex();
   private readonly readCache = new Map<string, Buffer | undefined>();
   private readonly log: Logger;
+  private readonly unpacker: UnpackPool;
   private pinnedRef: string | undefined;
   /** bytes (st_blocks * 512) of each image record file, stat-ed when written or loaded */
   private readonly recordBytes = new Map<string, number>();
@@ -117,6 +121,11 @@ export class LocalImageStore implements ImageStore {
     this.imagesDir = path.join(opts.root, 'images');
     this.log = opts.log.child({ component: 'image' });
     this.registry = new RegistryClient({ config: opts.config, log: this.log });
+    this.unpacker = new UnpackPool({
+      workers: opts.config.image.unpack_workers,
+      log: this.log,
+      ...(opts.unpackWorkerScript ? { script: opts.unpackWorkerScript } : {}),
+    });
     try {
       this.pinnedRef = formatReference(parseReference(opts.config.pause_image));
     } catch {
@@ -157,6 +166,7 @@ export class LocalImageStore implements ImageStore {
   /** Stops keep-alive connections (for tests and shutdown). */
   close(): void {
     this.registry.close();
+    void this.unpacker.close();
   }
 
   // ---- lookups ----
@@ -623,7 +633,8 @@ export class LocalImageStore implements ImageStore {
 
   /**
    * Unpacks a compressed layer stream into a staged snapshot dir, within the pull's unpack budget,
-   * verifying its diff_id: a layer that does not match is never handed back.
+   * verifying its diff_id (in a worker thread of the unpack pool): a layer that does not match is
+   * never handed back.
    */
   private async stageFrom(
     compressed: Readable,
@@ -633,43 +644,27 @@ export class LocalImageStore implements ImageStore {
     budget: UnpackBudget,
   ): Promise<StagedLayer> {
     const what = `layer ${layer.digest}`;
-    const tar = limitUnpacked(await decompressStream(compressed, what), budget, {
-      layer: `${what} of ${short(name)}`,
-      compressedBytes,
-    });
-    const v = verifiedStream(tar, layer.diffId, `${what} (diff_id)`);
-    let streamErr: unknown;
-    v.stream.on('error', (e) => (streamErr ??= e));
     const t0 = Date.now();
-    let staged: StagedLayer;
+    let bytes = 0;
     try {
-      staged = await this.opts.snapshotter.stageLayer(layer.chainId, v.stream, {
-        maxFileBytes: budget.layerLimit,
+      const staged = await this.opts.snapshotter.stageLayer(layer.chainId, async (dir) => {
+        const r = await this.unpacker.run(compressed, dir, {
+          diffId: layer.diffId,
+          what,
+          label: `${what} of ${short(name)}`,
+          compressedBytes,
+          budget,
+        });
+        bytes = r.bytes;
+        return r;
       });
+      metrics.unpacked(bytes);
+      this.log.debug('layer unpacked', { ref: name, chainId: layer.chainId, ms: Date.now() - t0 });
+      return staged;
     } catch (err) {
-      v.stream.destroy();
-      // A bad diff_id or a corrupt gzip is the real cause when the snapshotter only saw the stream die.
-      if (streamErr) throw mismatchOrCorrupt(streamErr, what);
-      // a bound the snapshotter enforces (a sparse file's apparent size): name the layer
-      if (isBerthError(err, Status.RESOURCE_EXHAUSTED) && !err.message.includes(layer.digest))
-        throw new BerthError(err.code, `${what}: ${err.message}`, { cause: err });
+      compressed.destroy();
       throw err;
     }
-    if (!v.verified() && !v.stream.destroyed) {
-      // The snapshotter stopped reading before the end: hash the rest so the check is whole.
-      try {
-        for await (const chunk of v.stream) void chunk;
-      } catch (err) {
-        streamErr ??= err;
-      }
-    }
-    if (streamErr || !v.verified()) {
-      await staged.discard();
-      throw mismatchOrCorrupt(streamErr ?? new Error('layer stream ended early'), what);
-    }
-    metrics.unpacked(v.bytes());
-    this.log.debug('layer unpacked', { ref: name, chainId: layer.chainId, ms: Date.now() - t0 });
-    return staged;
   }
 
   /** A blob in the store holding the same uncompressed layer (same diff_id) as another image. */
@@ -898,13 +893,6 @@ function namingRef(err: unknown, name: string): unknown {
   if (!isBerthError(err) || err.message.includes(name)) return err;
   if (err.code !== Status.DATA_LOSS && err.code !== Status.RESOURCE_EXHAUSTED) return err;
   return new BerthError(err.code, `${name}: ${err.message}`, { cause: err });
-}
-
-function mismatchOrCorrupt(err: unknown, what: string): BerthError {
-  if (isBerthError(err)) return err;
-  return new BerthError(Status.DATA_LOSS, `${what} cannot be decompressed: ${errMessage(err)}`, {
-    cause: err,
-  });
 }
 
 /** Checks the shape of a record read from disk; throws when it is not one of ours. */

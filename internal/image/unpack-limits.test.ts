@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { Status, isBerthError } from '../errors';
-import { RATIO_FLOOR, limitUnpacked, unpackViolation } from './unpack-limits';
+import { RATIO_FLOOR, limitUnpacked, unpackViolation, unpackedSoFar } from './unpack-limits';
 
 const budget = { layerLimit: 1000, imageLimit: 1500, ratio: 0 };
 
@@ -25,7 +25,7 @@ describe('unpackViolation', () => {
 
 describe('limitUnpacked', () => {
   it('counts into the budget and cuts the stream with RESOURCE_EXHAUSTED naming the layer', async () => {
-    const b = { ...budget, used: 0 };
+    const b = { ...budget, used: new BigInt64Array(new SharedArrayBuffer(8)) };
     const ok = limitUnpacked(Readable.from([Buffer.alloc(400), Buffer.alloc(400)]), b, {
       layer: 'layer A',
       compressedBytes: 1,
@@ -33,7 +33,7 @@ describe('limitUnpacked', () => {
     let n = 0;
     for await (const c of ok) n += (c as Buffer).length;
     expect(n).toBe(800);
-    expect(b.used).toBe(800);
+    expect(unpackedSoFar(b)).toBe(800);
     let destroyed = false;
     const src = Readable.from([Buffer.alloc(400), Buffer.alloc(400), Buffer.alloc(400)]);
     src.on('close', () => (destroyed = true));

@@ -15,8 +15,11 @@ export interface UnpackBudget {
   imageLimit: number;
   /** 0 = no ratio check */
   ratio: number;
-  /** bytes unpacked so far by this pull (all layers) */
-  used: number;
+  /**
+   * Bytes unpacked so far by this pull (all layers), in shared memory: the layers of a pull unpack
+   * in parallel, in worker threads, and each adds to this one count as its bytes flow.
+   */
+  used: BigInt64Array;
 }
 
 export function unpackBudget(cfg: Config['image']): UnpackBudget {
@@ -24,8 +27,18 @@ export function unpackBudget(cfg: Config['image']): UnpackBudget {
     layerLimit: cfg.max_layer_uncompressed_bytes,
     imageLimit: cfg.max_image_uncompressed_bytes,
     ratio: cfg.max_layer_compression_ratio,
-    used: 0,
+    used: new BigInt64Array(new SharedArrayBuffer(8)),
   };
+}
+
+/** Adds `n` bytes to the pull's count; returns the count after the add (all threads' bytes). */
+export function addUnpacked(budget: UnpackBudget, n: number): number {
+  return Number(Atomics.add(budget.used, 0, BigInt(n))) + n;
+}
+
+/** Bytes the pull has unpacked so far. */
+export function unpackedSoFar(budget: UnpackBudget): number {
+  return Number(Atomics.load(budget.used, 0));
 }
 
 /**
@@ -35,7 +48,7 @@ export function unpackBudget(cfg: Config['image']): UnpackBudget {
 export function unpackViolation(
   layerBytes: number,
   usedBefore: number,
-  budget: Omit<UnpackBudget, 'used'>,
+  budget: Pick<UnpackBudget, 'layerLimit' | 'imageLimit' | 'ratio'>,
   compressedBytes: number,
 ): string | undefined {
   if (layerBytes > budget.layerLimit)
@@ -61,9 +74,8 @@ export function limitUnpacked(
     try {
       for await (const chunk of src as AsyncIterable<Buffer>) {
         n += chunk.length;
-        // layers of a pull unpack in parallel: each adds its bytes to the shared count as they flow
-        budget.used += chunk.length;
-        const why = unpackViolation(n, budget.used - n, budget, info.compressedBytes);
+        const used = addUnpacked(budget, chunk.length);
+        const why = unpackViolation(n, used - n, budget, info.compressedBytes);
         if (why) throw new BerthError(Status.RESOURCE_EXHAUSTED, `${info.layer} refused: ${why}`);
         yield chunk;
       }

@@ -47,6 +47,7 @@ import { diskUsage } from './usage';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type {
   ApplyLayerOptions,
+  LayerApplier,
   LayerInfo,
   MountSpec,
   PrepareOptions,
@@ -355,15 +356,19 @@ export class OverlaySnapshotter implements Snapshotter {
     });
   }
 
-  async stageLayer(chainId: string, tar: Readable, opts: ApplyLayerOptions = {}): Promise<StagedLayer> {
+  async stageLayer(
+    chainId: string,
+    source: Readable | LayerApplier,
+    opts: ApplyLayerOptions = {},
+  ): Promise<StagedLayer> {
     try {
       chainHex(chainId);
       await this.ready();
     } catch (err) {
-      tar.destroy();
+      if (typeof source !== 'function') source.destroy();
       throw err;
     }
-    const staged = await this.unpackStaged(chainId, tar, opts);
+    const staged = await this.unpackStaged(chainId, source, opts);
     let state: 'staged' | 'committed' | 'discarded' = 'staged';
     return {
       chainId,
@@ -403,19 +408,24 @@ export class OverlaySnapshotter implements Snapshotter {
    * Unpacks `tar` into a fresh `layers/<hex>.tmp-*` dir (init() removes it after a crash); on any
    * error the dir is removed and the stream destroyed.
    */
-  private async unpackStaged(chainId: string, tar: Readable, opts: ApplyLayerOptions): Promise<Unpacked> {
+  private async unpackStaged(
+    chainId: string,
+    source: Readable | LayerApplier,
+    opts: ApplyLayerOptions,
+  ): Promise<Unpacked> {
     const started = Date.now();
     const tmp = path.join(this.layersDir, `${chainHex(chainId)}${TMP_MARK}${rand()}`);
     try {
       await fsp.mkdir(tmp, { mode: 0o700 });
       await fsp.mkdir(path.join(tmp, 'fs'), { mode: 0o755 });
-      const { size, inodes } = await applyLayerTar(path.join(tmp, 'fs'), tar, {
-        log: this.log,
-        maxFileBytes: opts.maxFileBytes,
-      });
+      const fsDir = path.join(tmp, 'fs');
+      const { size, inodes } =
+        typeof source === 'function'
+          ? await source(fsDir)
+          : await applyLayerTar(fsDir, source, { log: this.log, maxFileBytes: opts.maxFileBytes });
       return { chainId, tmp, size, inodes, started };
     } catch (err) {
-      tar.destroy();
+      if (typeof source !== 'function') source.destroy();
       await fsp.rm(tmp, { recursive: true, force: true });
       throw err;
     }

@@ -59,6 +59,12 @@ export interface Usage {
   inodes: number;
 }
 
+/**
+ * Fills the empty dir `fsDir` with a layer's tree (as applyLayerTar does) and says what it holds;
+ * nothing may write there once it has settled.
+ */
+export type LayerApplier = (fsDir: string) => Promise<{ size: number; inodes: number }>;
+
 export interface Snapshotter {
   /** Recovers on start: drops half-applied layers and half-prepared snapshots. */
   init(): Promise<void>;
@@ -78,9 +84,14 @@ export interface Snapshotter {
   /**
    * Unpacks a layer tar as applyLayer does, into a dir of its own that nobody sees until commit():
    * layers of one image can unpack in parallel and be committed in order. A crash leaves only a
-   * temp dir, removed by init(). The stream is read to its end, or destroyed on error.
+   * temp dir, removed by init(). The stream is read to its end, or destroyed on error. Instead of a
+   * stream, `source` may be a function that fills the (empty) dir itself, e.g. in a worker thread.
    */
-  stageLayer(chainId: string, tar: Readable, opts?: ApplyLayerOptions): Promise<StagedLayer>;
+  stageLayer(
+    chainId: string,
+    source: Readable | LayerApplier,
+    opts?: ApplyLayerOptions,
+  ): Promise<StagedLayer>;
   /** Removes a layer; refuses (FAILED_PRECONDITION) while a snapshot is stacked on it. */
   removeLayer(chainId: string): Promise<void>;
   listLayers(): Promise<string[]>;

@@ -6,14 +6,17 @@
 // compressed MB/s (layer blobs as pulled), unpacked MB/s (the layers' uncompressed tars) and the
 // daemon's peak RSS (VmHWM of the berthd or containerd process; containerd unpacks in-process), and
 // the CPU time the daemon spent on the pull (user + system, its reaped children included), which
-// says more than the wall time when other work shares the machine. The load average is printed.
+// says more than the wall time when other work shares the machine. While each pull runs, a Version
+// RPC goes out every 20 ms: its latencies (p50/p99/max over all runs) show how the daemon answers
+// other calls while it pulls. The load average is printed.
 //
 // Images (BENCH_PULL_IMAGES, comma-separated, default `issue`):
 //   issue  busybox + 4 gzip layers of ~50 MB of random (incompressible) bytes, as issue #15 measured
 //   mixed  busybox + 4 layers of ~95 MB, 200 files each, half random and half text
 //
 // Run (needs root): npm run bench -- pull
-//   BENCH_TARGETS=berth,containerd   which daemons (containerd needs /usr/bin/containerd)
+//   BENCH_TARGETS=berth,containerd   which daemons (containerd needs /usr/bin/containerd);
+//                                    berth-main: Berth unpacking on its main thread (unpack_workers 0)
 //   BENCH_PULL_RUNS=N (3)            pulls per target and image
 //   BERTHD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"   profile berthd (test/lab/berthd.ts)
 import * as crypto from 'node:crypto';
@@ -79,6 +82,8 @@ async function buildImage(reg: LabRegistry, name: string): Promise<BenchImage> {
 
 interface Run {
   secs: number;
+  /** Version RPCs answered during the pull: their latencies, ms */
+  versionMs: number[];
   peakKb: number;
   /** CPU seconds (user + system) the daemon and the children it reaped spent on the pull */
   cpu: number;
@@ -98,8 +103,11 @@ interface Daemon {
 }
 
 async function startTarget(target: string, reg: LabRegistry): Promise<Daemon> {
-  if (target === 'berth') {
-    const d = await startBerthd({ log_level: 'warn' });
+  if (target === 'berth' || target === 'berth-main') {
+    const d = await startBerthd({
+      log_level: 'warn',
+      ...(target === 'berth-main' ? { image: { unpack_workers: 0 } } : {}),
+    });
     return { pid: d.proc.pid!, clients: d.clients, cleanup: () => d.cleanup() };
   }
   if (target === 'containerd') {
@@ -110,7 +118,7 @@ async function startTarget(target: string, reg: LabRegistry): Promise<Daemon> {
     });
     return { pid: c.pid, clients: c.clients, cleanup: () => c.stop() };
   }
-  throw new Error(`unknown target '${target}' (berth, containerd)`);
+  throw new Error(`unknown target '${target}' (berth, berth-main, containerd)`);
 }
 
 async function pullOnce(target: string, reg: LabRegistry, img: BenchImage): Promise<Run> {
@@ -118,12 +126,40 @@ async function pullOnce(target: string, reg: LabRegistry, img: BenchImage): Prom
   try {
     const cpu0 = cpuSecs(d.pid);
     const t0 = process.hrtime.bigint();
-    await call(d.clients.image, 'PullImage', { image: { image: img.pushed.reference } }, 600_000);
+    let pulling = true;
+    const pull = call(
+      d.clients.image,
+      'PullImage',
+      { image: { image: img.pushed.reference } },
+      600_000,
+    ).finally(() => (pulling = false));
+    const versionMs = await probeVersion(d.clients, () => pulling);
+    await pull;
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    return { secs, peakKb: procStatusKb(d.pid, 'VmHWM'), cpu: cpuSecs(d.pid) - cpu0 };
+    return { secs, versionMs, peakKb: procStatusKb(d.pid, 'VmHWM'), cpu: cpuSecs(d.pid) - cpu0 };
   } finally {
     await d.cleanup();
   }
+}
+
+/**
+ * How the daemon answers other RPCs while it pulls: a Version call every 20 ms (one at a time) until
+ * `busy()` turns false, as kubelet's relists and probes would meet a pulling runtime.
+ */
+async function probeVersion(clients: CriClients, busy: () => boolean): Promise<number[]> {
+  const out: number[] = [];
+  while (busy()) {
+    const t = process.hrtime.bigint();
+    await call(clients.runtime, 'Version', { version: 'v1' }, 10_000);
+    if (busy()) out.push(Number(process.hrtime.bigint() - t) / 1e6);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return out;
+}
+
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length ? (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number) : NaN;
 }
 
 function median(xs: number[]): number {
@@ -152,6 +188,7 @@ async function main(): Promise<void> {
           'unp MB/s'.padStart(9),
           'peak RSS MB'.padStart(12),
           'CPU s'.padStart(6),
+          'Version p50/p99/max ms'.padStart(23),
           'runs (ms)'.padStart(10),
         ].join(' '),
       );
@@ -162,6 +199,7 @@ async function main(): Promise<void> {
         const secs = median(runs.map((r) => r.secs));
         const peak = median(runs.map((r) => r.peakKb));
         const cpu = median(runs.map((r) => r.cpu));
+        const v = runs.flatMap((r) => r.versionMs);
         rows.push({ target, secs });
         console.log(
           [
@@ -171,6 +209,7 @@ async function main(): Promise<void> {
             (img.unpacked / 1e6 / secs).toFixed(1).padStart(9),
             (peak / 1024).toFixed(0).padStart(12),
             cpu.toFixed(2).padStart(6),
+            `${pct(v, 50).toFixed(1)} / ${pct(v, 99).toFixed(1)} / ${Math.max(...v).toFixed(1)}`.padStart(23),
             `  ${runs.map((r) => (r.secs * 1000).toFixed(0)).join(', ')}`,
           ].join(' '),
         );

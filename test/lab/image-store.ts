@@ -1,11 +1,19 @@
-// An image store over a real overlay snapshotter in `root`, as berthd opens it, for tests that
-// drive internal/image directly; and the status a rejected call ended with.
+// An image store over a real overlay snapshotter in `root`, as berthd opens it (layers unpack in
+// the built unpack worker), for tests that drive internal/image directly; and the status a
+// rejected call ended with.
 import { join } from 'node:path';
 import { defaultConfig, type Config } from '../../internal/config/config';
 import { isBerthError } from '../../internal/errors';
 import { silentLogger } from '../../internal/log';
 import { LocalImageStore } from '../../internal/image/store';
 import { OverlaySnapshotter } from '../../internal/snapshot/overlay';
+import { REPO_ROOT, assertBuilt } from './berthd';
+
+/** The built unpack worker: tests run from TypeScript sources, the worker thread from dist/. */
+export function builtUnpackWorker(): string {
+  assertBuilt();
+  return join(REPO_ROOT, 'dist', 'internal', 'image', 'unpack-worker.js');
+}
 
 export async function openLabStore(
   root: string,
@@ -17,7 +25,13 @@ export async function openLabStore(
   patch(config);
   const snap = new OverlaySnapshotter({ root: join(root, 'snapshots'), log });
   await snap.init();
-  const store = new LocalImageStore({ root, config, snapshotter: snap, log });
+  const store = new LocalImageStore({
+    root,
+    config,
+    snapshotter: snap,
+    log,
+    unpackWorkerScript: builtUnpackWorker(),
+  });
   await store.init();
   return { store, snap, config };
 }
