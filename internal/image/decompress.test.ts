@@ -26,6 +26,24 @@ describe('decompressStream', () => {
     expect((await collect(await decompressStream(Readable.from([]), 'x'))).length).toBe(0);
   });
 
+  it('reports each input chunk once gunzip is done with it, every byte of it used', async () => {
+    const data = randomBytes(3 * 1024 * 1024);
+    const gz = gzipSync(data);
+    const size = 1024 * 1024; // chunks at least INFLATE_BATCH reach gunzip as they are
+    const chunks: Buffer[] = [];
+    for (let o = 0; o < gz.length; o += size) chunks.push(Buffer.from(gz.subarray(o, o + size)));
+    const consumed: Buffer[] = [];
+    const out = await collect(await decompressStream(Readable.from(chunks), 'x', (c) => consumed.push(c)));
+    expect(out.equals(data)).toBe(true);
+    expect(consumed.length).toBe(chunks.length);
+    expect(Buffer.concat(consumed).equals(gz)).toBe(true);
+    // the first chunk is a copy (its first bytes were read to sniff the compression), and so is
+    // the last, shorter than a batch (joined at the end); the rest are the very buffers that came in
+    expect(chunks.length).toBe(4);
+    expect(consumed[1]).toBe(chunks[1]);
+    expect(consumed[2]).toBe(chunks[2]);
+  });
+
   it('a corrupt gzip fails the returned stream', async () => {
     const gz = gzipSync(randomBytes(100_000));
     gz.fill(0x55, 20, 200);

@@ -34,7 +34,11 @@ export function openDecompressed(file: string, what: string): Promise<Readable> 
  * `src` decompressed, the compression sniffed from its first bytes (read, then put back). Errors of
  * the source or the decompressor surface on the returned stream, as with openDecompressed.
  */
-export async function decompressStream(src: Readable, what: string): Promise<Readable> {
+export async function decompressStream(
+  src: Readable,
+  what: string,
+  onConsumed?: (chunk: Buffer) => void,
+): Promise<Readable> {
   let head: Buffer;
   try {
     head = await peek(src, 4);
@@ -57,9 +61,20 @@ export async function decompressStream(src: Readable, what: string): Promise<Rea
     }
     dec = z();
   }
+  if (onConsumed) reportConsumed(dec as unknown as Transform, onConsumed);
   // Network reads arrive in chunks of 16-64 KiB; each chunk is one trip to the thread pool for
   // zlib, so they are joined into batches first (a file source already reads 1 MiB at a time).
   return pipeline(src, coalesce(INFLATE_BATCH), dec, () => undefined) as unknown as Readable;
+}
+
+/** Calls `onConsumed` with each input chunk once the decompressor is done with its bytes. */
+function reportConsumed(dec: Transform, onConsumed: (chunk: Buffer) => void): void {
+  const transform = dec._transform.bind(dec);
+  dec._transform = (chunk: Buffer, enc, cb) =>
+    transform(chunk, enc, (err?: Error | null, data?: unknown) => {
+      if (chunk.length > 0) onConsumed(chunk); // the final flush comes as an empty chunk
+      cb(err, data);
+    });
 }
 
 /** Compressed bytes handed to the decompressor at a time. */

@@ -31,14 +31,19 @@ export interface UnpackLayerResult {
   bytes: number;
 }
 
-/** Unpacks `compressed` into the empty directory `dest`; see the file comment for the errors. */
+/**
+ * Unpacks `compressed` into the empty directory `dest`; see the file comment for the errors.
+ * `onConsumed` hears of each compressed chunk once decompression is done with it (never for an
+ * uncompressed layer), so its memory can be reused.
+ */
 export async function unpackLayer(
   compressed: Readable,
   dest: string,
   job: UnpackLayerJob,
   log?: Logger,
+  onConsumed?: (chunk: Buffer) => void,
 ): Promise<UnpackLayerResult> {
-  const tar = limitUnpacked(await decompressStream(compressed, job.what), job.budget, {
+  const tar = limitUnpacked(await decompressStream(compressed, job.what, onConsumed), job.budget, {
     layer: job.label,
     compressedBytes: job.compressedBytes,
   });

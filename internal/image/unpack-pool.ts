@@ -13,14 +13,15 @@ import { BerthError, errMessage, Status } from '../errors';
 import type { Logger } from '../log';
 import { YoungGc } from '../util/young-gc';
 import { type UnpackLayerJob, type UnpackLayerResult, unpackLayer } from './unpack-layer';
-import { type FromWorker, type ToWorker, fromWire, toWire } from './unpack-protocol';
+import { CHUNK, type FromWorker, type ToWorker, fromWire, toWire } from './unpack-protocol';
 
-/** Bytes gathered into one transferred chunk. */
-export const CHUNK = 1024 * 1024;
+export { CHUNK };
 const IN_FLIGHT_HIGH = 8 * CHUNK;
 const IN_FLIGHT_LOW = 4 * CHUNK;
 /** The main thread's dead socket buffers are collected after this many bytes (see YoungGc). */
 const MAIN_GC_BYTES = 8 * CHUNK;
+/** Chunk buffers kept for reuse: what is in flight for a few layers. */
+const SPARE_MAX = 32;
 
 export interface UnpackPoolOptions {
   /** worker threads at most; 0 unpacks in the calling thread */
@@ -45,6 +46,8 @@ export class UnpackPool {
   private seq = 0;
   private closed = false;
   private readonly youngGc = new YoungGc(MAIN_GC_BYTES);
+  /** chunk buffers the workers handed back, for the next chunks (dropped with the last worker) */
+  private spare: ArrayBuffer[] = [];
 
   constructor(private readonly opts: UnpackPoolOptions) {
     const script = opts.script ?? path.join(__dirname, 'unpack-worker.js');
@@ -59,6 +62,11 @@ export class UnpackPool {
   /** Live workers (busy or idle). */
   get size(): number {
     return this.workers.length;
+  }
+
+  /** Chunk buffers handed back by the workers, waiting to carry the next chunks. */
+  get spareChunks(): number {
+    return this.spare.length;
   }
 
   /**
@@ -104,7 +112,10 @@ export class UnpackPool {
         this.youngGc.add(data.length);
         let off = 0;
         while (off < data.length) {
-          batch ??= new Uint8Array(CHUNK);
+          if (!batch) {
+            const reuse = this.spare.pop();
+            batch = reuse ? new Uint8Array(reuse) : new Uint8Array(CHUNK);
+          }
           const n = Math.min(data.length - off, batch.length - filled);
           batch.set(data.subarray(off, off + n), filled);
           filled += n;
@@ -129,11 +140,7 @@ export class UnpackPool {
         post({ type: 'abort', id, error: { message: 'the layer stream closed before its end' } });
       };
       const onMessage = (m: FromWorker): void => {
-        if (m.type === 'log') {
-          this.opts.log.log(m.level, m.message, m.meta);
-          return;
-        }
-        if (m.id !== id) return;
+        if (m.type === 'log' || m.type === 'recycle' || m.id !== id) return;
         if (m.type === 'credit') {
           inFlight -= m.bytes;
           if (inFlight <= IN_FLIGHT_LOW && src.isPaused() && !sourceOver) src.resume();
@@ -181,6 +188,11 @@ export class UnpackPool {
       const worker = new Worker(this.script as string);
       // an error between jobs (none is expected) ends the worker; the next job gets another
       worker.on('error', () => undefined);
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'log') this.opts.log.log(m.level, m.message, m.meta);
+        else if (m.type === 'recycle' && m.buffer.byteLength === CHUNK && this.spare.length < SPARE_MAX)
+          this.spare.push(m.buffer);
+      });
       best = { worker, jobs: 0 };
       const w = best;
       worker.on('exit', () => this.forget(w));
@@ -205,6 +217,7 @@ export class UnpackPool {
   private forget(w: PoolWorker | undefined): void {
     const i = w ? this.workers.indexOf(w) : -1;
     if (i >= 0) this.workers.splice(i, 1);
+    if (this.workers.length === 0) this.spare = [];
   }
 
   private async end(w: PoolWorker): Promise<void> {

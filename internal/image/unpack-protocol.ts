@@ -1,10 +1,15 @@
 // The messages between the unpack pool (main thread) and an unpack worker. One job at a time per
 // worker. The compressed bytes go over in chunks whose ArrayBuffers are transferred, not copied;
 // the worker gives credit back as the unpack consumes them, so the pool keeps a bounded amount in
-// flight and the download feels backpressure as it did in one thread.
+// flight and the download feels backpressure as it did in one thread; once gunzip is done with a
+// chunk its buffer goes back to the pool to carry a later one, so a pull does not fault in fresh
+// memory for every MiB.
 import { BerthError, errMessage, isBerthError } from '../errors';
 import type { LogMeta } from '../log';
 import type { UnpackLayerJob, UnpackLayerResult } from './unpack-layer';
+
+/** Bytes in one chunk the pool sends (the last of a layer may be shorter). */
+export const CHUNK = 1024 * 1024;
 
 export type ToWorker =
   | { type: 'start'; id: number; dest: string; job: UnpackLayerJob }
@@ -29,6 +34,8 @@ export function fromWire(e: WireError): Error {
 
 export type FromWorker =
   | { type: 'credit'; id: number; bytes: number }
+  /** a whole chunk's buffer the worker is done with, handed back for the pool's next chunk */
+  | { type: 'recycle'; buffer: ArrayBuffer }
   | { type: 'log'; level: string; message: string; meta?: LogMeta }
   | { type: 'done'; id: number; result: UnpackLayerResult }
   | { type: 'failed'; id: number; error: WireError };

@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { Logger, type LogMeta } from '../log';
 import { YoungGc } from '../util/young-gc';
 import { unpackLayer } from './unpack-layer';
-import { type FromWorker, type ToWorker, fromWire, toWire } from './unpack-protocol';
+import { CHUNK, type FromWorker, type ToWorker, fromWire, toWire } from './unpack-protocol';
 
 const port = parentPort;
 if (!port) throw new Error('unpack-worker.js runs only as a worker thread');
@@ -64,6 +64,14 @@ class JobSource extends Readable {
   }
 }
 
+/** Hands a whole received chunk's buffer back to the pool once gunzip is done with it. */
+function recycle(chunk: Buffer): void {
+  const buffer = chunk.buffer as ArrayBuffer;
+  // only a whole chunk's own buffer (never a slice of a shared one: the rest would go with it)
+  if (chunk.byteOffset !== 0 || chunk.byteLength !== CHUNK || buffer.byteLength !== CHUNK) return;
+  port?.postMessage({ type: 'recycle', buffer } satisfies FromWorker, [buffer]);
+}
+
 /** Jobs running in this worker, by id (the pool may run several here at once). */
 const jobs = new Map<number, JobSource>();
 
@@ -71,7 +79,7 @@ port.on('message', (m: ToWorker) => {
   if (m.type === 'start') {
     const src = new JobSource(m.id);
     jobs.set(m.id, src);
-    unpackLayer(src, m.dest, m.job, log).then(
+    unpackLayer(src, m.dest, m.job, log, recycle).then(
       (result) => {
         jobs.delete(m.id);
         post({ type: 'done', id: m.id, result });

@@ -2,6 +2,7 @@
 // in the calling thread, its errors keep their gRPC codes across the thread boundary, the pull's
 // unpack budget is one count across threads, a failed source or a dead worker fails the job
 // cleanly, and idle workers end.
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -12,7 +13,7 @@ import { BerthError, Status, isBerthError } from '../../internal/errors';
 import { silentLogger } from '../../internal/log';
 import { type UnpackLayerJob } from '../../internal/image/unpack-layer';
 import { unpackBudget, unpackedSoFar } from '../../internal/image/unpack-limits';
-import { UnpackPool } from '../../internal/image/unpack-pool';
+import { CHUNK, UnpackPool } from '../../internal/image/unpack-pool';
 import { sha256Digest } from '../lab/client';
 import { builtUnpackWorker } from '../lab/image-store';
 import { makeTarSync, type TarEntry } from '../lab/tar';
@@ -105,6 +106,22 @@ describe('unpack pool (worker threads)', () => {
     expect(fs.statSync(path.join(inWorker, 'bin/big')).mode & 0o7777).toBe(0o755);
     expect(fs.readlinkSync(path.join(inWorker, 'bin/link'))).toBe('big');
     expect(p.size).toBe(1);
+  });
+
+  it("hands a chunk's buffer back once gunzip is done with it, for the next chunks", async () => {
+    const p = pool(1);
+    const l = layer([{ path: 'noise', content: randomBytes(4 * CHUNK) }]);
+    expect(l.gz.length).toBeGreaterThan(3 * CHUNK);
+    expect((await p.run(chunked(l.gz), freshDir(), l.job)).bytes).toBeGreaterThan(4 * CHUNK);
+    await new Promise((res) => setTimeout(res, 50)); // the last hand-backs are messages
+    const spare = p.spareChunks;
+    expect(spare).toBeGreaterThanOrEqual(3); // every whole 1 MiB chunk came back
+    // the next layer is carried in them (a chunk is taken per MiB), and they come back again
+    const dest = freshDir();
+    expect((await p.run(chunked(l.gz), dest, l.job)).bytes).toBeGreaterThan(4 * CHUNK);
+    expect(fs.statSync(path.join(dest, 'noise')).size).toBe(4 * CHUNK);
+    await new Promise((res) => setTimeout(res, 50));
+    expect(p.spareChunks).toBe(spare);
   });
 
   it('keeps the gRPC code of a layer error: a wrong diff_id, a corrupt gzip, a hostile tar', async () => {
