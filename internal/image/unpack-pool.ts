@@ -1,10 +1,11 @@
-// Runs layer unpacks (internal/image/unpack-layer.ts) in worker threads, one job per worker, at most
-// `workers` at a time (more jobs wait for a free worker). The main thread only moves the compressed
-// bytes over: it gathers them into 1 MiB chunks whose buffers are transferred, and stops reading the
-// source while more than IN_FLIGHT_HIGH bytes wait in the worker, so the download keeps its
-// backpressure. Workers start on demand and end after `idleMs` without a job, so an idle daemon
-// holds none. With `workers: 0`, or when the worker script is absent (the daemon runs from its
-// TypeScript sources, as in unit tests), unpacks run in the calling thread.
+// Runs layer unpacks (internal/image/unpack-layer.ts) in worker threads: at most `workers` threads,
+// a new job going to an idle one, else to a new one while under the bound, else to the least busy
+// (a worker runs several at once). The main thread only moves the compressed bytes over: it gathers
+// them into 1 MiB chunks whose buffers are transferred (and handed back for reuse once gunzip is done
+// with them), and stops reading the source while more than IN_FLIGHT_HIGH bytes wait in the worker,
+// so the download keeps its backpressure. Workers start on demand and end after `idleMs` without a
+// job, so an idle daemon holds none. With `workers: 0`, or when the worker script is absent (the
+// daemon runs from its TypeScript sources, as in unit tests), unpacks run in the calling thread.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,13 +22,13 @@ const IN_FLIGHT_LOW = 4 * CHUNK;
 /** The main thread's dead socket buffers are collected after this many bytes (see YoungGc). */
 const MAIN_GC_BYTES = 8 * CHUNK;
 /** Chunk buffers kept for reuse: what is in flight for a few layers. */
-const SPARE_MAX = 32;
+const SPARE_MAX = 16;
 
 export interface UnpackPoolOptions {
   /** worker threads at most; 0 unpacks in the calling thread */
   workers: number;
   log: Logger;
-  /** a worker with no job for this long ends (default 5 s) */
+  /** a worker with no job for this long ends (default 1 s) */
   idleMs?: number;
   /** the worker's script (default: unpack-worker.js beside this module) */
   script?: string;
@@ -154,23 +155,21 @@ export class UnpackPool {
         settle(new BerthError(Status.INTERNAL, `unpack worker failed: ${errMessage(err)}`));
       const onExit = (code: number): void =>
         settle(new BerthError(Status.INTERNAL, `unpack worker exited with code ${code}`));
+      const listen = (op: 'on' | 'off'): void => {
+        w.worker[op]('message', onMessage);
+        w.worker[op]('error', onWorkerError);
+        w.worker[op]('exit', onExit);
+        src[op]('error', onSourceError);
+        src[op]('close', onClose);
+        src[op]('end', onEnd);
+      };
       const settle = (err: Error | undefined, result?: UnpackLayerResult): void => {
-        w.worker.off('message', onMessage);
-        w.worker.off('error', onWorkerError);
-        w.worker.off('exit', onExit);
+        listen('off');
         src.off('data', onData);
-        src.off('end', onEnd);
-        src.off('error', onSourceError);
-        src.off('close', onClose);
         if (err) reject(err);
         else resolve(result as UnpackLayerResult);
       };
-      w.worker.on('message', onMessage);
-      w.worker.on('error', onWorkerError);
-      w.worker.on('exit', onExit);
-      src.on('error', onSourceError);
-      src.on('close', onClose);
-      src.on('end', onEnd);
+      listen('on');
       post({ type: 'start', id, dest, job });
       // a source that failed or closed before this job began (a small layer's download can be over
       // by the time its staged dir exists) emits nothing more: its end is known now
@@ -210,7 +209,7 @@ export class UnpackPool {
       return;
     }
     w.worker.unref(); // an idle worker does not keep the daemon alive
-    w.idleTimer = setTimeout(() => void this.end(w), this.opts.idleMs ?? 5000);
+    w.idleTimer = setTimeout(() => void this.end(w), this.opts.idleMs ?? 1000);
     w.idleTimer.unref();
   }
 

@@ -10,7 +10,7 @@ import { CHUNK, type FromWorker, type ToWorker, fromWire, toWire } from './unpac
 
 const port = parentPort;
 if (!port) throw new Error('unpack-worker.js runs only as a worker thread');
-const post = (m: FromWorker): void => port.postMessage(m);
+const post = (m: FromWorker, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
 
 /** A Logger whose records go to the pool, which logs them with the daemon's logger. */
 class ForwardingLogger extends Logger {
@@ -25,7 +25,7 @@ const log = new ForwardingLogger();
 /** dead zlib output and tar buffers are collected after this many compressed bytes (see YoungGc) */
 const youngGc = new YoungGc(4 * 1024 * 1024);
 
-/** The current job's compressed chunks as a stream; each chunk read is credited back to the pool. */
+/** A job's compressed chunks as a stream; each chunk read is credited back to the pool. */
 class JobSource extends Readable {
   private readonly queue: Buffer[] = [];
   private ended = false;
@@ -69,7 +69,7 @@ function recycle(chunk: Buffer): void {
   const buffer = chunk.buffer as ArrayBuffer;
   // only a whole chunk's own buffer (never a slice of a shared one: the rest would go with it)
   if (chunk.byteOffset !== 0 || chunk.byteLength !== CHUNK || buffer.byteLength !== CHUNK) return;
-  port?.postMessage({ type: 'recycle', buffer } satisfies FromWorker, [buffer]);
+  post({ type: 'recycle', buffer }, [buffer]);
 }
 
 /** Jobs running in this worker, by id (the pool may run several here at once). */
