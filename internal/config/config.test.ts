@@ -91,6 +91,8 @@ test.each([
   [{ image: { max_manifest_bytes: 10 } }, 'image.max_manifest_bytes'],
   [{ image: { max_layer_uncompressed_bytes: 1.5e6 + 0.5 } }, 'image.max_layer_uncompressed_bytes'],
   [{ image: { max_layer_compression_ratio: -1 } }, 'image.max_layer_compression_ratio'],
+  [{ image: { unpack_workers: -1 } }, 'image.unpack_workers'],
+  [{ image: { unpack_workers: 1.5 } }, 'image.unpack_workers'],
 ])('bad config %j names %s', (data, key) => {
   const d = tmp();
   const f = path.join(d, 'c.json');

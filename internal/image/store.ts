@@ -44,7 +44,7 @@ import {
 } from './manifest';
 import { PullProgress, type PullSnapshot } from './progress';
 import { type UnpackBudget, unpackBudget } from './unpack-limits';
-import { UnpackPool } from './unpack-pool';
+import { UnpackPool, type UnpackPoolOptions } from './unpack-pool';
 import {
   type ImageReference,
   digestReference,
@@ -65,8 +65,8 @@ export interface LocalImageStoreOptions {
   config: Config;
   snapshotter: Snapshotter;
   log: Logger;
-  /** the unpack worker's script (default: unpack-worker.js beside the pool's module) */
-  unpackWorkerScript?: string;
+  /** the unpack pool's worker script and small-layer bound (defaults: see UnpackPoolOptions) */
+  unpack?: Pick<UnpackPoolOptions, 'script' | 'minWorkerBytes'>;
 }
 
 interface SharedPull {
@@ -124,7 +124,7 @@ export class LocalImageStore implements ImageStore {
     this.unpacker = new UnpackPool({
       workers: opts.config.image.unpack_workers,
       log: this.log,
-      ...(opts.unpackWorkerScript ? { script: opts.unpackWorkerScript } : {}),
+      ...opts.unpack,
     });
     try {
       this.pinnedRef = formatReference(parseReference(opts.config.pause_image));

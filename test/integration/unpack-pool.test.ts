@@ -13,7 +13,7 @@ import { BerthError, Status, isBerthError } from '../../internal/errors';
 import { silentLogger } from '../../internal/log';
 import { type UnpackLayerJob } from '../../internal/image/unpack-layer';
 import { unpackBudget, unpackedSoFar } from '../../internal/image/unpack-limits';
-import { CHUNK, UnpackPool } from '../../internal/image/unpack-pool';
+import { CHUNK, MIN_WORKER_BYTES, UnpackPool } from '../../internal/image/unpack-pool';
 import { sha256Digest } from '../lab/client';
 import { builtUnpackWorker } from '../lab/image-store';
 import { makeTarSync, type TarEntry } from '../lab/tar';
@@ -29,8 +29,17 @@ afterAll(async () => {
   fs.rmSync(tmp, { recursive: true, force: true });
 });
 
-function pool(workers: number, extra: { idleMs?: number; script?: string } = {}): UnpackPool {
-  const p = new UnpackPool({ workers, log: silentLogger(), script: builtUnpackWorker(), ...extra });
+function pool(
+  workers: number,
+  extra: { idleMs?: number; script?: string; minWorkerBytes?: number } = {},
+): UnpackPool {
+  const p = new UnpackPool({
+    workers,
+    log: silentLogger(),
+    script: builtUnpackWorker(),
+    minWorkerBytes: 0,
+    ...extra,
+  });
   pools.push(p);
   return p;
 }
@@ -212,6 +221,16 @@ describe('unpack pool (worker threads)', () => {
     expect(r.code).toBe(Status.INTERNAL);
     expect(r.message).toBe('unpack worker exited with code 3');
     await new Promise((res) => setTimeout(res, 50));
+    expect(p.size).toBe(0);
+  });
+
+  it('unpacks a layer under the small-layer bound in the calling thread, without a worker', async () => {
+    const p = pool(1, { minWorkerBytes: MIN_WORKER_BYTES });
+    const l = layer(files);
+    expect(l.gz.length).toBeLessThan(MIN_WORKER_BYTES);
+    const dest = freshDir();
+    expect((await p.run(chunked(l.gz), dest, l.job)).bytes).toBe(makeTarSync(files).length);
+    expect(fs.readFileSync(path.join(dest, 'etc/hostname'), 'utf8')).toBe('berth\n');
     expect(p.size).toBe(0);
   });
 

@@ -1,6 +1,6 @@
-// An image store over a real overlay snapshotter in `root`, as berthd opens it (layers unpack in
-// the built unpack worker), for tests that drive internal/image directly; and the status a
-// rejected call ended with.
+// An image store over a real overlay snapshotter in `root`, as berthd opens it (but every layer,
+// however small, unpacks in the built unpack worker), for tests that drive internal/image
+// directly; and the status a rejected call ended with.
 import { join } from 'node:path';
 import { defaultConfig, type Config } from '../../internal/config/config';
 import { isBerthError } from '../../internal/errors';
@@ -30,7 +30,8 @@ export async function openLabStore(
     config,
     snapshotter: snap,
     log,
-    unpackWorkerScript: builtUnpackWorker(),
+    // every layer through the worker, however small, so these tests cover that path
+    unpack: { script: builtUnpackWorker(), minWorkerBytes: 0 },
   });
   await store.init();
   return { store, snap, config };
