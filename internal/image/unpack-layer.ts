@@ -76,7 +76,7 @@ export async function unpackLayer(
 }
 
 /** A stream failure as the pull reports it: BerthErrors as they are, anything else DATA_LOSS. */
-export function mismatchOrCorrupt(err: unknown, what: string): BerthError {
+function mismatchOrCorrupt(err: unknown, what: string): BerthError {
   if (isBerthError(err)) return err;
   return new BerthError(Status.DATA_LOSS, `${what} cannot be decompressed: ${errMessage(err)}`, {
     cause: err,

@@ -1,9 +1,9 @@
-// The messages between the unpack pool (main thread) and an unpack worker. One job at a time per
-// worker. The compressed bytes go over in chunks whose ArrayBuffers are transferred, not copied;
-// the worker gives credit back as the unpack consumes them, so the pool keeps a bounded amount in
-// flight and the download feels backpressure as it did in one thread; once gunzip is done with a
-// chunk its buffer goes back to the pool to carry a later one, so a pull does not fault in fresh
-// memory for every MiB.
+// The messages between the unpack pool (main thread) and an unpack worker, which may run several
+// jobs at once (each message names its job). The compressed bytes go over in chunks whose
+// ArrayBuffers are transferred, not copied; the worker gives credit back as the unpack consumes
+// them, so the pool keeps a bounded amount in flight and the download feels backpressure as it did
+// in one thread; once gunzip is done with a chunk its buffer goes back to the pool to carry a later
+// one, so a pull does not fault in fresh memory for every MiB.
 import { BerthError, errMessage, isBerthError } from '../errors';
 import type { LogMeta } from '../log';
 import type { UnpackLayerJob, UnpackLayerResult } from './unpack-layer';
