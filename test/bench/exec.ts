@@ -13,6 +13,7 @@ import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import { startHarness } from '../lab/harness';
 import { startLabContainerd } from '../lab/containerd-anchor';
 import { procStat, TICKS } from '../lab/proc';
+import { pctNearestRank as pct } from '../lab/percentiles';
 
 const EXECS = Number(process.env.BENCH_EXECS ?? 200);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,berth-runc,containerd').split(',').filter(Boolean);
@@ -42,11 +43,6 @@ interface Figures {
 function cpuTicks(pid: number, withChildren = true): number {
   const st = procStat(pid);
   return st ? st.own + (withChildren ? st.children : 0) : 0;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)] ?? NaN;
 }
 
 async function berthTarget(nativeExec: boolean): Promise<Target> {

@@ -88,6 +88,7 @@ import { startHarness } from '../lab/harness';
 import { busyboxLayer, pushImage, pushPause } from '../lab/images';
 import { procStat, procStatusKb, TICKS } from '../lab/proc';
 import { startRegistry, type LabRegistry } from '../lab/registry';
+import { median, pct } from '../lab/percentiles';
 
 // ---------------------------------------------------------------------------------------------
 // settings
@@ -265,8 +266,8 @@ class Metric {
       errors: this.errorCount(),
       error_codes: Object.fromEntries(this.errors),
       error_samples: this.samples,
-      p50_ms: pct(this.ms, 50),
-      p99_ms: pct(this.ms, 99),
+      p50_ms: this.ms.length ? pct(this.ms, 50) : null,
+      p99_ms: this.ms.length ? pct(this.ms, 99) : null,
       max_ms: this.ms.length ? Math.max(...this.ms) : null,
     };
   }
@@ -280,19 +281,6 @@ interface LatencySummary {
   p50_ms: number | null;
   p99_ms: number | null;
   max_ms: number | null;
-}
-
-function pct(xs: number[], p: number): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
-
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 interface EventLoopSample {
@@ -1236,7 +1224,7 @@ async function runOne(kind: 'berth' | 'containerd' | 'endpoint'): Promise<Result
           ? {
               samples: L.eventLoop,
               p99_max_ms: p99s.length ? Math.max(...p99s) : null,
-              p99_median_ms: median(p99s),
+              p99_median_ms: p99s.length ? median(p99s) : null,
               utilization_mean: utils.length ? utils.reduce((a, b) => a + b, 0) / utils.length : null,
             }
           : null,

@@ -25,6 +25,7 @@ import { removeCgroupTree } from '../lab/containerd';
 import { startHarness } from '../lab/harness';
 import { startLabContainerd } from '../lab/containerd-anchor';
 import { procStat, procStatusKb } from '../lab/proc';
+import { pctNearestRank as pct } from '../lab/percentiles';
 
 const PODS = Number(process.env.BENCH_PODS ?? 50);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
@@ -71,11 +72,6 @@ interface Result {
   rss: { idle: number; withPods: number; after: number; monitorsKb: number; monitors: number };
   /** Berth's Status verbose `phases` after the sequential run: RPC → step → p50/p90 ms */
   phases?: Record<string, Record<string, { n: number; p50: number; p90: number }>>;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] ?? NaN;
 }
 
 function conmonPids(state: string): number[] {

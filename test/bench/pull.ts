@@ -29,6 +29,7 @@ import { busyboxLayer, pushImage, type PushedImage } from '../lab/images';
 import { procStat, procStatusKb, TICKS } from '../lab/proc';
 import { startRegistry, type LabRegistry } from '../lab/registry';
 import { makeTar, type TarEntry } from '../lab/tar';
+import { median, pct } from '../lab/percentiles';
 
 const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,containerd').split(',').filter(Boolean);
 const IMAGES = (process.env.BENCH_PULL_IMAGES ?? 'issue').split(',').filter(Boolean);
@@ -155,17 +156,6 @@ async function probeVersion(clients: CriClients, busy: () => boolean): Promise<n
     await new Promise((r) => setTimeout(r, 20));
   }
   return out;
-}
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] as number) : NaN;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
 }
 
 async function main(): Promise<void> {

@@ -9,14 +9,10 @@ import { call } from '../../api/client';
 import type { TestDaemon } from '../lab/berthd';
 import { startHarness } from '../lab/harness';
 import { procStat, TICKS } from '../lab/proc';
+import { pct } from '../lab/percentiles';
 
 const PODS = Number(process.env.BENCH_STATS_PODS ?? 30);
 const CALLS = 30;
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
 
 /** utime + stime of a process in ms. */
 function cpuMs(pid: number): number {

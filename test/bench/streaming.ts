@@ -12,16 +12,12 @@ import {
   type Transport,
 } from '../../internal/streaming/client';
 import { startHarness, type Harness } from '../lab/harness';
+import { pct } from '../lab/percentiles';
 
 const EXEC_RUNS = 100;
 const FILE_MB = 100;
 const PF_RUNS = 3;
 const TRANSPORTS: Transport[] = ['spdy', 'websocket'];
-
-function pct(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
-}
 
 const discard = (): Writable =>
   new Writable({
