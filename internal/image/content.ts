@@ -4,9 +4,10 @@
 // Every blob's disk use is stat-ed once (at init, or when it lands) and kept, so usage() answers
 // from memory; blobs only enter and leave through this class.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
+import { createReadStream, promises as fsp, write } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
-import { Readable, Transform, type TransformCallback, type Writable } from 'node:stream';
+import { Readable, Transform, type TransformCallback, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BerthError, Status, errMessage, isBerthError, short } from '../errors';
 import { fsyncDir } from '../util/fs';
@@ -118,31 +119,35 @@ export function verifiedStream(
 }
 
 /**
- * A pass-through that also writes every chunk into `tee`, waiting for its 'drain' when it is full,
- * and ends it when the input ends. A `tee` that is destroyed (its reader gave up) is skipped.
+ * A pass-through that appends each chunk to the file `fd` and passes the chunk on once it is
+ * written, so the next stage owns the chunk alone (the unpack pool moves whole chunks to its worker
+ * without copying them). `idle()` settles when no write is in flight: the fd may be closed then.
  */
-function teeInto(tee: Writable): Transform {
-  const alive = (): boolean => !tee.destroyed && !tee.writableEnded;
-  return new Transform({
+function writeThrough(fd: number): { stream: Transform; idle: () => Promise<void> } {
+  let inFlight: Promise<void> = Promise.resolve();
+  const stream = new Transform({
+    highWaterMark: 1024 * 1024,
     transform(chunk: Buffer, _enc, cb) {
-      if (!alive() || tee.write(chunk)) {
-        cb(null, chunk);
-        return;
-      }
-      const go = (): void => {
-        tee.off('drain', go);
-        tee.off('close', go);
-        cb(null, chunk);
-      };
-      tee.on('drain', go);
-      tee.on('close', go);
-    },
-    flush(cb) {
-      if (alive()) tee.end();
-      cb();
+      inFlight = new Promise<void>((resolve) => {
+        const from = (off: number): void =>
+          write(fd, chunk, off, chunk.length - off, null, (err, n) => {
+            if (!err && off + n < chunk.length) {
+              from(off + n); // a short write: the rest follows
+              return;
+            }
+            resolve();
+            if (err) cb(err);
+            else cb(null, chunk);
+          });
+        from(0);
+      });
     },
   });
+  return { stream, idle: () => inFlight };
 }
+
+/** A sink that drops what it is given. */
+const discard = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
 
 export class ContentStore {
   readonly blobsDir: string;
@@ -229,9 +234,10 @@ export class ContentStore {
   /**
    * Writes `source` as blob `digest`, verifying sha256 (and `size` when given). On a mismatch the
    * ingest file is deleted and a DATA_LOSS error names the digest. Present blobs are kept as is.
-   * With `tee`, the bytes also flow into `tee` as they are written (at the pace of the slower of
-   * the two): `tee` ends only once the whole blob has passed verification, and is destroyed with
-   * the error when the ingest fails, so a consumer never sees the end of unverified bytes.
+   * With `tee`, each chunk flows on into `tee` once hashed and written (at the pace of the slower of
+   * the two; `tee` then owns the chunk): `tee` ends only once the whole blob has passed
+   * verification, and is destroyed with the error when the ingest fails, so a consumer never sees
+   * the end of unverified bytes. A `tee` destroyed by its reader fails the ingest.
    */
   async ingest(
     digest: string,
@@ -241,17 +247,18 @@ export class ContentStore {
     const target = this.path(digest);
     const tmp = path.join(this.ingestDir, `${digest.slice(7)}-${randomBytes(6).toString('hex')}`);
     const verifier = new DigestVerifier(digest, opts.what ?? 'blob', opts.size, opts.onBytes);
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600, highWaterMark: 1024 * 1024 });
     const tee = opts.tee;
+    let fh: FileHandle | undefined;
+    let writer: ReturnType<typeof writeThrough> | undefined;
     try {
-      if (tee) await pipeline(source, verifier, teeInto(tee), out);
-      else await pipeline(source, verifier, out);
-      const fh = await fsp.open(tmp, 'r');
-      try {
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      fh = await fsp.open(tmp, 'wx', 0o600);
+      writer = writeThrough(fh.fd);
+      // the tee gets the bytes once hashed and written, and ends only once the verifier's end check
+      // passed; pipeline destroys it when anything fails
+      await pipeline(source, verifier, writer.stream, tee ?? discard());
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
       await fsp.rename(tmp, target);
       await fsyncDir(this.blobsDir);
       await this.track(digest);
@@ -265,9 +272,8 @@ export class ContentStore {
             { cause: err },
           );
       if (tee && !tee.writableFinished) tee.destroy(failure);
-      // pipeline() rejects as soon as a stage fails, possibly before the write stream has even
-      // opened its file: wait until it is closed, or the file would appear after the rm below
-      if (!out.closed) await new Promise<void>((resolve) => out.once('close', () => resolve()));
+      await writer?.idle(); // a write still in flight must not land on a reused fd number
+      await fh?.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
       throw failure;
     }

@@ -29,11 +29,13 @@ import {
   resolveCredentials,
 } from './auth';
 import { type EndpointFailure, RegistryError, combineEndpointFailures } from './endpoint-errors';
+import { http1Get } from './http1-get';
 import { MANIFEST_ACCEPT, sha256Digest } from './manifest';
 import { type ImageReference, registryHost } from './reference';
 import type { RegistryCredentials } from './types';
 
 const MAX_REDIRECTS = 5;
+const USER_AGENT = 'berth/0.1';
 const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
 
 export interface Endpoint {
@@ -88,13 +90,18 @@ function systemCAs(): string[] {
 export interface HttpResponse {
   status: number;
   headers: http.IncomingHttpHeaders;
-  body: http.IncomingMessage;
+  body: Readable;
   url: URL;
 }
+
+/** Which HTTP client a request goes through: node:http, or http1-get.ts for blob bodies. */
+export type Transport = 'node' | 'blob';
 
 export interface RegistryClientOptions {
   config: Config;
   log: Logger;
+  /** buffers for blob body chunks (see Http1GetOptions.chunk) */
+  bodyChunk?: () => Buffer;
 }
 
 /** Bytes read from a registry, reported as they arrive (progress and stall detection). */
@@ -152,21 +159,30 @@ export class RegistryClient {
     return resolveCredentials(auths[domain] ?? auths[ep.host]);
   }
 
-  /** One HTTP request, following redirects (Authorization is dropped when the origin changes). */
+  /**
+   * One HTTP request, following redirects (Authorization is dropped when the origin changes). The
+   * `blob` transport (GET only) reads big bodies with less CPU (http1-get.ts).
+   */
   async raw(
     url: URL,
     method: string,
     headers: Record<string, string>,
     signal: AbortSignal,
     body?: string,
+    transport: Transport = 'node',
   ): Promise<HttpResponse> {
     let cur = url;
     let hdrs = { ...headers };
     for (let hop = 0; ; hop++) {
-      const res = await this.once(cur, method, hdrs, signal, body);
+      const res =
+        transport === 'blob' && method === 'GET'
+          ? await this.blobGet(cur, hdrs, signal)
+          : await this.once(cur, method, hdrs, signal, body);
       const loc = res.headers.location;
       if ([301, 302, 303, 307, 308].includes(res.status) && loc && hop < MAX_REDIRECTS) {
-        res.body.resume();
+        if (transport === 'blob')
+          res.body.destroy(); // its own connection: nothing to reuse
+        else res.body.resume();
         const next = new URL(loc, cur);
         if (next.origin !== cur.origin) {
           hdrs = { ...hdrs };
@@ -177,6 +193,39 @@ export class RegistryClient {
       }
       return res;
     }
+  }
+
+  private async blobGet(
+    url: URL,
+    headers: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<HttpResponse> {
+    if (url.protocol !== 'https:' && url.protocol !== 'http:')
+      throw failedPrecondition(`unsupported URL scheme in ${short(url.href)}`);
+    try {
+      const res = await http1Get(url, {
+        headers: { 'User-Agent': USER_AGENT, ...headers },
+        signal,
+        tls: { ca: systemCAs() },
+        ...(this.opts.bodyChunk ? { chunk: this.opts.bodyChunk } : {}),
+      });
+      return { status: res.status, headers: res.headers, body: res.body, url };
+    } catch (err) {
+      throw this.requestFailed(err, 'GET', url, signal);
+    }
+  }
+
+  /** The error of a request that got no response. */
+  private requestFailed(err: unknown, method: string, url: URL, signal: AbortSignal): BerthError {
+    if (signal.aborted) return abortReason(signal);
+    const errno = (err as NodeJS.ErrnoException).code;
+    return new RegistryError(
+      Status.UNAVAILABLE,
+      `${method} ${url.origin}${url.pathname}: ${errMessage(err)}`,
+      `unreachable (${errno ?? short(errMessage(err), 120)})`,
+      'unreachable',
+      { cause: err },
+    );
   }
 
   private once(
@@ -193,28 +242,13 @@ export class RegistryClient {
         url,
         {
           method,
-          headers: { 'User-Agent': 'berth/0.1', ...headers },
+          headers: { 'User-Agent': USER_AGENT, ...headers },
           agent: url.protocol === 'https:' ? this.httpsAgent : this.httpAgent,
           signal,
         },
         (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url }),
       );
-      req.on('error', (err) => {
-        if (signal.aborted) {
-          reject(abortReason(signal));
-          return;
-        }
-        const errno = (err as NodeJS.ErrnoException).code;
-        reject(
-          new RegistryError(
-            Status.UNAVAILABLE,
-            `${method} ${url.origin}${url.pathname}: ${errMessage(err)}`,
-            `unreachable (${errno ?? short(errMessage(err), 120)})`,
-            'unreachable',
-            { cause: err },
-          ),
-        );
-      });
+      req.on('error', (err) => reject(this.requestFailed(err, method, url, signal)));
       req.end(body);
     });
   }
@@ -393,13 +427,18 @@ export class RegistrySession {
   async getBlob(digest: string): Promise<{ body: Readable; size: number | undefined }> {
     const ep = this.chosen ?? this.client.endpoints(this.ref.domain).at(-1);
     if (!ep) throw internal('no endpoint');
-    const res = await this.request(ep, `blobs/${digest}`, {});
+    const res = await this.request(ep, `blobs/${digest}`, {}, 'blob');
     const len = res.headers['content-length'];
     return { body: res.body, size: len !== undefined ? Number(len) : undefined };
   }
 
   /** GET with auth: answers a 401 challenge once (Basic or Bearer), maps failures to BerthErrors. */
-  private async request(ep: Endpoint, what: string, headers: Record<string, string>): Promise<HttpResponse> {
+  private async request(
+    ep: Endpoint,
+    what: string,
+    headers: Record<string, string>,
+    transport: Transport = 'node',
+  ): Promise<HttpResponse> {
     const url = new URL(`${ep.base}/v2/${this.ref.path}/${what}`);
     const creds = this.client.credentialsFor(ep, this.ref.domain, this.creds);
     let challenge = this.client.challengeFor(ep.host);
@@ -407,7 +446,7 @@ export class RegistrySession {
       const h = { ...headers };
       if (challenge) h.Authorization = await this.authorization(ep, challenge, creds);
       else if (creds.kind === 'registryToken') h.Authorization = `Bearer ${creds.token}`;
-      const res = await this.client.raw(url, 'GET', h, this.signal);
+      const res = await this.client.raw(url, 'GET', h, this.signal, undefined, transport);
       if (res.status === 200) return res;
       const body = await readBody(res.body, 64 * 1024, this.signal).catch(() => Buffer.alloc(0));
       const where = `${ep.mirror ? 'mirror ' : ''}${ep.host}`;

@@ -120,7 +120,11 @@ export class LocalImageStore implements ImageStore {
     this.content = new ContentStore(opts.root);
     this.imagesDir = path.join(opts.root, 'images');
     this.log = opts.log.child({ component: 'image' });
-    this.registry = new RegistryClient({ config: opts.config, log: this.log });
+    this.registry = new RegistryClient({
+      config: opts.config,
+      log: this.log,
+      bodyChunk: () => this.unpacker.takeChunk(),
+    });
     this.unpacker = new UnpackPool({
       workers: opts.config.image.unpack_workers,
       log: this.log,

@@ -1,8 +1,10 @@
 // Runs layer unpacks (internal/image/unpack-layer.ts) in worker threads: at most `workers` threads,
 // a new job going to an idle one, else to a new one while under the bound, else to the least busy
-// (a worker runs several at once). The main thread only moves the compressed bytes over: it gathers
-// them into 1 MiB chunks whose buffers are transferred (and handed back for reuse once gunzip is done
-// with them), and stops reading the source while more than IN_FLIGHT_HIGH bytes wait in the worker,
+// (a worker runs several at once). The main thread only moves the compressed bytes over in 1 MiB
+// chunks whose buffers are transferred (and handed back for reuse once gunzip is done with them): a
+// blob download gathers its body into such buffers (takeChunk, http1-get.ts), which move as they are;
+// other sources' bytes are copied into them. It stops reading the source while more than
+// IN_FLIGHT_HIGH bytes wait in the worker,
 // so the download keeps its backpressure. Workers start on demand and end after `idleMs` without a
 // job, so an idle daemon holds none. Small layers (under MIN_WORKER_BYTES), and all of them with
 // `workers: 0` or when the worker script is absent (the daemon runs from its TypeScript sources, as
@@ -29,7 +31,15 @@ const MAIN_GC_BYTES = 8 * CHUNK;
  */
 export const MIN_WORKER_BYTES = 4 * CHUNK;
 /** Chunk buffers kept for reuse: what is in flight for a few layers. */
-const SPARE_MAX = 16;
+const SPARE_MAX = 64;
+
+/**
+ * Whether `data` spans a whole CHUNK-byte ArrayBuffer, so it can be transferred: the stream that
+ * passed it on holds no other view of that memory (small Buffers share pooled ArrayBuffers, which
+ * this excludes by size).
+ */
+const wholeChunk = (data: Buffer): boolean =>
+  data.length === CHUNK && data.byteOffset === 0 && data.buffer.byteLength === CHUNK;
 
 export interface UnpackPoolOptions {
   /** worker threads at most; 0 unpacks in the calling thread */
@@ -80,6 +90,15 @@ export class UnpackPool {
   }
 
   /**
+   * A CHUNK-byte buffer for a download to gather bytes into: one a worker handed back, else fresh.
+   * A whole chunk of this size that reaches run() moves to the worker as it is (no copy).
+   */
+  takeChunk(): Buffer {
+    const reuse = this.spare.pop();
+    return reuse ? Buffer.from(reuse) : Buffer.allocUnsafeSlow(CHUNK);
+  }
+
+  /**
    * Unpacks the compressed layer stream `src` into the empty dir `dest` (see unpackLayer). When it
    * settles, nothing writes to `dest` any more; on failure `src` is destroyed.
    */
@@ -121,6 +140,13 @@ export class UnpackPool {
       const onData = (data: Buffer): void => {
         inFlight += data.length;
         this.youngGc.add(data.length);
+        if (wholeChunk(data)) {
+          // a chunk buffer of its own (takeChunk, or a file read of CHUNK bytes): it moves over
+          flush();
+          post({ type: 'data', id, chunk: data }, [data.buffer as ArrayBuffer]);
+          if (inFlight > IN_FLIGHT_HIGH) src.pause();
+          return;
+        }
         let off = 0;
         while (off < data.length) {
           if (!batch) {
