@@ -86,3 +86,27 @@ test('startMemoryRelief waits for a quiet loop: no relief while the loop is busy
 test('exposedGc gives a working gc() with the last-resort flavour', () => {
   expect(() => exposedGc()({ type: 'major', execution: 'sync', flavor: 'last-resort' })).not.toThrow();
 });
+
+test('startMemoryRelief takes its floor at start, so a daemon busy from the start is relieved once quiet', async () => {
+  let rss = 1000;
+  let calls = 0;
+  let load = 0.5; // busy from the first sample on
+  const r = startMemoryRelief(silentLogger(), {
+    intervalMs: 5,
+    growthKb: 100,
+    busy: () => load,
+    rssKb: () => rss,
+    relieve: () => {
+      calls++;
+      rss = 1010;
+    },
+  });
+  rss = 1300; // grown during the burst
+  await new Promise((res) => setTimeout(res, 40));
+  expect(calls).toBe(0);
+  load = 0; // quiet: 300 above the start's 1000, at rest after two samples
+  await new Promise((res) => setTimeout(res, 60));
+  r.stop();
+  expect(calls).toBe(1);
+  expect(rss).toBe(1010);
+});

@@ -22,6 +22,12 @@ export interface ReliefOptions {
   intervalMs?: number;
   /** RSS growth since the last relief that triggers the next one */
   growthKb?: number;
+  /**
+   * RSS change between two quiet samples under which the burst counts as over (default 4 MiB: an
+   * idle daemon's RSS still creeps up ~1 MiB per 10 s while V8 touches the rest of its young
+   * generation; with 1 MiB, a daemon that had removed 50 pods waited ~70 s for its relief)
+   */
+  restKb?: number;
   /** the relief itself; defaults to a last-resort V8 collection plus malloc_trim(0) */
   relieve?: () => void;
   /** RSS in kB; defaults to this process's VmRSS */
@@ -116,8 +122,12 @@ export function startMemoryRelief(log: Logger, opts: ReliefOptions): MemoryRelie
   const intervalMs = opts.intervalMs ?? 10_000;
   const rssKb = opts.rssKb ?? processRssKb;
   const relieve = opts.relieve ?? defaultRelieve;
-  const policy = new ReliefPolicy(opts.growthKb ?? 8 * 1024);
+  const policy = new ReliefPolicy(opts.growthKb ?? 8 * 1024, opts.restKb ?? 4 * 1024);
   const maxBusy = opts.maxBusy ?? 0.05;
+  // the floor is the RSS of the daemon as it starts serving: taken from the first quiet sample
+  // instead, a daemon busy from its start (50 pods made and removed) took its post-burst RSS for
+  // the floor and never relieved it (118 MB, against 70 MB at start)
+  policy.due(rssKb());
   const timer = setInterval(() => {
     try {
       if (opts.busy() > maxBusy) return;
