@@ -8,7 +8,7 @@ import { defaultConfig } from '../config/config';
 import { isBerthError, Status } from '../errors';
 import { silentLogger } from '../log';
 import { parseReference } from './reference';
-import { RegistryClient } from './registry';
+import { DEDICATED_CONNECTION_BYTES, RegistryClient } from './registry';
 
 async function listen(handler: http.RequestListener): Promise<{ server: http.Server; host: string }> {
   const server = http.createServer(handler);
@@ -23,7 +23,7 @@ async function drain(body: Readable): Promise<Buffer> {
 }
 
 describe('RegistrySession.getBlob', () => {
-  const blob = randomBytes(2 * 1024 * 1024 + 99);
+  const blob = randomBytes(DEDICATED_CONNECTION_BYTES + 99);
   const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
   const seenByStorage: http.IncomingHttpHeaders[] = [];
   let registry: { server: http.Server; host: string };
@@ -72,13 +72,22 @@ describe('RegistrySession.getBlob', () => {
   const session = () =>
     client.session(parseReference(`${registry.host}/lib/app:v1`), undefined, new AbortController().signal);
 
-  it('answers the Bearer challenge, follows the redirect without the token, and streams the blob', async () => {
-    const { body, size } = await session().getBlob(digest);
-    expect(size).toBe(blob.length);
-    expect((await drain(body)).equals(blob)).toBe(true);
-    expect(seenByStorage.at(-1)?.authorization).toBeUndefined();
-    expect(seenByStorage.at(-1)?.['user-agent']).toMatch(/^berth\//);
-  });
+  it.each([
+    ['a big blob on a connection of its own (http1-get)', blob.length, 'close'],
+    ['a small one on a kept-alive connection (node:http)', 1000, 'keep-alive'],
+    ['one of unknown size on a kept-alive connection', undefined, 'keep-alive'],
+  ])(
+    '%s: answers the Bearer challenge, follows the redirect without the token',
+    async (_what, declared, conn) => {
+      const { body, size } = await session().getBlob(digest, declared);
+      expect(size).toBe(blob.length);
+      expect((await drain(body)).equals(blob)).toBe(true);
+      const seen = seenByStorage.at(-1);
+      expect(seen?.authorization).toBeUndefined();
+      expect(seen?.['user-agent']).toMatch(/^berth\//);
+      expect(seen?.connection).toBe(conn);
+    },
+  );
 
   it('maps a missing blob to NOT_FOUND and an unreachable registry to UNAVAILABLE', async () => {
     const missing = `sha256:${'0'.repeat(64)}`;
@@ -95,7 +104,7 @@ describe('RegistrySession.getBlob', () => {
       undefined,
       new AbortController().signal,
     );
-    const err2 = await down.getBlob(digest).catch((e: unknown) => e);
+    const err2 = await down.getBlob(digest, blob.length).catch((e: unknown) => e);
     expect(isBerthError(err2, Status.UNAVAILABLE)).toBe(true);
     expect((err2 as Error).message).toContain('ECONNREFUSED');
   });

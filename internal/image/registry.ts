@@ -35,6 +35,8 @@ import { type ImageReference, registryHost } from './reference';
 import type { RegistryCredentials } from './types';
 
 const MAX_REDIRECTS = 5;
+/** blobs this big or bigger are read through http1-get.ts (see getBlob) */
+export const DEDICATED_CONNECTION_BYTES = 4 * 1024 * 1024;
 const USER_AGENT = 'berth/0.1';
 const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt'];
 
@@ -423,11 +425,20 @@ export class RegistrySession {
     throw combineEndpointFailures(name, failures);
   }
 
-  /** Opens a blob's byte stream (from the endpoint that served the manifest). */
-  async getBlob(digest: string): Promise<{ body: Readable; size: number | undefined }> {
+  /**
+   * Opens a blob's byte stream (from the endpoint that served the manifest). A blob declared at
+   * DEDICATED_CONNECTION_BYTES or more comes through http1-get.ts on a connection of its own;
+   * smaller ones reuse node:http's kept-alive connections (a new TCP and TLS handshake would cost
+   * them more than their bytes).
+   */
+  async getBlob(
+    digest: string,
+    declaredSize?: number,
+  ): Promise<{ body: Readable; size: number | undefined }> {
     const ep = this.chosen ?? this.client.endpoints(this.ref.domain).at(-1);
     if (!ep) throw internal('no endpoint');
-    const res = await this.request(ep, `blobs/${digest}`, {}, 'blob');
+    const transport = (declaredSize ?? 0) >= DEDICATED_CONNECTION_BYTES ? 'blob' : 'node';
+    const res = await this.request(ep, `blobs/${digest}`, {}, transport);
     const len = res.headers['content-length'];
     return { body: res.body, size: len !== undefined ? Number(len) : undefined };
   }

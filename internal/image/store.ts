@@ -564,7 +564,7 @@ export class LocalImageStore implements ImageStore {
     if (await this.content.has(desc.digest)) return;
     const t = progress.begin(`${what} ${desc.digest.slice(7, 19)}`, desc.size);
     try {
-      const { body } = await session.getBlob(desc.digest);
+      const { body } = await session.getBlob(desc.digest, desc.size);
       await this.content.ingest(desc.digest, body, { size: desc.size, onBytes: t.add, what });
     } finally {
       t.done();
@@ -587,7 +587,7 @@ export class LocalImageStore implements ImageStore {
   ): Promise<StagedLayer> {
     const t = progress.begin(`layer ${desc.digest.slice(7, 19)}`, desc.size);
     try {
-      const { body } = await session.getBlob(desc.digest);
+      const { body } = await session.getBlob(desc.digest, desc.size);
       const branch = new PassThrough({ highWaterMark: 1024 * 1024 });
       // A failed download destroys the branch with its error, maybe before the stage reads it:
       // the error reaches the stage when it reads, and the pull through the ingest's promise.
