@@ -85,6 +85,29 @@ describe('decodePax', () => {
 });
 
 describe('applyLayerTar', () => {
+  it('lets other callbacks run while it applies a tar that is already in memory', async () => {
+    // 3000 symlinks and dirs: metadata calls only, which are synchronous; without the slicing the
+    // whole apply ran in one stretch of microtasks and no timer or I/O callback got a turn
+    const entries: TarEntry[] = [];
+    for (let i = 0; i < 1500; i++) {
+      entries.push({ path: `d${i}/`, type: 'dir' });
+      entries.push({ path: `d${i}/l`, type: 'symlink', linkname: '../x' });
+    }
+    const tar = makeTarSync(entries);
+    let turns = 0;
+    let on = true;
+    const tick = (): void => {
+      turns++;
+      if (on) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await applyLayerTar(dest, Readable.from([tar]));
+    on = false;
+    const during = turns;
+    expect(fs.readlinkSync(path.join(dest, 'd1499', 'l'))).toBe('../x');
+    expect(during).toBeGreaterThan(1);
+  });
+
   it('preserves files, dirs, modes, owners, times, links, devices and xattrs', async () => {
     const res = await apply([
       { path: 'dir/', type: 'dir', mode: 0o750, uid: 1000, gid: 1001, mtime: T1 },
