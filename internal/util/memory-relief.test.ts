@@ -37,76 +37,59 @@ test('ReliefPolicy: a relief that cannot get back is retried after 1, 2, 4 sampl
   expect(p.due(1501)).toBe(true); // 100 above the new floor, at rest
 });
 
-test('startMemoryRelief relieves on growth only', async () => {
-  let rss = 1000;
-  let calls = 0;
+/** A relief over a fake RSS (1000 at start) and loop load, sampled every 5 ms, counting reliefs. */
+function fakeRelief(relieve: (rss: number) => number, load = 0) {
+  const s = { rss: 1000, load, calls: 0 };
   const r = startMemoryRelief(silentLogger(), {
     intervalMs: 5,
     growthKb: 100,
-    busy: () => 0,
-    rssKb: () => rss,
+    busy: () => s.load,
+    rssKb: () => s.rss,
     relieve: () => {
-      calls++;
-      rss -= 150;
+      s.calls++;
+      s.rss = relieve(s.rss);
     },
   });
-  await new Promise((res) => setTimeout(res, 40));
-  expect(calls).toBe(0);
-  rss = 1200; // then steady: one relief
-  await new Promise((res) => setTimeout(res, 60));
-  r.stop();
-  expect(calls).toBe(1);
+  return { s, stop: () => r.stop() };
+}
+
+const wait = (ms: number): Promise<void> => new Promise((res) => setTimeout(res, ms));
+
+test('startMemoryRelief relieves on growth only', async () => {
+  const { s, stop } = fakeRelief((rss) => rss - 150);
+  await wait(40);
+  expect(s.calls).toBe(0);
+  s.rss = 1200; // then steady: one relief
+  await wait(60);
+  stop();
+  expect(s.calls).toBe(1);
 });
 
 test('startMemoryRelief waits for a quiet loop: no relief while the loop is busy', async () => {
-  let rss = 1000;
-  let calls = 0;
-  let load = 0;
-  const r = startMemoryRelief(silentLogger(), {
-    intervalMs: 5,
-    growthKb: 100,
-    busy: () => load,
-    rssKb: () => rss,
-    relieve: () => {
-      calls++;
-      rss -= 150;
-    },
-  });
-  await new Promise((res) => setTimeout(res, 30)); // the floor: 1000
-  load = 0.5; // a burst, then steady while the loop stays busy: no relief
-  rss = 1200;
-  await new Promise((res) => setTimeout(res, 60));
-  expect(calls).toBe(0);
-  load = 0.01; // quiet again: the relief runs
-  await new Promise((res) => setTimeout(res, 60));
-  r.stop();
-  expect(calls).toBe(1);
+  const { s, stop } = fakeRelief((rss) => rss - 150);
+  await wait(30); // the floor: 1000
+  s.load = 0.5; // a burst, then steady while the loop stays busy: no relief
+  s.rss = 1200;
+  await wait(60);
+  expect(s.calls).toBe(0);
+  s.load = 0.01; // quiet again: the relief runs
+  await wait(60);
+  stop();
+  expect(s.calls).toBe(1);
+});
+
+test('startMemoryRelief takes its floor at start, so a daemon busy from the start is relieved once quiet', async () => {
+  const { s, stop } = fakeRelief(() => 1010, 0.5); // busy from the first sample on
+  s.rss = 1300; // grown during the burst
+  await wait(40);
+  expect(s.calls).toBe(0);
+  s.load = 0; // quiet: 300 above the start's 1000, at rest after two samples
+  await wait(60);
+  stop();
+  expect(s.calls).toBe(1);
+  expect(s.rss).toBe(1010);
 });
 
 test('exposedGc gives a working gc() with the last-resort flavour', () => {
   expect(() => exposedGc()({ type: 'major', execution: 'sync', flavor: 'last-resort' })).not.toThrow();
-});
-
-test('startMemoryRelief takes its floor at start, so a daemon busy from the start is relieved once quiet', async () => {
-  let rss = 1000;
-  let calls = 0;
-  let load = 0.5; // busy from the first sample on
-  const r = startMemoryRelief(silentLogger(), {
-    intervalMs: 5,
-    growthKb: 100,
-    busy: () => load,
-    rssKb: () => rss,
-    relieve: () => {
-      calls++;
-      rss = 1010;
-    },
-  });
-  rss = 1300; // grown during the burst
-  await new Promise((res) => setTimeout(res, 40));
-  expect(calls).toBe(0);
-  load = 0; // quiet: 300 above the start's 1000, at rest after two samples
-  await new Promise((res) => setTimeout(res, 60));
-  r.stop();
-  expect(calls).toBe(1);
-  expect(rss).toBe(1010);
 });
