@@ -1,9 +1,10 @@
 // A small HTTP/1.1 GET client for blob bodies (layers of hundreds of MB). node:http hands the body
 // over in pieces that each live in fresh memory (a new buffer for every socket read, and llhttp
 // copies every body piece into another), and on this 2-core VM fresh memory is what a download
-// costs: reading the 211 MB of the pull bench's image took 350-550 ms of CPU through node:http, and
-// ~90 ms reading into one reused buffer (net `onread`) and gathering the body into 1 MiB chunks.
-// So blob GETs come here; manifests, tokens and the rest stay on node:http (registry.ts).
+// costs: reading the 211 MB of the pull bench's image (and dropping it) took 350-550 ms of CPU
+// through node:http and ~90 ms through a socket reading into one reused buffer (net `onread`).
+// So big blob GETs come here (registry.ts getBlob: 4 MiB or more); manifests, tokens and small
+// blobs stay on node:http and its kept-alive connections.
 //
 // One request per connection (`Connection: close`), so no pooling or keep-alive state. The body is
 // a Readable of chunks of up to BODY_CHUNK bytes, framed by Content-Length, chunked transfer coding

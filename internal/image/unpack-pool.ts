@@ -2,13 +2,12 @@
 // a new job going to an idle one, else to a new one while under the bound, else to the least busy
 // (a worker runs several at once). The main thread only moves the compressed bytes over in 1 MiB
 // chunks whose buffers are transferred (and handed back for reuse once gunzip is done with them): a
-// blob download gathers its body into such buffers (takeChunk, http1-get.ts), which move as they are;
-// other sources' bytes are copied into them. It stops reading the source while more than
-// IN_FLIGHT_HIGH bytes wait in the worker,
-// so the download keeps its backpressure. Workers start on demand and end after `idleMs` without a
-// job, so an idle daemon holds none. Small layers (under MIN_WORKER_BYTES), and all of them with
-// `workers: 0` or when the worker script is absent (the daemon runs from its TypeScript sources, as
-// in unit tests), unpack in the calling thread.
+// blob download gathers its body into such buffers (takeChunk, http1-get.ts), which move as they
+// are; other sources' bytes are copied into them. It stops reading the source while more than
+// IN_FLIGHT_HIGH bytes wait in the worker, so the download keeps its backpressure. Workers start on
+// demand and end after `idleMs` without a job, so an idle daemon holds none. Small layers (under
+// MIN_WORKER_BYTES), and all of them with `workers: 0` or when the worker script is absent (the
+// daemon runs from its TypeScript sources, as in unit tests), unpack in the calling thread.
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
