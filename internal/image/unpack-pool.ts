@@ -30,7 +30,7 @@ const MAIN_GC_BYTES = 8 * CHUNK;
  */
 export const MIN_WORKER_BYTES = 4 * CHUNK;
 /** Chunk buffers kept for reuse: what is in flight for a few layers. */
-const SPARE_MAX = 64;
+const SPARE_MAX = 16;
 
 /**
  * Whether `data` spans a whole CHUNK-byte ArrayBuffer, so it can be transferred: the stream that
