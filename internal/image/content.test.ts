@@ -116,4 +116,24 @@ describe('ContentStore.ingest with a tee', () => {
       await rm(root, { recursive: true, force: true });
     }
   });
+
+  it('a source that fails while the ingest file opens fails the ingest (no unhandled error), leaving nothing', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-content-early-'));
+    try {
+      const cs = new ContentStore(root);
+      await cs.init();
+      const src = new Readable({ read: () => undefined });
+      process.nextTick(() => src.destroy(new Error('connection reset')));
+      const tee = new PassThrough();
+      tee.on('error', () => undefined);
+      await expect(cs.ingest(digestOf(Buffer.from('x')), src, { tee })).rejects.toMatchObject({
+        code: Status.UNAVAILABLE,
+        message: expect.stringContaining('connection reset') as unknown,
+      });
+      expect(tee.destroyed).toBe(true);
+      expect(await readdir(join(root, 'content', 'ingest'))).toEqual([]);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

@@ -250,6 +250,9 @@ export class ContentStore {
     const tee = opts.tee;
     let fh: FileHandle | undefined;
     let writer: ReturnType<typeof writeThrough> | undefined;
+    // the source may fail (a reset, a stopped pull) while the file opens, before pipeline listens:
+    // its error stays on the stream for pipeline to report, instead of going unhandled
+    source.on('error', () => undefined);
     try {
       fh = await fsp.open(tmp, 'wx', 0o600);
       writer = writeThrough(fh.fd);

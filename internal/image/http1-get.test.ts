@@ -19,6 +19,10 @@ const never = (): AbortSignal => new AbortController().signal;
 /** The body's chunks as its 'data' events give them (async iteration would join buffered ones). */
 function chunksOf(body: Readable): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
+    if (body.errored) {
+      reject(body.errored); // it failed before anyone listened
+      return;
+    }
     const parts: Buffer[] = [];
     body.on('data', (c: Buffer) => parts.push(c));
     body.on('end', () => resolve(parts));
@@ -270,6 +274,18 @@ describe('http1Get against raw answers', () => {
     const srv = await rawServer((sock) => sock.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort'));
     try {
       const res = await http1Get(new URL(`${srv.url}/`), { headers: {}, signal: never() });
+      await expect(readAll(res.body)).rejects.toThrow('connection closed before the end of the body');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('keeps a failure that comes before anyone reads the body for its reader (nothing unhandled)', async () => {
+    const srv = await rawServer((sock) => sock.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort'));
+    try {
+      const res = await http1Get(new URL(`${srv.url}/`), { headers: {}, signal: never() });
+      await new Promise((r) => setTimeout(r, 50)); // the connection ends meanwhile
+      expect(res.body.destroyed).toBe(true);
       await expect(readAll(res.body)).rejects.toThrow('connection closed before the end of the body');
     } finally {
       await srv.close();

@@ -291,6 +291,9 @@ export function http1Get(url: URL, opts: Http1GetOptions): Promise<Http1Response
           cb(err);
         },
       });
+      // a failure before the caller reads (it may await other things first) is kept on the stream
+      // (errored) for its reader, not thrown as an unhandled 'error'
+      body.on('error', () => undefined);
       resolve({ ...parsed, body });
       if (framing.kind === 'length' && left === 0) finish();
       else if (rest.length > 0) onBody(rest, 0, rest.length);
