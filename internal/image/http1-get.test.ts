@@ -256,41 +256,45 @@ describe('http1Get over loopback', () => {
 });
 
 describe('http1Get against raw answers', () => {
-  it('skips an interim 100 response and reads a body framed by the connection end', async () => {
-    const srv = await rawServer((sock) => {
-      sock.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: x\r\n\r\nall of it');
-      sock.end(' until the end');
-    });
+  /** GETs / from a raw server that answers with `respond`, and hands the response to `check`. */
+  async function against(
+    respond: (sock: net.Socket) => void,
+    check: (res: Awaited<ReturnType<typeof http1Get>>) => Promise<void>,
+  ): Promise<void> {
+    const srv = await rawServer(respond);
     try {
-      const res = await http1Get(new URL(`${srv.url}/`), { headers: {}, signal: never() });
-      expect(res.status).toBe(200);
-      expect((await readAll(res.body)).data.toString()).toBe('all of it until the end');
+      await check(await http1Get(new URL(`${srv.url}/`), { headers: {}, signal: never() }));
     } finally {
       await srv.close();
     }
-  });
+  }
+  const truncated = (sock: net.Socket): void => {
+    sock.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort');
+  };
 
-  it('fails the body when the connection ends before Content-Length says', async () => {
-    const srv = await rawServer((sock) => sock.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort'));
-    try {
-      const res = await http1Get(new URL(`${srv.url}/`), { headers: {}, signal: never() });
+  it('skips an interim 100 response and reads a body framed by the connection end', () =>
+    against(
+      (sock) => {
+        sock.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: x\r\n\r\nall of it');
+        sock.end(' until the end');
+      },
+      async (res) => {
+        expect(res.status).toBe(200);
+        expect((await readAll(res.body)).data.toString()).toBe('all of it until the end');
+      },
+    ));
+
+  it('fails the body when the connection ends before Content-Length says', () =>
+    against(truncated, async (res) => {
       await expect(readAll(res.body)).rejects.toThrow('connection closed before the end of the body');
-    } finally {
-      await srv.close();
-    }
-  });
+    }));
 
-  it('keeps a failure that comes before anyone reads the body for its reader (nothing unhandled)', async () => {
-    const srv = await rawServer((sock) => sock.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort'));
-    try {
-      const res = await http1Get(new URL(`${srv.url}/`), { headers: {}, signal: never() });
+  it('keeps a failure that comes before anyone reads the body for its reader (nothing unhandled)', () =>
+    against(truncated, async (res) => {
       await new Promise((r) => setTimeout(r, 50)); // the connection ends meanwhile
       expect(res.body.destroyed).toBe(true);
       await expect(readAll(res.body)).rejects.toThrow('connection closed before the end of the body');
-    } finally {
-      await srv.close();
-    }
-  });
+    }));
 
   it('refuses a response head that does not end, or is not HTTP', async () => {
     const big = await rawServer((sock) => sock.write(`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(MAX_HEAD + 10)}`));
