@@ -136,4 +136,20 @@ describe('ContentStore.ingest with a tee', () => {
       await rm(root, { recursive: true, force: true });
     }
   });
+
+  it('stops reading its source when the ingest file cannot be made', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'berth-content-noopen-'));
+    try {
+      const cs = new ContentStore(root);
+      await cs.init();
+      await rm(join(root, 'content', 'ingest'), { recursive: true }); // open() fails: ENOENT
+      const src = new Readable({ read: () => undefined });
+      await expect(cs.ingest(digestOf(Buffer.from('x')), src)).rejects.toMatchObject({
+        code: Status.UNAVAILABLE,
+      });
+      expect(src.destroyed).toBe(true);
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

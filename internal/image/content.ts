@@ -275,6 +275,7 @@ export class ContentStore {
             { cause: err },
           );
       if (tee && !tee.writableFinished) tee.destroy(failure);
+      source.destroy(); // when the file could not even open, nothing else ends the download
       await writer?.idle(); // a write still in flight must not land on a reused fd number
       await fh?.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true });
