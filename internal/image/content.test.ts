@@ -84,12 +84,21 @@ describe('ContentStore', () => {
   });
 });
 
+/** Runs `fn` on a fresh ContentStore in a temp dir, removed afterwards. */
+async function withStore(fn: (cs: ContentStore, root: string) => Promise<void>): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'berth-content-'));
+  try {
+    const cs = new ContentStore(root);
+    await cs.init();
+    await fn(cs, root);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
 describe('ContentStore.ingest with a tee', () => {
-  it('the tee gets every byte and ends only after verification; a mismatch destroys it with DATA_LOSS', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'berth-content-tee-'));
-    try {
-      const cs = new ContentStore(root);
-      await cs.init();
+  it('the tee gets every byte and ends only after verification; a mismatch destroys it with DATA_LOSS', () =>
+    withStore(async (cs, root) => {
       const data = Buffer.alloc(3 * 1024 * 1024 + 5, 7);
       const tee = new PassThrough();
       const got = collect(tee);
@@ -112,16 +121,10 @@ describe('ContentStore.ingest with a tee', () => {
       expect(await badGot).toMatchObject({ code: Status.DATA_LOSS });
       expect(await cs.has(wrong)).toBe(false);
       expect(await readdir(join(root, 'content', 'ingest'))).toEqual([]);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('a source that fails while the ingest file opens fails the ingest (no unhandled error), leaving nothing', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'berth-content-early-'));
-    try {
-      const cs = new ContentStore(root);
-      await cs.init();
+  it('a source that fails while the ingest file opens fails the ingest (no unhandled error), leaving nothing', () =>
+    withStore(async (cs, root) => {
       const src = new Readable({ read: () => undefined });
       process.nextTick(() => src.destroy(new Error('connection reset')));
       const tee = new PassThrough();
@@ -132,24 +135,15 @@ describe('ContentStore.ingest with a tee', () => {
       });
       expect(tee.destroyed).toBe(true);
       expect(await readdir(join(root, 'content', 'ingest'))).toEqual([]);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('stops reading its source when the ingest file cannot be made', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'berth-content-noopen-'));
-    try {
-      const cs = new ContentStore(root);
-      await cs.init();
+  it('stops reading its source when the ingest file cannot be made', () =>
+    withStore(async (cs, root) => {
       await rm(join(root, 'content', 'ingest'), { recursive: true }); // open() fails: ENOENT
       const src = new Readable({ read: () => undefined });
       await expect(cs.ingest(digestOf(Buffer.from('x')), src)).rejects.toMatchObject({
         code: Status.UNAVAILABLE,
       });
       expect(src.destroyed).toBe(true);
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 });
