@@ -16,6 +16,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import * as net from 'node:net';
 import { Readable } from 'node:stream';
 import * as tls from 'node:tls';
+import { ChunkGatherer } from './chunk-gatherer';
 
 export const BODY_CHUNK = 1024 * 1024;
 const READ_BUFFER = 64 * 1024;
@@ -200,32 +201,19 @@ export function http1Get(url: URL, opts: Http1GetOptions): Promise<Http1Response
     let framing: Framing | undefined;
     let left = 0;
     let chunked: ChunkedDecoder | undefined;
-    let cur: Buffer | undefined;
-    let filled = 0;
     let lastPush = Date.now();
     let finished = false;
-
-    const flush = (): void => {
-      if (!cur || filled === 0 || !body) return;
-      const chunk = filled === cur.length ? cur : cur.subarray(0, filled);
-      cur = undefined;
-      filled = 0;
-      lastPush = Date.now();
-      if (!body.push(chunk)) socket.pause();
-    };
-    const append = (b: Uint8Array, s: number, e: number): void => {
-      while (s < e) {
-        cur ??= opts.chunk ? opts.chunk() : Buffer.allocUnsafeSlow(BODY_CHUNK);
-        const n = Math.min(e - s, cur.length - filled);
-        cur.set(b.subarray(s, s + n), filled);
-        filled += n;
-        s += n;
-        if (filled === cur.length) flush();
-      }
-    };
+    const chunks = new ChunkGatherer(
+      () => (opts.chunk ? opts.chunk() : Buffer.allocUnsafeSlow(BODY_CHUNK)),
+      (chunk) => {
+        lastPush = Date.now();
+        if (!(body as Readable).push(chunk)) socket.pause();
+      },
+    );
+    const append = (b: Uint8Array, s: number, e: number): void => chunks.add(b, s, e);
     const finish = (): void => {
       finished = true;
-      flush();
+      chunks.flush();
       body?.push(null);
       socket.destroy();
     };
@@ -306,7 +294,7 @@ export function http1Get(url: URL, opts: Http1GetOptions): Promise<Http1Response
         try {
           if (!body) onHead(buf, n);
           else onBody(buf, 0, n);
-          if (!finished && filled > 0 && Date.now() - lastPush >= FLUSH_MS) flush();
+          if (!finished && chunks.pending > 0 && Date.now() - lastPush >= FLUSH_MS) chunks.flush();
         } catch (err) {
           fail(err as Error);
         }

@@ -16,7 +16,8 @@ import { BerthError, errMessage, Status } from '../errors';
 import type { Logger } from '../log';
 import { YoungGc } from '../util/young-gc';
 import { type UnpackLayerJob, type UnpackLayerResult, unpackLayer } from './unpack-layer';
-import { CHUNK, type FromWorker, type ToWorker, fromWire, toWire } from './unpack-protocol';
+import { ChunkGatherer } from './chunk-gatherer';
+import { CHUNK, type FromWorker, type ToWorker, fromWire, toWire, wholeChunk } from './unpack-protocol';
 
 export { CHUNK };
 const IN_FLIGHT_HIGH = 8 * CHUNK;
@@ -31,14 +32,6 @@ const MAIN_GC_BYTES = 8 * CHUNK;
 export const MIN_WORKER_BYTES = 4 * CHUNK;
 /** Chunk buffers kept for reuse: what is in flight for a few layers. */
 const SPARE_MAX = 16;
-
-/**
- * Whether `data` spans a whole CHUNK-byte ArrayBuffer, so it can be transferred: the stream that
- * passed it on holds no other view of that memory (small Buffers share pooled ArrayBuffers, which
- * this excludes by size).
- */
-const wholeChunk = (data: Buffer): boolean =>
-  data.length === CHUNK && data.byteOffset === 0 && data.buffer.byteLength === CHUNK;
 
 export interface UnpackPoolOptions {
   /** worker threads at most; 0 unpacks in the calling thread */
@@ -126,43 +119,26 @@ export class UnpackPool {
     const post = (m: ToWorker, transfer?: ArrayBuffer[]): void => w.worker.postMessage(m, transfer);
     return new Promise<UnpackLayerResult>((resolve, reject) => {
       let inFlight = 0;
-      let batch: Uint8Array | undefined;
-      let filled = 0;
       let sourceOver = false;
-      const flush = (): void => {
-        if (!batch || filled === 0) return;
-        const chunk = filled === batch.length ? batch : batch.subarray(0, filled);
-        batch = undefined;
-        filled = 0;
+      const send = (chunk: Uint8Array): void =>
         post({ type: 'data', id, chunk }, [chunk.buffer as ArrayBuffer]);
-      };
+      // pieces of other sizes are copied into chunk buffers of the pool's
+      const batch = new ChunkGatherer(() => this.takeChunk(), send);
       const onData = (data: Buffer): void => {
         inFlight += data.length;
         this.youngGc.add(data.length);
         if (wholeChunk(data)) {
           // a chunk buffer of its own (takeChunk, or a file read of CHUNK bytes): it moves over
-          flush();
-          post({ type: 'data', id, chunk: data }, [data.buffer as ArrayBuffer]);
-          if (inFlight > IN_FLIGHT_HIGH) src.pause();
-          return;
-        }
-        let off = 0;
-        while (off < data.length) {
-          if (!batch) {
-            const reuse = this.spare.pop();
-            batch = reuse ? new Uint8Array(reuse) : new Uint8Array(CHUNK);
-          }
-          const n = Math.min(data.length - off, batch.length - filled);
-          batch.set(data.subarray(off, off + n), filled);
-          filled += n;
-          off += n;
-          if (filled === batch.length) flush();
+          batch.flush();
+          send(data);
+        } else {
+          batch.add(data);
         }
         if (inFlight > IN_FLIGHT_HIGH) src.pause();
       };
       const onEnd = (): void => {
         sourceOver = true;
-        flush();
+        batch.flush();
         post({ type: 'end', id });
       };
       const onSourceError = (err: Error): void => {

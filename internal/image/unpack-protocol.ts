@@ -11,6 +11,14 @@ import type { UnpackLayerJob, UnpackLayerResult } from './unpack-layer';
 /** Bytes in one chunk the pool sends (the last of a layer may be shorter). */
 export const CHUNK = 1024 * 1024;
 
+/**
+ * Whether `data` spans a whole CHUNK-byte ArrayBuffer of its own, so that buffer can be transferred
+ * (to the worker, or back to the pool) without taking other bytes with it: small Buffers share
+ * pooled ArrayBuffers, which this excludes by size.
+ */
+export const wholeChunk = (data: Uint8Array): boolean =>
+  data.byteLength === CHUNK && data.byteOffset === 0 && data.buffer.byteLength === CHUNK;
+
 export type ToWorker =
   | { type: 'start'; id: number; dest: string; job: UnpackLayerJob }
   | { type: 'data'; id: number; chunk: Uint8Array }

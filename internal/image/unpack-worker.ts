@@ -6,7 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import { Logger, type LogMeta } from '../log';
 import { YoungGc } from '../util/young-gc';
 import { unpackLayer } from './unpack-layer';
-import { CHUNK, type FromWorker, type ToWorker, fromWire, toWire } from './unpack-protocol';
+import { type FromWorker, type ToWorker, fromWire, toWire, wholeChunk } from './unpack-protocol';
 
 const port = parentPort;
 if (!port) throw new Error('unpack-worker.js runs only as a worker thread');
@@ -66,9 +66,9 @@ class JobSource extends Readable {
 
 /** Hands a whole received chunk's buffer back to the pool once gunzip is done with it. */
 function recycle(chunk: Buffer): void {
-  const buffer = chunk.buffer as ArrayBuffer;
   // only a whole chunk's own buffer (never a slice of a shared one: the rest would go with it)
-  if (chunk.byteOffset !== 0 || chunk.byteLength !== CHUNK || buffer.byteLength !== CHUNK) return;
+  if (!wholeChunk(chunk)) return;
+  const buffer = chunk.buffer as ArrayBuffer;
   post({ type: 'recycle', buffer }, [buffer]);
 }
 

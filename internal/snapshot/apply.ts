@@ -84,8 +84,23 @@ interface Ctx {
   maxFileBytes?: number;
 }
 
-/** the longest stretch of entries applied without letting other callbacks run (ms) */
+/** the longest stretch of work done without letting other callbacks run (ms) */
 const SLICE_MS = 4;
+
+/**
+ * A yield point for a loop of synchronous calls: once SLICE_MS of work has passed since the last
+ * turn it gave, it lets other callbacks run. A tar that is already here (a small layer that arrived
+ * at once, a stored blob) would otherwise apply in one run of microtasks, blocking the loop
+ * (busybox's ~400 symlinks: ~80 ms on the main thread).
+ */
+function timeSlices(): () => Promise<void> {
+  let since = performance.now();
+  return async () => {
+    if (performance.now() - since < SLICE_MS) return;
+    await yieldToLoop();
+    since = performance.now();
+  };
+}
 
 /** Applies the layer tar `tar` into the empty directory `dest`. */
 export async function applyLayerTar(
@@ -112,17 +127,11 @@ export async function applyLayerTar(
   let ok = false;
   let current = '';
   try {
-    let slice = performance.now();
+    const turn = timeSlices();
     for await (const entry of ex) {
       current = entry.header.name;
       await applyEntry(ctx, entry as Entry & { header: TarHeader });
-      // a tar that is already here (a small layer that arrived at once, a stored blob) would apply
-      // in one run of microtasks, blocking the loop (busybox's ~400 symlinks: ~80 ms on the main
-      // thread): other callbacks get a turn every SLICE_MS
-      if (performance.now() - slice >= SLICE_MS) {
-        await yieldToLoop();
-        slice = performance.now();
-      }
+      await turn();
     }
     current = '';
     const result = await finish(ctx);
@@ -567,7 +576,7 @@ async function finish(ctx: Ctx): Promise<ApplyResult> {
   const seen = new Set<number>();
   let size = 0;
   let inodes = 0;
-  let visited = 0;
+  const turn = timeSlices();
   const visit = async (abs: string, node: Node): Promise<void> => {
     if (node.children) {
       for (const [name, child] of node.children) await visit(path.join(abs, name), child);
@@ -580,7 +589,7 @@ async function finish(ctx: Ctx): Promise<ApplyResult> {
     }
     size += st.blocks * 512;
     inodes++;
-    if (++visited % 4096 === 0) await yieldToLoop();
+    await turn();
   };
   await visit(ctx.dest, ctx.root);
   return { size, inodes };
