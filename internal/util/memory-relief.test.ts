@@ -78,6 +78,19 @@ test('startMemoryRelief waits for a quiet loop: no relief while the loop is busy
   expect(s.calls).toBe(1);
 });
 
+test("startMemoryRelief runs under kubelet's steady load (loop 7-9 % busy), not in a burst", async () => {
+  const { s, stop } = fakeRelief((rss) => rss - 150, 0.09);
+  await wait(30);
+  s.rss = 1200; // grown while serving the steady load: relieved
+  await wait(60);
+  expect(s.calls).toBe(1);
+  s.load = 0.3; // a burst (a pull, pods started 10 at a time): not while it lasts
+  s.rss = 1300;
+  await wait(60);
+  stop();
+  expect(s.calls).toBe(1);
+});
+
 test('startMemoryRelief takes its floor at start, so a daemon busy from the start is relieved once quiet', async () => {
   const { s, stop } = fakeRelief(() => 1010, 0.5); // busy from the first sample on
   s.rss = 1300; // grown during the burst
