@@ -3,7 +3,8 @@
 // RemovePodSandbox), first one at a time, then 10 at a time; then ImageStatus and ListImages (once
 // the daemon is quiet: Berth's background cleanup of the removed pods does not count as read
 // latency; 1000 untimed calls first, so the code of both ends is past V8's warm-up); then
-// 50 running pods for memory: the daemon's RSS idle, with the pods, and a minute after removing them
+// 50 running pods for memory: the daemon's RSS idle, with the pods (2 s after the last one started,
+// and again a minute later, once the start burst has settled), and a minute after removing them
 // (plus the per-pod monitors: conmon for Berth, containerd-shim-runc-v2 for containerd).
 //
 // Pods are shaped as kubelet sends them: kubelet's labels and annotations, a cgroup parent per pod,
@@ -14,7 +15,8 @@
 //
 // Run (needs root):
 //   npm run bench -- pods                         Berth and containerd (BENCH_TARGETS=berth to skip it)
-//   BENCH_PODS=N (50), BENCH_PARALLEL=N (10), BENCH_SETTLE_S=S (60: wait before the "after" RSS)
+//   BENCH_PODS=N (50), BENCH_PARALLEL=N (10), BENCH_SETTLE_S=S (60: wait before the "settled" and
+//   "after" RSS)
 //   BENCH_BERTH_HANDLER=crun: Berth's pods on that runtime handler (RunPodSandbox runtime_handler;
 //   containerd stays on runc)
 import * as fs from 'node:fs';
@@ -69,7 +71,14 @@ interface Result {
   reads: Timings;
   /** seconds waited for the daemon to go quiet before the image reads */
   readsAfterS: number;
-  rss: { idle: number; withPods: number; after: number; monitorsKb: number; monitors: number };
+  rss: {
+    idle: number;
+    withPods: number;
+    withPodsSettled: number;
+    after: number;
+    monitorsKb: number;
+    monitors: number;
+  };
   /** Berth's Status verbose `phases` after the sequential run: RPC → step → p50/p90 ms */
   phases?: Record<string, Record<string, { n: number; p50: number; p90: number }>>;
 }
@@ -278,6 +287,8 @@ async function run(tg: Target): Promise<Result> {
   const withPods = procStatusKb(tg.daemonPid);
   const mons = tg.monitors();
   const monitorsKb = mons.reduce((n, p) => n + procStatusKb(p), 0);
+  await sleep(SETTLE_S * 1000);
+  const withPodsSettled = procStatusKb(tg.daemonPid);
   for (const podId of running) {
     await call(r, 'StopPodSandbox', { pod_sandbox_id: podId }, 120_000);
     await call(r, 'RemovePodSandbox', { pod_sandbox_id: podId }, 120_000);
@@ -293,7 +304,7 @@ async function run(tg: Target): Promise<Result> {
     parWallMs,
     reads,
     readsAfterS,
-    rss: { idle, withPods, after, monitorsKb, monitors: mons.length },
+    rss: { idle, withPods, withPodsSettled, after, monitorsKb, monitors: mons.length },
     phases,
   };
 }
@@ -353,11 +364,12 @@ function render(results: Result[]): string {
           .join(', ')}`,
       );
   }
-  out.push('daemon RSS (MiB): idle / with pods / after removing them');
+  out.push(`daemon RSS (MiB): idle / with pods (2 s after, ${SETTLE_S} s after) / after removing them`);
   for (const r of results) {
     const mb = (kb: number): string => (kb / 1024).toFixed(0);
     out.push(
-      `  ${r.name.padEnd(12)} ${mb(r.rss.idle)} / ${mb(r.rss.withPods)} / ${mb(r.rss.after)}` +
+      `  ${r.name.padEnd(12)} ${mb(r.rss.idle)} / ${mb(r.rss.withPods)}, ${mb(r.rss.withPodsSettled)} / ` +
+        `${mb(r.rss.after)}` +
         `   (${PODS} running pods: ${r.rss.monitors} monitors, ${mb(r.rss.monitorsKb)} MiB RSS in all)`,
     );
   }
