@@ -9,7 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { criRoot } from '../../api/proto-root';
 import { Status } from '../errors';
 import type { Logger } from '../log';
-import { toServiceError, type RpcContext } from './rpc';
+import { CallContext, toServiceError, type RpcContext } from './rpc';
 
 export const STREAM_BATCH_BYTES = 1024 * 1024;
 
@@ -74,36 +74,40 @@ export function streamList<Req, Item, Res>(
   let sizeOf: ((item: unknown) => number) | undefined;
   return (grpcCall) => {
     const call = grpcCall as unknown as ListStreamCall<Req, Res>;
-    const ac = new AbortController();
-    call.on('cancelled', () => ac.abort(new Error('the client cancelled the call')));
+    const ctx = new CallContext();
+    call.on('cancelled', () => ctx.cancel());
+    const signal = ctx.signal;
     const drained = (): Promise<void> =>
       new Promise((resolve) => {
         const done = (): void => {
-          ac.signal.removeEventListener('abort', done);
+          signal.removeEventListener('abort', done);
           call.removeListener('drain', done);
           resolve();
         };
         call.once('drain', done);
-        ac.signal.addEventListener('abort', done);
+        signal.addEventListener('abort', done);
       });
     const run = async (): Promise<number> => {
-      const items = await spec.list(call.request, { signal: ac.signal });
+      const items = await spec.list(call.request, ctx);
       sizeOf ??= messageSizer(spec.itemType);
       const batches = batchBySize(items, sizeOf as (item: Item) => number, maxBytes);
       let sent = 0;
       for (const batch of batches) {
-        if (ac.signal.aborted) return sent;
+        if (signal.aborted) return sent;
         sent++;
         if (!call.write(spec.wrap(batch))) await drained();
       }
-      if (!ac.signal.aborted) call.end();
+      if (!signal.aborted) {
+        ctx.answered();
+        call.end();
+      }
       return sent;
     };
     run().then(
       (sent) =>
-        log.debug('rpc done', { rpc: spec.name, messages: sent, cancelled: ac.signal.aborted || undefined }),
+        log.debug('rpc done', { rpc: spec.name, messages: sent, cancelled: signal.aborted || undefined }),
       (err: unknown) => {
-        if (ac.signal.aborted) return;
+        if (signal.aborted) return;
         const se = toServiceError(err);
         const level = se.code === Status.INTERNAL || se.code === Status.UNKNOWN ? 'error' : 'info';
         log.log(level, 'rpc failed', {

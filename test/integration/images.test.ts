@@ -121,6 +121,31 @@ test('ImageFsInfo counts the image filesystem', async () => {
   expect(BigInt(fsu.timestamp)).toBeGreaterThan(0n);
 });
 
+test('a client that goes away mid-pull (its deadline) ends the download; nothing is registered', async () => {
+  // the handler hears of it through grpc-js's 'cancelled' (server/rpc.ts CallContext)
+  const pushed = await pushImage(reg, 'big/gone', 'v1', {
+    layers: [await makeTar([{ path: 'data.bin', content: crypto.randomBytes(8 * 1024 * 1024) }])],
+    compression: 'none',
+  });
+  const proxy = await startThrottleProxy(reg.url, 2 * 1024 * 1024);
+  try {
+    const ref = `${proxy.host}/big/gone:v1`;
+    const err = (await call(d.clients.image, 'PullImage', { image: { image: ref } }, 1500).catch(
+      (e: unknown) => e,
+    )) as { code?: number };
+    expect(err.code).toBe(4); // DEADLINE_EXCEEDED, at the client
+    // the daemon stops reading: what the proxy sends levels off well short of the layer
+    await new Promise((r) => setTimeout(r, 500));
+    const settled = proxy.sent();
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(proxy.sent() - settled).toBeLessThan(256 * 1024);
+    expect(proxy.sent()).toBeLessThan(pushed.layers[0]!.size);
+    expect((await call(d.clients.image, 'ImageStatus', { image: { image: ref } })).image).toBeFalsy();
+  } finally {
+    await proxy.stop();
+  }
+});
+
 test('images survive a restart; kill -9 mid-pull leaves no image and no temp files', async () => {
   // ~8 MB of incompressible data served at 2 MB/s through a throttling proxy
   const big = crypto.randomBytes(8 * 1024 * 1024);
