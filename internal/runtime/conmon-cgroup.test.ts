@@ -1,6 +1,10 @@
+import { promises as fsp } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
   cgroupHierarchies,
   conmonCgroupfsPath,
+  moveToCgroupfs,
   podCgroupDir,
   sliceOf,
   startScopeArgs,
@@ -102,4 +106,34 @@ describe('systemd cgroup driver', () => {
     );
     expect(expandSlice('-.slice')).toBe('/');
   });
+});
+
+test('moveToCgroupfs writes the pid into every hierarchy, and names the one that refused after trying all', async () => {
+  // plain dirs stand in for the hierarchies: the writes are what is checked here (a real move is in
+  // test/integration/metrics-cgroups.test.ts)
+  const root = await fsp.mkdtemp(path.join(os.tmpdir(), 'berth-cg-'));
+  try {
+    const mounts = ['a', 'b', 'c'].map((n) => path.join(root, n));
+    for (const m of mounts) await fsp.mkdir(m);
+    const hs = mounts.map((mount) => ({ mount, version: 2 as const, controllers: [] }));
+    await moveToCgroupfs(4242, '/pod1/berth-conmon-x', hs);
+    for (const m of mounts) {
+      expect(await fsp.readFile(path.join(m, 'pod1/berth-conmon-x/cgroup.procs'), 'utf8')).toBe('4242');
+    }
+    const blocked = path.join(root, 'file');
+    await fsp.writeFile(blocked, ''); // a file where a hierarchy should be: mkdir under it fails
+    const d = path.join(root, 'd');
+    await fsp.mkdir(d);
+    const bad = [
+      ...hs,
+      { mount: blocked, version: 2 as const, controllers: [] },
+      { mount: d, version: 2 as const, controllers: [] },
+    ];
+    await expect(moveToCgroupfs(7, '/pod2', bad)).rejects.toThrow(
+      `cannot move conmon 7 into ${blocked}/pod2:`,
+    );
+    expect(await fsp.readFile(path.join(d, 'pod2/cgroup.procs'), 'utf8')).toBe('7'); // the others still done
+  } finally {
+    await fsp.rm(root, { recursive: true, force: true });
+  }
 });

@@ -149,16 +149,22 @@ export async function moveToCgroupfs(
   rel: string,
   hierarchies: CgroupHierarchy[],
 ): Promise<void> {
-  for (const h of hierarchies) {
-    const dir = path.join(h.mount, rel);
-    try {
-      if (h.version === 1 && h.controllers.includes('cpuset')) await mkdirCpuset(h.mount, rel);
-      else await fsp.mkdir(dir, { recursive: true });
-      await fsp.writeFile(path.join(dir, 'cgroup.procs'), String(pid));
-    } catch (err) {
-      throw new Error(`cannot move conmon ${pid} into ${dir}: ${(err as Error).message}`);
-    }
-  }
+  // the hierarchies are independent: all at once (on a v1 host, ten of them one after the other
+  // took ~4.5 ms of every container create's critical path)
+  const moves = await Promise.allSettled(
+    hierarchies.map(async (h) => {
+      const dir = path.join(h.mount, rel);
+      try {
+        if (h.version === 1 && h.controllers.includes('cpuset')) await mkdirCpuset(h.mount, rel);
+        else await fsp.mkdir(dir, { recursive: true });
+        await fsp.writeFile(path.join(dir, 'cgroup.procs'), String(pid));
+      } catch (err) {
+        throw new Error(`cannot move conmon ${pid} into ${dir}: ${(err as Error).message}`);
+      }
+    }),
+  );
+  const failed = moves.find((m): m is PromiseRejectedResult => m.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**
