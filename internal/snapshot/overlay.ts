@@ -559,14 +559,19 @@ export class OverlaySnapshotter implements Snapshotter {
       try {
         await fsp.mkdir(tmp, { mode: 0o700 });
         const upper = path.join(tmp, 'upper');
-        await fsp.mkdir(upper, { mode: 0o755 });
-        await fsp.mkdir(path.join(tmp, 'work'), { mode: 0o700 });
-        // The merged root takes its owner and mode from the upper dir: copy the top layer's.
+        // the steps that do not depend on each other run together: this is on the critical path
+        // of every RunPodSandbox and CreateContainer
         const top = links[links.length - 1];
-        if (top) {
-          const st = await fsp.stat(path.join(this.linksDir, top));
-          await fsp.lchown(upper, st.uid, st.gid);
-          await fsp.chmod(upper, st.mode & 0o7777);
+        const [topStat] = await Promise.all([
+          top ? fsp.stat(path.join(this.linksDir, top)) : undefined,
+          fsp.mkdir(upper, { mode: 0o755 }),
+          fsp.mkdir(path.join(tmp, 'work'), { mode: 0o700 }),
+        ]);
+        // The merged root takes its owner and mode from the upper dir: copy the top layer's.
+        if (topStat) {
+          // in this order: a chown may clear set-id bits that the chmod then sets
+          await fsp.lchown(upper, topStat.uid, topStat.gid);
+          await fsp.chmod(upper, topStat.mode & 0o7777);
         } else if (idmap) {
           await fsp.lchown(upper, toHost(0, idmap.uids), toHost(0, idmap.gids));
         }
@@ -582,8 +587,10 @@ export class OverlaySnapshotter implements Snapshotter {
         await fsyncDir(this.snapshotsDir);
         this.snapshots.set(key, meta);
         // what it holds now (three entries and meta.json); the walker measures it again promptly
-        const writable = await sumStats([path.join(dir, 'upper')]);
-        const rest = await sumStats([dir, path.join(dir, 'meta.json'), path.join(dir, 'work')]);
+        const [writable, rest] = await Promise.all([
+          sumStats([path.join(dir, 'upper')]),
+          sumStats([dir, path.join(dir, 'meta.json'), path.join(dir, 'work')]),
+        ]);
         this.snapUsage.set(key, { writable, total: addUsage(writable, rest) });
         this.usageWalk.keys.add(key);
         if (this.usageTimer) this.kickUsageWalk();
