@@ -44,6 +44,7 @@ import { applyLayerTar } from './apply';
 import { checkIdMap, copyLayerMapped, mappedKey, toHost, type IdMap } from './idmap';
 import { DEFAULT_SLICE_MS, Slicer } from '../util/slicer';
 import { diskUsage } from './usage';
+import { allOrFirstError } from '../util/settle';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type {
   ApplyLayerOptions,
@@ -562,7 +563,8 @@ export class OverlaySnapshotter implements Snapshotter {
         // the steps that do not depend on each other run together: this is on the critical path
         // of every RunPodSandbox and CreateContainer
         const top = links[links.length - 1];
-        const [topStat] = await Promise.all([
+        // (all settled before a failure is thrown: the cleanup below must not race a mkdir)
+        const [topStat] = await allOrFirstError([
           top ? fsp.stat(path.join(this.linksDir, top)) : undefined,
           fsp.mkdir(upper, { mode: 0o755 }),
           fsp.mkdir(path.join(tmp, 'work'), { mode: 0o700 }),
