@@ -2,7 +2,7 @@
 // (RunPodSandbox, CreateContainer, StartContainer, StopContainer, RemoveContainer, StopPodSandbox,
 // RemovePodSandbox), first one at a time, then 10 at a time; then ImageStatus and ListImages (once
 // the daemon is quiet: Berth's background cleanup of the removed pods does not count as read
-// latency; 1000 untimed calls first, so the code of both ends is past V8's warm-up); then
+// latency; 3000 untimed calls first, so the code of both ends is past V8's warm-up); then
 // 50 running pods for memory: the daemon's RSS idle, with the pods (2 s after the last one started,
 // and again a minute later, once the start burst has settled), and a minute after removing them
 // (plus the per-pod monitors: conmon for Berth, containerd-shim-runc-v2 for containerd).
@@ -35,7 +35,7 @@ const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 60);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,containerd').split(',').filter(Boolean);
 const READS = 200;
 /** untimed image reads before the timed ones */
-const WARM_READS = 1000;
+const WARM_READS = 3000;
 const RPCS = [
   'RunPodSandbox',
   'CreateContainer',
@@ -252,7 +252,9 @@ async function run(tg: Target): Promise<Result> {
   const readsAfterS = await quiet(tg.daemonPid);
   // untimed calls first: after only a handful, both this client's and berthd's code for these
   // calls still runs unoptimised (V8 tiers up after many runs; measured 1.3-1.5 ms p50 after 10
-  // calls, ~0.6 ms after 1000), and a kubelet makes these calls all day
+  // calls, 0.5-0.7 ms after 1000, 0.23-0.25 ms after 3000 or 2 × 1000), and a kubelet makes these
+  // calls all day. This client's code is shared by the targets: with too few, the first target
+  // (Berth) was timed on a client still warming up and the second on a hot one
   for (let i = 0; i < WARM_READS; i++) {
     await call(tg.clients.image, 'ImageStatus', { image: { image: tg.busybox } });
     await call(tg.clients.image, 'ListImages', {});
