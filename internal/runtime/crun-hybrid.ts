@@ -10,7 +10,7 @@
 // berthd writes when it was not built.
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
-import { findNativeAddon } from '../util/native';
+import { nativeProgramPath } from '../util/native';
 
 export const HYBRID_UNIFIED = '/sys/fs/cgroup/unified';
 
@@ -40,8 +40,7 @@ export function launcherScript(runtimePath: string, unified = HYBRID_UNIFIED): s
 
 /** Where the build puts berth-crun-v1 (scripts/build-native.sh): next to the native addon. */
 export function defaultNativeLauncherPath(): string | undefined {
-  const addon = findNativeAddon();
-  return addon ? path.join(path.dirname(addon), 'berth-crun-v1') : undefined;
+  return nativeProgramPath('berth-crun-v1');
 }
 
 /**

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../log';
 import type { OciSpec } from '../oci/spec-types';
-import { findNativeAddon } from '../util/native';
+import { nativeProgramPath } from '../util/native';
 import { run } from '../util/run';
 import {
   cgroupProcsFiles,
@@ -21,8 +21,7 @@ import {
 
 /** Where the build puts berth-exec (scripts/build-native.sh): next to the native addon. */
 export function defaultExecHelperPath(): string | undefined {
-  const addon = findNativeAddon();
-  return addon ? path.join(path.dirname(addon), 'berth-exec') : undefined;
+  return nativeProgramPath('berth-exec');
 }
 
 /** The container an ExecSync runs in, as the daemon knows it. */

@@ -78,6 +78,16 @@ export function findNativeAddon(start = __dirname): string | undefined {
   }
 }
 
+/**
+ * A program the native build makes beside the addon (scripts/build-native.sh: berth-exec,
+ * berth-crun-v1), or undefined when the addon itself is not found. Whether it was built is the
+ * caller's to check.
+ */
+export function nativeProgramPath(name: string): string | undefined {
+  const addon = findNativeAddon();
+  return addon ? path.join(path.dirname(addon), name) : undefined;
+}
+
 let loaded: BerthNative | undefined;
 
 /** The addon; throws a clear error when it has not been built. */
