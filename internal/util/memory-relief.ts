@@ -82,6 +82,14 @@ export class ReliefPolicy {
     private readonly retries = 3,
   ) {}
 
+  /** Takes `rss` as the floor: the RSS of the daemon as it starts serving. */
+  seed(rss: number): void {
+    this.floor = rss;
+    this.last = rss;
+    this.attempts = 0;
+    this.wait = 0;
+  }
+
   due(rss: number): boolean {
     const prev = this.last;
     this.last = rss;
@@ -129,7 +137,7 @@ export function startMemoryRelief(log: Logger, opts: ReliefOptions): MemoryRelie
   // the floor is the RSS of the daemon as it starts serving: taken from the first quiet sample
   // instead, a daemon busy from its start (50 pods made and removed) took its post-burst RSS for
   // the floor and never relieved it (118 MB, against 70 MB at start)
-  policy.due(rssKb());
+  policy.seed(rssKb());
   const timer = setInterval(() => {
     try {
       if (opts.busy() > maxBusy) return;
