@@ -4,7 +4,7 @@
   "targets": [
     {
       "target_name": "berth_native",
-      "sources": ["src/addon.c", "src/util.c", "src/fsops.c", "src/mount.c", "src/socket.c", "src/spawn.c", "src/memory.c", "src/netns.c"],
+      "sources": ["src/addon.c", "src/util.c", "src/fsops.c", "src/mount.c", "src/socket.c", "src/spawn.c", "src/memory.c", "src/netns.c", "src/atomic-write.c"],
       "defines": ["NAPI_VERSION=8", "_GNU_SOURCE"],
       "cflags": ["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-O2"]
     }

@@ -1,9 +1,11 @@
 // Crash-safe file helpers. Every record Berth keeps is written with atomicWrite: a temp file in the
 // same directory, fsync, rename over the target, fsync of the directory. A kill -9 at any moment
 // leaves either the old file or the new one, plus at most a `*.tmp-*` file that cleanTempFiles
-// removes on the next start.
+// removes on the next start. With the native addon the steps run as one thread-pool job
+// (native/src/atomic-write.c); without it, through fs.promises (atomicWriteSteps).
 import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
+import { findNativeAddon, native } from './native';
 import { uniqueSuffix } from './unique';
 
 export const TMP_MARK = '.tmp-';
@@ -21,7 +23,43 @@ export function tempPathFor(target: string): string {
   return path.join(path.dirname(target), `${path.basename(target)}${TMP_MARK}${uniqueSuffix()}`);
 }
 
+type Writer = (target: string, tmp: string, data: Buffer, mode: number) => Promise<void>;
+let nativeWriter: Writer | null | undefined;
+
+/** The addon's one-job write, or null where the addon is not built (or predates it). */
+function writerOf(): Writer | null {
+  if (nativeWriter !== undefined) return nativeWriter;
+  nativeWriter = null;
+  if (!findNativeAddon()) return null;
+  const n = native();
+  if (typeof n.atomicWriteFile !== 'function') return null;
+  nativeWriter = (target, tmp, data, mode) =>
+    new Promise<void>((resolve, reject) =>
+      n.atomicWriteFile(target, tmp, data, mode, (err) => (err ? reject(err) : resolve())),
+    );
+  return nativeWriter;
+}
+
+const asBuffer = (data: string | Uint8Array): Buffer =>
+  typeof data === 'string'
+    ? Buffer.from(data)
+    : Buffer.isBuffer(data)
+      ? data
+      : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+
+/** Writes `target` crash-safely (see the top of this file). `mode` is less the umask, as open(2). */
 export async function atomicWrite(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const write = writerOf();
+  if (write) await write(target, tempPathFor(target), asBuffer(data), mode);
+  else await atomicWriteSteps(target, data, mode);
+}
+
+/** atomicWrite through fs.promises, one call per step (the fallback without the addon). */
+export async function atomicWriteSteps(
+  target: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+): Promise<void> {
   const tmp = tempPathFor(target);
   const fh = await fsp.open(tmp, 'wx', mode);
   try {

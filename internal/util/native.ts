@@ -32,7 +32,10 @@ export interface MountConstants {
   UMOUNT_NOFOLLOW: number;
 }
 
-/** Every call but pinNetns is synchronous and throws a NativeError on failure. */
+/**
+ * Every call but pinNetns and atomicWriteFile is synchronous and throws a NativeError on failure;
+ * those two pass it to their callback.
+ */
 export interface BerthNative {
   /** mknod(2): `mode` includes the type (fs.constants.S_IFCHR/S_IFBLK/S_IFIFO); umask applies. */
   mknod(path: string, mode: number, major: number, minor: number): void;
@@ -60,6 +63,18 @@ export interface BerthNative {
    * (an existing file), made on a thread of its own; callback(err) when done. See native/src/netns.c.
    */
   pinNetns(path: string, callback: (err?: NativeError) => void): void;
+  /**
+   * Asynchronous, one thread-pool job: `tmp` created (O_EXCL, `mode` less the umask), `data`
+   * written and fsynced, renamed over `target`, the directory fsynced; `tmp` is removed when a step
+   * before the rename fails. See native/src/atomic-write.c.
+   */
+  atomicWriteFile(
+    target: string,
+    tmp: string,
+    data: Buffer,
+    mode: number,
+    callback: (err?: NativeError) => void,
+  ): void;
 }
 
 const ADDON_REL = path.join('native', 'build', 'Release', 'berth_native.node');

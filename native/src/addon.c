@@ -1,6 +1,6 @@
-// Entry point of berth_native.node. Every function is synchronous and throws Node-style errno
-// errors (err.code = 'EPERM', err.errno = -1, err.syscall, err.path). Areas live in their own
-// files (fsops.c, mount.c) and register themselves here.
+// Entry point of berth_native.node. Functions throw (or, the asynchronous ones, pass to their
+// callback) Node-style errno errors (err.code = 'EPERM', err.errno = -1, err.syscall, err.path).
+// Areas live in their own files (fsops.c, mount.c, ...) and register themselves here.
 #include "util.h"
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -10,6 +10,7 @@ static napi_value init(napi_env env, napi_value exports) {
   if (!init_spawn(env, exports)) return NULL;
   if (!init_memory(env, exports)) return NULL;
   if (!init_netns(env, exports)) return NULL;
+  if (!init_atomic_write(env, exports)) return NULL;
   return exports;
 }
 

@@ -44,5 +44,6 @@ bool init_socket(napi_env env, napi_value exports);
 bool init_memory(napi_env env, napi_value exports);
 bool init_spawn(napi_env env, napi_value exports);
 bool init_netns(napi_env env, napi_value exports);
+bool init_atomic_write(napi_env env, napi_value exports);
 
 #endif
