@@ -177,16 +177,29 @@ export class OciRuntime {
     const started = Date.now();
     const timeoutMs = c.timeoutMs ?? this.opts.createTimeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS;
     // conmon's working dir is where it drops the `oom` file: the persist dir, outside the bundle.
-    const res = await spawnConmon(this.opts.conmonPath, args, this.paths.persistDir(id), timeoutMs);
+    // conmon's monitor is placed in its cgroup while runc create runs (the pid file is there once
+    // the spawned process has exited), and always before create answers: a container reported
+    // created has its monitor out of berthd's cgroup (see conmon-cgroup.ts)
+    let placed: Promise<number | undefined> | undefined;
+    const place = async (): Promise<number | undefined> => {
+      const pid = await readPidFile(this.paths.conmonPidFile(id));
+      if (pid !== undefined) await this.placeConmon(id, c.bundle, pid, c.cgroupsPath);
+      return pid;
+    };
+    const res = await spawnConmon(this.opts.conmonPath, args, this.paths.persistDir(id), timeoutMs, () => {
+      placed ??= place();
+      placed.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+    });
     if (!res.ok || !res.pid) {
+      // a placement under way records its cgroup first: it must be done for the cleanup to see it
+      await placed?.catch(() => undefined);
       await this.cleanupFailedCreate(id);
       const fault = callerFault(res.message ?? '');
       const verb = c.restore ? 'restore' : 'create';
       if (fault) throw invalidArgument(`${verb} container ${short(id)}: ${fault} (${res.message})`);
       throw new BerthError(Status.INTERNAL, `${verb} container ${short(id)}: ${res.message ?? 'failed'}`);
     }
-    const conmonPid = await readPidFile(this.paths.conmonPidFile(id));
-    if (conmonPid !== undefined) await this.placeConmon(id, c.bundle, conmonPid, c.cgroupsPath);
+    const conmonPid = await (placed ?? place());
     this.bundles.set(id, c.bundle);
     this.log.debug('container created', { id, pid: res.pid, conmonPid, ms: Date.now() - started });
     return { pid: res.pid, conmonPid: conmonPid ?? 0 };

@@ -196,6 +196,45 @@ test("conmon is in the pod's cgroup; kill -9 of berthd leaves the container runn
     expect(fs.existsSync(`/sys/fs/cgroup/memory${parent}/berth-conmon-${id}`)).toBe(false);
 });
 
+test('a create that runc refuses leaves no conmon and no conmon cgroup (placed while runc create ran)', async () => {
+  const parent = `${CG_ROOT}/podC`;
+  const pod = h.podConfig({ linux: { cgroup_parent: parent } });
+  const podId = await h.runPod(pod);
+  const leaves = (): string[] =>
+    cgroupHierarchies(fs.readFileSync('/proc/self/mountinfo', 'utf8')).flatMap((x) => {
+      const dir = path.join(x.mount, parent);
+      return fs.existsSync(dir)
+        ? fs.readdirSync(dir).filter((n) => n.startsWith('berth-conmon-') && !n.endsWith(podId))
+        : [];
+    });
+  const conmons = (): number[] =>
+    fs
+      .readdirSync('/proc')
+      .filter((p) => {
+        try {
+          const cmd = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8');
+          return cmd.startsWith('/usr/bin/conmon') && cmd.includes(h.d.state);
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  const before = fs.readdirSync(path.join(h.d.state, 'rt', 'runc', 'pids')).length;
+  const monitors = conmons();
+  // runc create itself fails (the command is looked up when the container is created)
+  await expect(
+    call(h.d.clients.runtime, 'CreateContainer', {
+      pod_sandbox_id: podId,
+      config: h.ctrConfig('nope', ['/no/such/binary']),
+      sandbox_config: pod,
+    }),
+  ).rejects.toMatchObject({ code: 3 }); // INVALID_ARGUMENT: the caller's command
+  expect(leaves()).toEqual([]);
+  expect(fs.readdirSync(path.join(h.d.state, 'rt', 'runc', 'pids')).length).toBe(before);
+  expect(conmons()).toEqual(monitors); // the infra container's only
+  await h.removePod(podId);
+});
+
 test("killing everything in berthd's cgroup (systemd KillMode=control-group) spares conmon and the container", async () => {
   // berthd as a systemd service would run: in a cgroup of its own in the hierarchies systemd
   // tracks (name=systemd on this hybrid host, cgroup2) and in memory
