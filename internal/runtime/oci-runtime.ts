@@ -176,7 +176,6 @@ export class OciRuntime {
     });
     const started = Date.now();
     const timeoutMs = c.timeoutMs ?? this.opts.createTimeoutMs ?? DEFAULT_CREATE_TIMEOUT_MS;
-    // conmon's working dir is where it drops the `oom` file: the persist dir, outside the bundle.
     // conmon's monitor is placed in its cgroup while runc create runs (the pid file is there once
     // the spawned process has exited), and always before create answers: a container reported
     // created has its monitor out of berthd's cgroup (see conmon-cgroup.ts)
@@ -186,6 +185,7 @@ export class OciRuntime {
       if (pid !== undefined) await this.placeConmon(id, c.bundle, pid, c.cgroupsPath);
       return pid;
     };
+    // conmon's working dir is where it drops the `oom` file: the persist dir, outside the bundle.
     const res = await spawnConmon(this.opts.conmonPath, args, this.paths.persistDir(id), timeoutMs, () => {
       placed ??= place();
       placed.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile

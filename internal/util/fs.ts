@@ -5,7 +5,7 @@
 // (native/src/atomic-write.c); without it, through fs.promises (atomicWriteSteps).
 import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
-import { findNativeAddon, native } from './native';
+import { type BerthNative, findNativeAddon, native } from './native';
 import { uniqueSuffix } from './unique';
 
 export const TMP_MARK = '.tmp-';
@@ -26,12 +26,20 @@ export function tempPathFor(target: string): string {
 type Writer = (target: string, tmp: string, data: Buffer, mode: number) => Promise<void>;
 let nativeWriter: Writer | null | undefined;
 
-/** The addon's one-job write, or null where the addon is not built (or predates it). */
+/**
+ * The addon's one-job write, or null where the addon is not built, cannot load (built for another
+ * Node) or predates it: records are written either way.
+ */
 function writerOf(): Writer | null {
   if (nativeWriter !== undefined) return nativeWriter;
   nativeWriter = null;
   if (!findNativeAddon()) return null;
-  const n = native();
+  let n: BerthNative;
+  try {
+    n = native();
+  } catch {
+    return null;
+  }
   if (typeof n.atomicWriteFile !== 'function') return null;
   nativeWriter = (target, tmp, data, mode) =>
     new Promise<void>((resolve, reject) =>
