@@ -463,6 +463,7 @@ export class ContainerService {
         throw err;
       }
       ph.mark('runtime-start');
+      crashPoint('container-start:runtime-started');
       if (rec.restore) rec.user = await this.processUser(rec.pid, rec.user);
       delete rec.restore;
       rec.state = 'running';
@@ -867,6 +868,13 @@ export class ContainerService {
           unknown: true,
         });
         continue;
+      }
+      if (rec.state === 'created' && st.status === 'running') {
+        // StartContainer's runc start ran but a crash kept its record from being written: the
+        // container is running (left CREATED, a kubelet's StartContainer would fail on it)
+        this.log.info('a container started before the crash is running', { id: rec.id });
+        Object.assign(rec, { state: 'running', pid: st.pid, startedAt: nowNs() });
+        await this.persist(rec);
       }
       if (rec.state === 'running') this.watch(rec);
     }

@@ -1,6 +1,7 @@
 // kill -9 at every step of RunPodSandbox and CreateContainer: berthd dies at a named crash point
 // (BERTH_CRASH_AT), then starts again and must roll the half-done operation back completely:
-// no record, mount, network namespace, CNI IP, snapshot, runc container or conmon left.
+// no record, mount, network namespace, CNI IP, snapshot, runc container or conmon left. A kill -9
+// between StartContainer's runc start and its record must leave the container RUNNING, not CREATED.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -110,6 +111,31 @@ test.each([
     sandbox_config: pod,
   });
   await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
+  await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
+  await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
+});
+
+test('StartContainer killed after runc start, before its record: RUNNING after restart, and watched', async () => {
+  const pod = podConfig();
+  const podId = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
+  const { container_id: id } = await call(d.clients.runtime, 'CreateContainer', {
+    pod_sandbox_id: podId,
+    config: h.ctrConfig('c', ['sh', '-c', 'trap "exit 7" TERM; sleep 3600 & wait']),
+    sandbox_config: pod,
+  });
+  await d.restart({ BERTH_CRASH_AT: 'container-start:runtime-started' });
+  const res = await call(d.clients.runtime, 'StartContainer', { container_id: id }).catch((e: unknown) => e);
+  expect(res).toBeInstanceOf(Error);
+  await d.exited();
+  expect(d.proc.signalCode).toBe('SIGKILL');
+  await d.restart({});
+  const st = await call(d.clients.runtime, 'ContainerStatus', { container_id: id });
+  expect(st.status?.state).toBe('CONTAINER_RUNNING');
+  expect(Number(st.status?.started_at)).toBeGreaterThan(0);
+  // the exit is watched again: a stop is recorded with the process's own exit code
+  await call(d.clients.runtime, 'StopContainer', { container_id: id, timeout: 10 });
+  const after = await call(d.clients.runtime, 'ContainerStatus', { container_id: id });
+  expect([after.status?.state, after.status?.exit_code]).toEqual(['CONTAINER_EXITED', 7]);
   await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
   await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
 });
