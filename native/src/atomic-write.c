@@ -70,8 +70,10 @@ static void sync_dir(struct write_req *r) {
     return;
   }
   int fd = open(dirname(copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int open_errno = errno;
   free(copy);
   if (fd < 0) {
+    errno = open_errno;
     fail(r, "open", r->target);
     return;
   }
