@@ -80,15 +80,7 @@ static void free_req(napi_env env, struct netns_req *r) {
 
 static void pin_complete(napi_env env, napi_status status, void *data) {
   struct netns_req *r = data;
-  napi_value cb, undef, argv[1];
-  napi_get_undefined(env, &undef);
-  argv[0] = undef;
-  if (r->err != 0) {
-    throw_errno(env, r->err, r->failed, r->path);
-    napi_get_and_clear_last_exception(env, &argv[0]);
-  }
-  if (napi_get_reference_value(env, r->callback, &cb) == napi_ok && cb != NULL)
-    napi_call_function(env, undef, cb, 1, argv, NULL);
+  call_back_errno(env, r->callback, r->err, r->failed, r->path);
   free_req(env, r);
 }
 

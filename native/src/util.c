@@ -144,6 +144,18 @@ void throw_errno(napi_env env, int err, const char *syscall, const char *path) {
   napi_throw(env, error);
 }
 
+void call_back_errno(napi_env env, napi_ref callback, int err, const char *syscall, const char *path) {
+  napi_value cb, undef, argv[1];
+  napi_get_undefined(env, &undef);
+  argv[0] = undef;
+  if (err != 0) {
+    throw_errno(env, err, syscall, path);
+    napi_get_and_clear_last_exception(env, &argv[0]);
+  }
+  if (napi_get_reference_value(env, callback, &cb) == napi_ok && cb != NULL)
+    napi_call_function(env, undef, cb, 1, argv, NULL);
+}
+
 bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback fn) {
   napi_value f;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f) == napi_ok &&

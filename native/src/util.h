@@ -30,6 +30,11 @@ bool get_uint32(napi_env env, napi_value v, const char *what, uint32_t *out);
 // and properties code, errno (negative, as libuv reports it), syscall and path.
 void throw_errno(napi_env env, int err, const char *syscall, const char *path);
 
+// Calls the JS function held by `callback` with a Node-style errno error (as throw_errno makes it)
+// when err != 0, else with undefined: the completion of the asynchronous calls (pinNetns,
+// atomicWriteFile).
+void call_back_errno(napi_env env, napi_ref callback, int err, const char *syscall, const char *path);
+
 // The symbolic name of an errno value ("ENOENT"), or "UNKNOWN".
 const char *errno_name(int err);
 
