@@ -4,9 +4,10 @@
 // up throughout); then ImageStatus and ListImages of all targets, timed in rounds that alternate
 // them (once each daemon is quiet: Berth's background cleanup of the removed pods does not count
 // as read latency; 3000 untimed calls first, so the code of both ends is past V8's warm-up); then
-// 50 running pods per target for memory: the daemon's RSS idle, with the pods (2 s after the last one started,
-// and again a minute later, once the start burst has settled), and a minute after removing them
-// (plus the per-pod monitors: conmon for Berth, containerd-shim-runc-v2 for containerd).
+// 50 running pods per target for memory: the daemon's RSS idle, with the pods (2 s after the last
+// one started, and again a minute later, once the start burst has settled), and a minute after
+// removing them (plus the per-pod monitors: conmon for Berth, containerd-shim-runc-v2 for
+// containerd).
 //
 // Pods are shaped as kubelet sends them: kubelet's labels and annotations, a cgroup parent per pod,
 // DNS config, a hostname, the lab CNI chain (loopback + bridge + portmap, no NAT); containers get
