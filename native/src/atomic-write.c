@@ -130,17 +130,10 @@ static napi_value atomic_write_file(napi_env env, napi_callback_info info) {
   if (napi_get_buffer_info(env, argv[2], &bytes, &r->len) != napi_ok) goto fail;
   r->data = bytes;
   if (!get_uint32(env, argv[3], "mode", &r->mode)) goto fail;
-  napi_valuetype t;
-  if (napi_typeof(env, argv[4], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
-    goto fail;
-  }
   if (napi_create_reference(env, argv[2], 1, &r->data_ref) != napi_ok) goto fail;
-  if (napi_create_reference(env, argv[4], 1, &r->callback) != napi_ok) goto fail;
-  napi_value name;
-  napi_create_string_utf8(env, "berth-atomic-write", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, write_execute, write_complete, r, &r->work) != napi_ok) goto fail;
-  if (napi_queue_async_work(env, r->work) != napi_ok) goto fail;
+  if (!queue_with_callback(env, argv[4], "berth-atomic-write", write_execute, write_complete, r, &r->callback,
+                           &r->work))
+    goto fail;
   return NULL;
 fail:
   free_req(env, r);

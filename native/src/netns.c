@@ -93,16 +93,8 @@ static napi_value pin_netns(napi_env env, napi_callback_info info) {
     return NULL;
   }
   if ((r->path = get_string(env, argv[0], "path")) == NULL) goto fail;
-  napi_valuetype t;
-  if (napi_typeof(env, argv[1], &t) != napi_ok || t != napi_function) {
-    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
+  if (!queue_with_callback(env, argv[1], "berth-netns", pin_execute, pin_complete, r, &r->callback, &r->work))
     goto fail;
-  }
-  if (napi_create_reference(env, argv[1], 1, &r->callback) != napi_ok) goto fail;
-  napi_value name;
-  napi_create_string_utf8(env, "berth-netns", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_async_work(env, NULL, name, pin_execute, pin_complete, r, &r->work) != napi_ok) goto fail;
-  if (napi_queue_async_work(env, r->work) != napi_ok) goto fail;
   return NULL;
 fail:
   free_req(env, r);

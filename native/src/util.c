@@ -156,6 +156,21 @@ void call_back_errno(napi_env env, napi_ref callback, int err, const char *sysca
     napi_call_function(env, undef, cb, 1, argv, NULL);
 }
 
+bool queue_with_callback(napi_env env, napi_value callback, const char *name, napi_async_execute_callback execute,
+                         napi_async_complete_callback complete, void *data, napi_ref *callback_ref,
+                         napi_async_work *work) {
+  napi_valuetype t;
+  if (napi_typeof(env, callback, &t) != napi_ok || t != napi_function) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "callback must be a function");
+    return false;
+  }
+  if (napi_create_reference(env, callback, 1, callback_ref) != napi_ok) return false;
+  napi_value js_name;
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &js_name) != napi_ok) return false;
+  if (napi_create_async_work(env, NULL, js_name, execute, complete, data, work) != napi_ok) return false;
+  return napi_queue_async_work(env, *work) == napi_ok;
+}
+
 bool export_fn(napi_env env, napi_value exports, const char *name, napi_callback fn) {
   napi_value f;
   return napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, NULL, &f) == napi_ok &&

@@ -35,6 +35,14 @@ void throw_errno(napi_env env, int err, const char *syscall, const char *path);
 // atomicWriteFile).
 void call_back_errno(napi_env env, napi_ref callback, int err, const char *syscall, const char *path);
 
+// The start of an asynchronous call: checks that `callback` is a function (TypeError if not), keeps
+// a reference to it in *callback_ref, then creates the work named `name` into *work and queues it
+// on libuv's thread pool. False with a JS exception pending when a step fails; the caller frees
+// what it allocated (and the reference and work, when set).
+bool queue_with_callback(napi_env env, napi_value callback, const char *name, napi_async_execute_callback execute,
+                         napi_async_complete_callback complete, void *data, napi_ref *callback_ref,
+                         napi_async_work *work);
+
 // The symbolic name of an errno value ("ENOENT"), or "UNKNOWN".
 const char *errno_name(int err);
 
