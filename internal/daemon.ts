@@ -284,7 +284,10 @@ export async function startDaemon(config: Config, log: Logger): Promise<Daemon> 
       await streaming.stop();
       // removals answered but not yet cleaned up: give them a moment (the next start finishes any
       // that do not make it)
-      await Promise.race([containers.removalsSettled(), new Promise((r) => setTimeout(r, 5000).unref())]);
+      await Promise.race([
+        Promise.all([containers.removalsSettled(), sandboxes.removalsSettled()]),
+        new Promise((r) => setTimeout(r, 5000).unref()),
+      ]);
       await snapshotter.stopUsageRefresh();
       sandboxes.close();
       containers.close();

@@ -916,10 +916,11 @@ export class ContainerService {
   /** Snapshots and bundles that belong to no pod or container (left by a crash) are removed. */
   async reconcile(): Promise<void> {
     const owned = new Set<string>([...this.records.keys(), ...this.sandboxes.list().map((s) => s.id)]);
-    for (const s of this.sandboxes.list()) owned.add(s.id);
     for (const snap of await this.deps.snapshotter.list()) {
       const owner = snapshotOwner(snap.key);
       if (owned.has(owner) || this.sandboxes.get(owner)) continue;
+      // removed, and its background cleanup (which releases these) has not finished yet
+      if (this.removals.has(owner) || this.sandboxes.removalPending(owner)) continue;
       const bundle = this.bundleOf(owner);
       await releaseImageVolumes(this.deps.snapshotter, owner, bundle)
         .then(() => (owner === snap.key ? releaseRootfs(this.deps.snapshotter, owner, bundle) : undefined))

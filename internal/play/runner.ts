@@ -503,10 +503,18 @@ async function removePodCgroups(parent: string): Promise<void> {
   const roots = ['/sys/fs/cgroup'];
   for (const d of await fsp.readdir('/sys/fs/cgroup').catch(() => [] as string[]))
     roots.push(path.join('/sys/fs/cgroup', d));
-  for (const root of roots) {
-    const p = path.join(root, parent);
-    await fsp.rmdir(p).catch(() => undefined);
-  }
+  for (const root of roots) await removeCgroupTree(path.join(root, parent));
+}
+
+/**
+ * Removes a cgroup and the cgroups below it, deepest first, as kubelet does with a pod's cgroup:
+ * the infra container's own cgroup may still be there (RemovePodSandbox deletes it in the
+ * background). Cgroups that still hold processes stay (rmdir refuses them).
+ */
+async function removeCgroupTree(dir: string): Promise<void> {
+  const entries = await fsp.readdir(dir, { withFileTypes: true }).catch(() => []);
+  for (const e of entries) if (e.isDirectory()) await removeCgroupTree(path.join(dir, e.name));
+  await fsp.rmdir(dir).catch(() => undefined);
 }
 
 /** The CRI requests play would send for a pod, for `--dry-run` (ids and the pod IP as placeholders). */

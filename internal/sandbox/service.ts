@@ -26,6 +26,7 @@ import {
 import type { ImageRecord } from '../image/types';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { RecordStore } from '../util/record-store';
+import { BackgroundQueue } from '../util/background-queue';
 import { buildSandboxSpec, type SandboxNamespacePaths } from '../oci/spec';
 import { readBundleSpec, writeBundle } from '../oci/bundle';
 import type { OciSpec } from '../oci/spec-types';
@@ -66,6 +67,11 @@ export interface SandboxFilter {
   labels?: Record<string, string>;
 }
 
+/** Sandbox removals cleaned up at once in the background. */
+const REMOVAL_CONCURRENCY = 2;
+/** Past this many removals waiting for cleanup, RemovePodSandbox waits for its own (backpressure). */
+const REMOVAL_BACKLOG = 32;
+
 export class SandboxService {
   private readonly records = new Map<string, SandboxRecord>();
   private readonly names = new Map<string, string>();
@@ -75,6 +81,8 @@ export class SandboxService {
   /** each infra container's OCI spec, kept from RunPodSandbox (or read once at recover) */
   private readonly specs = new Map<string, OciSpec>();
   private containers: PodContainers | undefined;
+  /** cleanup of removed sandboxes (infra runtime state, rootfs, pod files, record), after RemovePodSandbox answered */
+  private readonly removals = new BackgroundQueue(REMOVAL_CONCURRENCY);
   private readonly log;
   private readonly userns: UsernsManager;
   /** emits 'event' with a ContainerEvent whose containerId is the sandbox id (GetContainerEvents) */
@@ -82,7 +90,12 @@ export class SandboxService {
 
   constructor(private readonly deps: CoreDeps) {
     this.log = deps.log.child({ component: 'sandbox' });
-    this.store = new RecordStore(path.join(deps.config.root, 'sandboxes'), this.log, isSandboxRecord);
+    this.store = new RecordStore(
+      path.join(deps.config.root, 'sandboxes'),
+      this.log,
+      isSandboxRecord,
+      (rec) => ({ ...rec, state: 'removing' }),
+    );
     this.userns = new UsernsManager(path.join(deps.config.state, 'userns'), deps.netns, this.log);
   }
 
@@ -482,17 +495,57 @@ export class SandboxService {
     const rec = this.findForTeardown(idOrPrefix);
     if (!rec) return;
     const ph = new Phases('RemovePodSandbox', this.deps.phases, this.log);
+    // each is gone for the API once its record is marked; their cleanup is queued
     for (const cid of this.containers?.idsInPod(rec.id) ?? []) await this.containers!.removeForPod(cid);
-    await this.containers?.settled(rec.id);
     ph.mark('containers');
     await this.locks.run(rec.id, async () => {
       ph.mark('lock');
-      const had = this.records.has(rec.id);
-      await this.teardown(rec, { keepRecord: false }, ph);
+      if (!this.records.has(rec.id)) return; // a concurrent remove won (and sent DELETED)
+      // the network is released before the answer (StopPodSandbox normally did it already)
+      await this.stopInfraAndNetwork(rec, ph);
+      // Gone for the API once the record durably says so; the rest (runc delete of the infra
+      // container, its rootfs, the pod files, the record) runs in the background after the
+      // containers' own cleanup, and a restart finishes it (recover).
+      await this.store.markRemoving(rec.id).catch(async (err: unknown) => {
+        // no record file to rename (never expected): write the marked record instead
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        await this.store.put(rec.id, { ...rec, state: 'removing' });
+      });
+      ph.mark('record');
+      this.forget(rec);
       // the record is gone: the event carries it (kubelet needs the pod's status to place it)
-      if (had) this.emit('CONTAINER_DELETED_EVENT', rec, rec);
+      this.emit('CONTAINER_DELETED_EVENT', rec, rec);
+      void this.removals.add(rec.id, rec.id, async () => {
+        crashPoint('sandbox-remove:cleanup');
+        const bg = new Phases('RemovePodSandbox (background)', this.deps.phases, this.log);
+        await this.containers?.settled(rec.id);
+        bg.mark('containers');
+        await this.teardown(rec, { keepRecord: false }, bg);
+        bg.end(rec.id);
+      });
     });
+    if (this.removals.size > REMOVAL_BACKLOG) await this.removals.wait(rec.id);
+    ph.mark('backlog');
     ph.end(rec.id);
+  }
+
+  /** Resolves when every removed sandbox has been cleaned up (tests, shutdown). */
+  removalsSettled(): Promise<void> {
+    return this.removals.drain();
+  }
+
+  /** Whether a removed sandbox's cleanup is still queued or running (reconcile leaves it be). */
+  removalPending(id: string): boolean {
+    return this.removals.has(id);
+  }
+
+  /** Drops a sandbox from the in-memory views (the API no longer knows it). */
+  private forget(rec: SandboxRecord): void {
+    this.watchers.get(rec.id)?.abort();
+    this.watchers.delete(rec.id);
+    this.records.delete(rec.id);
+    this.specs.delete(rec.id);
+    if (this.names.get(sandboxNameKey(rec.config)) === rec.id) this.names.delete(sandboxNameKey(rec.config));
   }
 
   /** Stops and removes everything of a sandbox; each step is best effort and logged. */
@@ -516,10 +569,7 @@ export class SandboxService {
     if (!opts.keepRecord) {
       await this.store.delete(rec.id);
       ph?.mark('record');
-      this.records.delete(rec.id);
-      this.specs.delete(rec.id);
-      if (this.names.get(sandboxNameKey(rec.config)) === rec.id)
-        this.names.delete(sandboxNameKey(rec.config));
+      this.forget(rec);
     }
   }
 
@@ -527,10 +577,17 @@ export class SandboxService {
   async recover(): Promise<void> {
     const loaded = await this.store.load();
     for (const rec of loaded.values()) {
+      if (rec.state === 'removing') continue;
       this.records.set(rec.id, rec);
       this.names.set(sandboxNameKey(rec.config), rec.id);
     }
     for (const rec of loaded.values()) {
+      if (rec.state === 'removing') {
+        // RemovePodSandbox answered before a crash: finish its cleanup
+        this.log.info('finishing the removal of a pod sandbox', { id: rec.id });
+        await this.teardown(rec, { keepRecord: false });
+        continue;
+      }
       if (rec.state === 'creating') {
         this.log.info('rolling back a pod sandbox whose creation was interrupted', { id: rec.id });
         await this.rollback(rec);
@@ -586,7 +643,8 @@ export class SandboxService {
   /** Unpins user namespaces that no sandbox owns (a crash between pinning and recording). */
   private async reconcileUserns(): Promise<void> {
     for (const name of await this.userns.list().catch(() => [])) {
-      if (this.records.get(name)?.usernsPath) continue;
+      // a removed sandbox's own cleanup unpins it (and needs it until the infra container is deleted)
+      if (this.records.get(name)?.usernsPath || this.removals.has(name)) continue;
       await this.userns
         .remove(name)
         .catch((err: unknown) =>

@@ -3,7 +3,9 @@
 import type { PodSandboxConfig__Output } from '../../api/generated';
 import type { PodResources } from './resources';
 
-export type SandboxState = 'creating' | 'ready' | 'notready';
+// "removing": RemovePodSandbox answered and durably marked the record (RecordStore.markRemoving);
+// its cleanup runs in the background and a restart finishes it. Never in the service's map.
+export type SandboxState = 'creating' | 'ready' | 'notready' | 'removing';
 
 export interface SandboxRecord {
   version: 1;
@@ -41,7 +43,7 @@ export function isSandboxRecord(v: unknown): v is SandboxRecord {
     r !== null &&
     r.version === 1 &&
     typeof r.id === 'string' &&
-    ['creating', 'ready', 'notready'].includes(r.state) &&
+    ['creating', 'ready', 'notready', 'removing'].includes(r.state) &&
     typeof r.config === 'object' &&
     r.config !== null &&
     Array.isArray(r.ips)

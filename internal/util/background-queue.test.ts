@@ -23,6 +23,8 @@ describe('BackgroundQueue', () => {
     await tick();
     expect(started).toEqual(['a', 'b']);
     expect(q.size).toBe(3);
+    // queued and running jobs are both known until they end
+    expect(['a', 'c', 'z'].map((k) => q.has(k))).toEqual([true, true, false]);
     gates[0].open();
     await q.wait('a');
     await tick();
@@ -31,6 +33,7 @@ describe('BackgroundQueue', () => {
     gates[2].open();
     await q.drain();
     expect(q.size).toBe(0);
+    expect(q.has('a')).toBe(false);
   });
 
   it('waits per group, survives failures, and keeps one job per key', async () => {

@@ -14,6 +14,11 @@ export class BackgroundQueue {
     return this.jobs.size;
   }
 
+  /** Whether a job under key is queued or running. */
+  has(key: string): boolean {
+    return this.jobs.has(key);
+  }
+
   /** Queues fn under key (one job per key: a second add returns the first's promise). */
   add(key: string, group: string, fn: () => Promise<void>): Promise<void> {
     const known = this.jobs.get(key);

@@ -18,8 +18,9 @@ let netw: LabNetwork;
 const podConfig = (): PodSandboxConfig => h.podConfig();
 const ctrConfig = (): ContainerConfig => h.ctrConfig('c', ['sleep', '3600']);
 
-/** Everything that would show a leak of this daemon. */
-function traces(): Record<string, unknown> {
+/** Everything that would show a leak of this daemon (once its background cleanup is done). */
+async function traces(): Promise<Record<string, unknown>> {
+  if (d.proc.exitCode === null && d.proc.signalCode === null) await d.settled();
   const mounts = fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
@@ -71,7 +72,7 @@ afterAll(async () => {
 test.each(['sandbox-run:netns-created', 'sandbox-run:cni-added', 'sandbox-run:infra-created'])(
   'RunPodSandbox killed at %s is rolled back on restart',
   async (point) => {
-    const clean = traces();
+    const clean = await traces();
     await d.restart({ BERTH_CRASH_AT: point });
     const res = await call(d.clients.runtime, 'RunPodSandbox', { config: podConfig() }).catch(
       (e: unknown) => e,
@@ -81,7 +82,7 @@ test.each(['sandbox-run:netns-created', 'sandbox-run:cni-added', 'sandbox-run:in
     expect(d.proc.signalCode).toBe('SIGKILL');
     await d.restart({});
     expect((await call(d.clients.runtime, 'ListPodSandbox', {})).items).toEqual([]);
-    expect(traces()).toEqual(clean);
+    expect(await traces()).toEqual(clean);
   },
 );
 
@@ -92,7 +93,7 @@ test.each([
 ])('CreateContainer killed at %s is rolled back on restart', async (point) => {
   const pod = podConfig();
   const podId = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
-  const withPod = traces();
+  const withPod = await traces();
   await d.restart({ BERTH_CRASH_AT: point });
   const res = await call(d.clients.runtime, 'CreateContainer', {
     pod_sandbox_id: podId,
@@ -103,7 +104,7 @@ test.each([
   await d.exited();
   await d.restart({});
   expect((await call(d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
-  expect(traces()).toEqual(withPod);
+  expect(await traces()).toEqual(withPod);
   // the pod is intact and the container name is free again
   const c = await call(d.clients.runtime, 'CreateContainer', {
     pod_sandbox_id: podId,
@@ -143,7 +144,7 @@ test('StartContainer killed after runc start, before its record: RUNNING after r
 test('RemoveContainer: a removal whose cleanup is cut by kill -9 is finished on restart', async () => {
   const pod = podConfig();
   const podId = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
-  const withPod = traces();
+  const withPod = await traces();
   const c = await call(d.clients.runtime, 'CreateContainer', {
     pod_sandbox_id: podId,
     config: ctrConfig(),
@@ -152,7 +153,7 @@ test('RemoveContainer: a removal whose cleanup is cut by kill -9 is finished on 
   await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
   await call(d.clients.runtime, 'StopContainer', { container_id: c.container_id, timeout: 0 });
   // the container's rootfs, bundle, record and runc state exist (so the check below can fail)
-  expect(traces()).not.toEqual(withPod);
+  expect(await traces()).not.toEqual(withPod);
   await d.restart({ BERTH_CRASH_AT: 'container-remove:cleanup' });
   // answered or not (the kill may beat the answer), the removal is durable from here on
   await call(d.clients.runtime, 'RemoveContainer', { container_id: c.container_id }).catch(() => undefined);
@@ -160,7 +161,38 @@ test('RemoveContainer: a removal whose cleanup is cut by kill -9 is finished on 
   expect(d.proc.signalCode).toBe('SIGKILL');
   await d.restart({});
   expect((await call(d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
-  expect(traces()).toEqual(withPod);
+  expect(await traces()).toEqual(withPod);
   await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
   await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
+});
+
+test('RemovePodSandbox killed during its background cleanup: the restart finishes it', async () => {
+  const clean = await traces();
+  const pod = podConfig();
+  const podId = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
+  const c = await call(d.clients.runtime, 'CreateContainer', {
+    pod_sandbox_id: podId,
+    config: ctrConfig(),
+    sandbox_config: pod,
+  });
+  await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
+  await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
+  // the pod's and the container's rootfs, bundles, records and runc state exist (so the check
+  // below can fail)
+  expect(await traces()).not.toEqual(clean);
+  await d.restart({ BERTH_CRASH_AT: 'sandbox-remove:cleanup' });
+  // answered or not (the kill may beat the answer), the removal is durable from here on
+  await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
+  await d.exited();
+  expect(d.proc.signalCode).toBe('SIGKILL');
+  // the marked record is what the restart goes by
+  expect(fs.readdirSync(path.join(d.root, 'sandboxes'))).toContain(`${podId}.json.removing`);
+  await d.restart({});
+  expect((await call(d.clients.runtime, 'ListPodSandbox', {})).items).toEqual([]);
+  expect((await call(d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
+  expect(await traces()).toEqual(clean);
+  // the pod's name is free again
+  const again = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
+  await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: again });
+  await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: again });
 });

@@ -98,6 +98,8 @@ function get(url: string): Promise<string> {
 async function expectNothingLeft(): Promise<void> {
   expect((await call(h.d.clients.runtime, 'ListPodSandbox', {})).items).toEqual([]);
   expect((await call(h.d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
+  // RemovePodSandbox answered; its cleanup (the infra container, the pod's own mounts) runs after
+  await h.d.settled();
   expect(await mountsUnder(podsDir)).toEqual([]);
   const daemonMounts = [...(await mountsUnder(h.d.state)), ...(await mountsUnder(h.d.root))].filter(
     (m) => m !== path.join(h.d.state, 'netns'),

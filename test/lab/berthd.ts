@@ -37,6 +37,12 @@ export interface TestDaemon {
   relaunch(env?: Record<string, string>): Promise<void>;
   /** resolves when the current process exits */
   exited(): Promise<number | null>;
+  /**
+   * Resolves once no removed pod or container is still being cleaned up (RemovePodSandbox and
+   * RemoveContainer answer first and clean up in the background): no `*.json.removing` record is
+   * left. Rejects after `ms`.
+   */
+  settled(ms?: number): Promise<void>;
   /** stop if running and remove the temp dirs */
   cleanup(): Promise<void>;
 }
@@ -137,6 +143,20 @@ export async function startBerthd(
       d.proc = launch();
     },
     exited: () => waitExit(d.proc),
+    async settled(ms = 30_000) {
+      const marked = (): string[] =>
+        ['sandboxes', 'containers'].flatMap((sub) => {
+          const dirPath = path.join(root, sub);
+          return fs.existsSync(dirPath)
+            ? fs.readdirSync(dirPath).filter((f) => f.endsWith('.json.removing'))
+            : [];
+        });
+      const deadline = Date.now() + ms;
+      for (let left = marked(); left.length; left = marked()) {
+        if (Date.now() > deadline) throw new Error(`removals still being cleaned up: ${left.join(', ')}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     async cleanup() {
       if (d.proc.exitCode === null && d.proc.signalCode === null) await d.stop();
       d.clients.close();

@@ -26,7 +26,7 @@ export interface Harness {
   startCtr(podId: string, pod: PodSandboxConfig, cfg: ContainerConfig): Promise<string>;
   exec(id: string, cmd: string[], timeout?: number): Promise<{ out: string; err: string; code: number }>;
   waitExited(id: string, ms?: number): Promise<{ exit_code: number; reason: string }>;
-  /** StopPodSandbox + RemovePodSandbox */
+  /** StopPodSandbox + RemovePodSandbox, then waits until the background cleanup is done */
   removePod(id: string): Promise<void>;
   /**
    * Starts busybox httpd on :8080 in the pod serving /www/index.html ("hello") and /www/big
@@ -145,6 +145,7 @@ export async function startHarness(opts: HarnessOptions): Promise<Harness> {
       async removePod(id) {
         await call(h.d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
         await call(h.d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+        await h.d.settled();
       },
       async cleanup() {
         try {
