@@ -106,12 +106,7 @@ test.each([
   expect((await call(d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
   expect(await traces()).toEqual(withPod);
   // the pod is intact and the container name is free again
-  const c = await call(d.clients.runtime, 'CreateContainer', {
-    pod_sandbox_id: podId,
-    config: ctrConfig(),
-    sandbox_config: pod,
-  });
-  await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
+  await h.startCtr(podId, pod, ctrConfig());
   await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
   await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
 });
@@ -170,12 +165,7 @@ test('RemovePodSandbox killed during its background cleanup: the restart finishe
   const clean = await traces();
   const pod = podConfig();
   const podId = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
-  const c = await call(d.clients.runtime, 'CreateContainer', {
-    pod_sandbox_id: podId,
-    config: ctrConfig(),
-    sandbox_config: pod,
-  });
-  await call(d.clients.runtime, 'StartContainer', { container_id: c.container_id });
+  await h.startCtr(podId, pod, ctrConfig());
   await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
   // the pod's and the container's rootfs, bundles, records and runc state exist (so the check
   // below can fail)
