@@ -194,8 +194,8 @@ export class ContainerService {
     });
   }
 
-  private async persist(rec: ContainerRecord): Promise<void> {
-    await this.store.put(rec.id, rec);
+  private async persist(rec: ContainerRecord, opts?: { durable?: boolean }): Promise<void> {
+    await this.store.put(rec.id, rec, opts);
     this.records.set(rec.id, rec);
   }
 
@@ -283,7 +283,8 @@ export class ContainerService {
     try {
       await this.locks.run(id, async () => {
         ph.mark('lock');
-        await this.persist(rec);
+        // rolled back after a crash; no fsync needed for that (RecordStore.put), the next is durable
+        await this.persist(rec, { durable: false });
         ph.mark('record');
         const user = resolveUser(userRequestFrom(sc, image.config.config?.User), {
           passwd: await this.deps.images.readFile(image, '/etc/passwd'),

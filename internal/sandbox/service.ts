@@ -187,8 +187,8 @@ export class SandboxService {
     await makeTraversable([...dirs, path.dirname(bundle), bundle, path.dirname(podDir), podDir]);
   }
 
-  private async persist(rec: SandboxRecord): Promise<void> {
-    await this.store.put(rec.id, rec);
+  private async persist(rec: SandboxRecord, opts?: { durable?: boolean }): Promise<void> {
+    await this.store.put(rec.id, rec, opts);
     this.records.set(rec.id, rec);
   }
 
@@ -251,7 +251,8 @@ export class SandboxService {
         // nothing below waits for another record write until the pod is ready.
         if (!hostNetwork(config)) rec.netnsPath = this.deps.netns.pathFor(id);
         if (idmap) rec.usernsPath = this.userns.pathFor(id);
-        await this.persist(rec);
+        // rolled back after a crash; no fsync needed for that (RecordStore.put), "ready" is durable
+        await this.persist(rec, { durable: false });
         ph.mark('record');
         const pause = await this.pauseImage();
         rec.pauseImageId = pause.id;

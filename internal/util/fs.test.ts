@@ -1,10 +1,10 @@
 // atomicWrite's two forms: the addon's one-job write (native/src/atomic-write.c, used when the addon
-// is built, as in the test command) and the fs.promises steps (the fallback). Both must leave the
-// same files and fail the same way.
+// is built, as in the test command) and the fs.promises steps (the fallback); and replaceFile, the
+// same without the fsyncs. All must leave the same files and fail the same way.
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { atomicWrite, atomicWriteSteps, tempPathFor } from './fs';
+import { atomicWrite, atomicWriteSteps, replaceFile, tempPathFor } from './fs';
 import { findNativeAddon, native } from './native';
 
 let dir: string;
@@ -16,6 +16,7 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 const forms = [
   ['atomicWrite', atomicWrite],
   ['atomicWriteSteps', atomicWriteSteps],
+  ['replaceFile', replaceFile],
 ] as const;
 
 describe.each(forms)('%s', (_name, write) => {

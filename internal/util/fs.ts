@@ -2,7 +2,8 @@
 // same directory, fsync, rename over the target, fsync of the directory. A kill -9 at any moment
 // leaves either the old file or the new one, plus at most a `*.tmp-*` file that cleanTempFiles
 // removes on the next start. With the native addon the steps run as one thread-pool job
-// (native/src/atomic-write.c); without it, through fs.promises (atomicWriteSteps).
+// (native/src/atomic-write.c); without it, through fs.promises (atomicWriteSteps). replaceFile is
+// the same without the fsyncs, for the few records that need not survive a power loss.
 import { promises as fsp, constants as fsc } from 'node:fs';
 import * as path from 'node:path';
 import { type BerthNative, findNativeAddon, native } from './native';
@@ -87,6 +88,23 @@ export async function atomicWriteSteps(
 
 export async function atomicWriteJson(target: string, value: unknown): Promise<void> {
   await atomicWrite(target, JSON.stringify(value, null, 2) + '\n');
+}
+
+/**
+ * Replaces `target` as atomicWrite does (a temp file renamed over it: a kill -9 of berthd at any
+ * moment leaves the old file or the new one, both in the page cache), but waits for no disk flush:
+ * after a power loss the file may be the old one, or missing, or empty. Only for records whose loss
+ * then is harmless (see RecordStore.put).
+ */
+export async function replaceFile(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const tmp = tempPathFor(target);
+  try {
+    await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
+    await fsp.rename(tmp, target);
+  } catch (err) {
+    await fsp.rm(tmp, { force: true });
+    throw err;
+  }
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist. Parse errors are thrown. */

@@ -41,6 +41,15 @@ test('records round-trip; a corrupt or foreign record is moved aside, the rest l
   expect((await store.load()).has('a')).toBe(false);
 });
 
+test('a record put without fsync (durable: false) reads back the same, and a durable put replaces it', async () => {
+  const store = new RecordStore<Rec>(dir, silentLogger(), isRec);
+  await store.put('a', { id: 'a', n: 1 }, { durable: false });
+  expect((await store.load()).get('a')).toEqual({ id: 'a', n: 1 });
+  await store.put('a', { id: 'a', n: 2 });
+  expect((await store.load()).get('a')).toEqual({ id: 'a', n: 2 });
+  expect(fs.readdirSync(dir)).toEqual(['a.json']);
+});
+
 test('record ids cannot name paths', async () => {
   const store = new RecordStore<Rec>(dir, silentLogger(), isRec);
   await expect(store.put('../x', { id: 'x', n: 0 })).rejects.toThrow(/bad record id/);

@@ -9,7 +9,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import type { Logger } from '../log';
-import { atomicWriteJson, cleanTempFiles, fsyncDir, quarantine } from './fs';
+import { atomicWriteJson, cleanTempFiles, fsyncDir, quarantine, replaceFile } from './fs';
 
 const REMOVING = '.json.removing';
 
@@ -59,8 +59,17 @@ export class RecordStore<T> {
     return out;
   }
 
-  async put(id: string, rec: T): Promise<void> {
-    await atomicWriteJson(this.file(id), rec);
+  /**
+   * Writes the record. `durable: false` skips the fsyncs (replaceFile): the record survives a
+   * kill -9 of berthd but maybe not a power loss. For the "creating" records of RunPodSandbox and
+   * CreateContainer: they exist so that a crash midway is rolled back, and after a power loss
+   * nothing they name is left to roll back but what reconcile() removes anyway (snapshots and CNI
+   * attachments with no record; /run, with the bundles, pins and runc state, is gone). The next
+   * write of the same record (ready, created) is durable.
+   */
+  async put(id: string, rec: T, opts: { durable?: boolean } = {}): Promise<void> {
+    if (opts.durable === false) await replaceFile(this.file(id), JSON.stringify(rec, null, 2) + '\n');
+    else await atomicWriteJson(this.file(id), rec);
   }
 
   /** Durably marks the record as being removed (see the top of this file). */
