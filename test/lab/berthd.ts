@@ -113,6 +113,15 @@ export async function startBerthd(
     p.stderr?.on('data', (b: Buffer) => (out += b.toString()));
     return p;
   };
+  let clients: CriClients;
+  try {
+    clients = connect(`unix://${socket}`);
+  } catch (err) {
+    // nothing started yet: only the dirs to remove
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(state, { recursive: true, force: true });
+    throw err;
+  }
   const d: TestDaemon = {
     dir,
     socket,
@@ -120,7 +129,7 @@ export async function startBerthd(
     state,
     configPath,
     endpoint: `unix://${socket}`,
-    clients: connect(`unix://${socket}`),
+    clients,
     proc: launch(),
     output: () => out,
     async stop() {
