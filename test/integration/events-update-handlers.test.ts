@@ -68,9 +68,11 @@ async function exec(id: string, cmd: string[]): Promise<{ out: string; code: num
   return { out: Buffer.from(r.stdout).toString() + Buffer.from(r.stderr).toString(), code: r.exit_code };
 }
 
+/** StopPodSandbox + RemovePodSandbox, then waits until the background cleanup is done. */
 async function removePod(id: string): Promise<void> {
   await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: id });
   await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: id });
+  await d.settled();
 }
 
 async function until(cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
