@@ -566,11 +566,7 @@ export class ContainerService {
       // Gone for the API once the record durably says so; the slow part (runc delete, unmount,
       // removing the rootfs and bundle) runs in the background, and a restart finishes it.
       // a rename and one fsync (record-store.ts); load() then reads the record as 'removing'
-      await this.store.markRemoving(rec.id).catch(async (err: unknown) => {
-        // no record file to rename (never expected): write the marked record instead
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await this.store.put(rec.id, { ...rec, state: 'removing' });
-      });
+      await this.store.markRemoving(rec.id, rec);
       ph.mark('record');
       this.forget(rec);
       this.emit('CONTAINER_DELETED_EVENT', rec);

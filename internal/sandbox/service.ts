@@ -375,7 +375,7 @@ export class SandboxService {
 
   /** Undoes whatever of RunPodSandbox happened (also used for "creating" records at start). */
   private async rollback(rec: SandboxRecord): Promise<void> {
-    await this.teardown(rec, { keepRecord: false });
+    await this.teardown(rec);
   }
 
   private emit(type: ContainerEventType, rec: SandboxRecord, gone?: SandboxRecord): void {
@@ -507,11 +507,7 @@ export class SandboxService {
       // Gone for the API once the record durably says so; the rest (runc delete of the infra
       // container, its rootfs, the pod files, the record) runs in the background after the
       // containers' own cleanup, and a restart finishes it (recover).
-      await this.store.markRemoving(rec.id).catch(async (err: unknown) => {
-        // no record file to rename (never expected): write the marked record instead
-        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await this.store.put(rec.id, { ...rec, state: 'removing' });
-      });
+      await this.store.markRemoving(rec.id, rec);
       ph.mark('record');
       this.forget(rec);
       // the record is gone: the event carries it (kubelet needs the pod's status to place it)
@@ -521,7 +517,9 @@ export class SandboxService {
         const bg = new Phases('RemovePodSandbox (background)', this.deps.phases, this.log);
         await this.containers?.settled(rec.id);
         bg.mark('containers');
-        await this.teardown(rec, { keepRecord: false }, bg);
+        // stopped and its network released above, under the lock (a failed CNI DEL is retried by
+        // reconcile, as after StopPodSandbox)
+        await this.release(rec, bg);
         bg.end(rec.id);
       });
     });
@@ -549,9 +547,17 @@ export class SandboxService {
     if (this.names.get(sandboxNameKey(rec.config)) === rec.id) this.names.delete(sandboxNameKey(rec.config));
   }
 
-  /** Stops and removes everything of a sandbox; each step is best effort and logged. */
-  private async teardown(rec: SandboxRecord, opts: { keepRecord: boolean }, ph?: Phases): Promise<void> {
+  /** Stops and removes everything of a sandbox, its record last; each step is best effort and logged. */
+  private async teardown(rec: SandboxRecord, ph?: Phases): Promise<void> {
     await this.stopInfraAndNetwork(rec, ph);
+    await this.release(rec, ph);
+  }
+
+  /**
+   * What is left of a sandbox once it is stopped and its network released: the infra container's
+   * runtime state, its rootfs, the pod files, the user namespace pin, then the record.
+   */
+  private async release(rec: SandboxRecord, ph?: Phases): Promise<void> {
     const runtime = this.deps.runtimes.get(rec.runtimeHandler);
     const step = async (what: string, fn: () => Promise<unknown>): Promise<void> => {
       try {
@@ -567,11 +573,9 @@ export class SandboxService {
     await step('pod files', () => removePodFiles(rec.podDir));
     if (rec.usernsPath) await step('user namespace', () => this.userns.remove(rec.usernsPath!));
     ph?.mark('pod-files');
-    if (!opts.keepRecord) {
-      await this.store.delete(rec.id);
-      ph?.mark('record');
-      this.forget(rec);
-    }
+    await this.store.delete(rec.id);
+    ph?.mark('record');
+    this.forget(rec);
   }
 
   /** Loads records; rolls back half-made sandboxes; notices infra containers that died meanwhile. */
@@ -586,7 +590,7 @@ export class SandboxService {
       if (rec.state === 'removing') {
         // RemovePodSandbox answered before a crash: finish its cleanup
         this.log.info('finishing the removal of a pod sandbox', { id: rec.id });
-        await this.teardown(rec, { keepRecord: false });
+        await this.teardown(rec);
         continue;
       }
       if (rec.state === 'creating') {

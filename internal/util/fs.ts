@@ -63,17 +63,21 @@ export async function atomicWrite(target: string, data: string | Uint8Array, mod
   else await atomicWriteSteps(target, data, mode);
 }
 
-/** atomicWrite through fs.promises, one call per step (the fallback without the addon). */
+/**
+ * atomicWrite through fs.promises, one call per step (the fallback without the addon); with
+ * `sync` false, without its two fsyncs (replaceFile).
+ */
 export async function atomicWriteSteps(
   target: string,
   data: string | Uint8Array,
   mode = 0o600,
+  sync = true,
 ): Promise<void> {
   const tmp = tempPathFor(target);
   const fh = await fsp.open(tmp, 'wx', mode);
   try {
     await fh.writeFile(data);
-    await fh.sync();
+    if (sync) await fh.sync();
   } finally {
     await fh.close();
   }
@@ -83,7 +87,7 @@ export async function atomicWriteSteps(
     await fsp.rm(tmp, { force: true });
     throw err;
   }
-  await fsyncDir(path.dirname(target));
+  if (sync) await fsyncDir(path.dirname(target));
 }
 
 export async function atomicWriteJson(target: string, value: unknown): Promise<void> {
@@ -97,14 +101,7 @@ export async function atomicWriteJson(target: string, value: unknown): Promise<v
  * then is harmless (see RecordStore.put).
  */
 export async function replaceFile(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const tmp = tempPathFor(target);
-  try {
-    await fsp.writeFile(tmp, data, { mode, flag: 'wx' });
-    await fsp.rename(tmp, target);
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
+  await atomicWriteSteps(target, data, mode, false);
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist. Parse errors are thrown. */

@@ -91,7 +91,7 @@ test('markRemoving: renamed, not rewritten; load() hands it through `removing`; 
   const store = new RecordStore<Rec>(dir, silentLogger(), isRec, removing);
   await store.put('a', { id: 'a', n: 1 });
   await store.put('b', { id: 'b', n: 2 });
-  await store.markRemoving('a');
+  await store.markRemoving('a', { id: 'a', n: 1 });
   expect(fs.readdirSync(dir).sort()).toEqual(['a.json.removing', 'b.json']);
   const loaded = await new RecordStore<Rec>(dir, silentLogger(), isRec, removing).load();
   expect(Object.fromEntries(loaded)).toEqual({ a: { id: 'a', n: -1 }, b: { id: 'b', n: 2 } });
@@ -103,5 +103,11 @@ test('markRemoving: renamed, not rewritten; load() hands it through `removing`; 
   });
   await store.delete('a');
   expect(fs.readdirSync(dir)).toEqual(['b.json']);
-  await expect(store.markRemoving('gone')).rejects.toMatchObject({ code: 'ENOENT' });
+  // no record file to rename: the record as the caller holds it is written, marked
+  await store.markRemoving('c', { id: 'c', n: 3 });
+  expect(fs.readdirSync(dir).sort()).toEqual(['b.json', 'c.json.removing']);
+  expect((await new RecordStore<Rec>(dir, silentLogger(), isRec, removing).load()).get('c')).toEqual({
+    id: 'c',
+    n: -3,
+  });
 });

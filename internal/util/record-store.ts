@@ -72,9 +72,19 @@ export class RecordStore<T> {
     else await atomicWriteJson(this.file(id), rec);
   }
 
-  /** Durably marks the record as being removed (see the top of this file). */
-  async markRemoving(id: string): Promise<void> {
-    await fsp.rename(this.file(id), this.removingFile(id));
+  /**
+   * Durably marks the record as being removed (see the top of this file). `current` is the record
+   * as the caller holds it: written as the marked file when there is no record file to rename
+   * (never expected).
+   */
+  async markRemoving(id: string, current: T): Promise<void> {
+    try {
+      await fsp.rename(this.file(id), this.removingFile(id));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      await atomicWriteJson(this.removingFile(id), current);
+      return;
+    }
     await fsyncDir(this.dir);
   }
 
