@@ -41,6 +41,11 @@ export interface Config {
   image: {
     platform: string;
     max_concurrent_downloads: number;
+    /**
+     * keep no layer blob once its layer is unpacked (containerd's discard_unpacked_layers; CRI-O
+     * keeps none): a layer streams from the registry through its digest check into its snapshot
+     */
+    discard_unpacked_layers: boolean;
     /** worker threads that unpack layers off the event loop (0: unpack in the main thread) */
     unpack_workers: number;
     pull_progress_timeout_seconds: number;
@@ -98,6 +103,7 @@ export function defaultConfig(): Config {
     image: {
       platform: 'linux/amd64',
       max_concurrent_downloads: 3,
+      discard_unpacked_layers: true,
       unpack_workers: 1,
       pull_progress_timeout_seconds: 300,
       pull_progress_min_bytes_per_second: 1,

@@ -149,6 +149,46 @@ function writeThrough(fd: number): { stream: Transform; idle: () => Promise<void
 /** A sink that drops what it is given. */
 const discard = (): Writable => new Writable({ write: (_c, _e, cb) => cb() });
 
+/** How a download that failed is reported: BerthErrors as they are, anything else UNAVAILABLE. */
+function downloadFailure(err: unknown, digest: string, what = 'blob'): BerthError {
+  if (isBerthError(err)) return err;
+  return new BerthError(Status.UNAVAILABLE, `downloading ${what} ${short(digest)}: ${errMessage(err)}`, {
+    cause: err,
+  });
+}
+
+export interface VerifyOptions {
+  /** the declared size: more or fewer bytes is DATA_LOSS */
+  size?: number;
+  onBytes?: (n: number) => void;
+  /** how errors name the blob, e.g. `layer` */
+  what?: string;
+}
+
+/**
+ * Streams `source` into `dest` through the check of `digest` (and size), storing nothing: what the
+ * content store's ingest does without the file, for a layer whose blob is not kept. `dest` gets
+ * each chunk once hashed and ends only once the whole blob passed verification; it is destroyed
+ * with the error when anything fails, so its reader never sees the end of unverified bytes.
+ */
+export async function streamVerified(
+  digest: string,
+  source: Readable,
+  dest: Writable,
+  opts: VerifyOptions = {},
+): Promise<void> {
+  const verifier = new DigestVerifier(digest, opts.what ?? 'blob', opts.size, opts.onBytes);
+  source.on('error', () => undefined); // reported by pipeline
+  try {
+    await pipeline(source, verifier, dest);
+  } catch (err) {
+    const failure = downloadFailure(err, digest, opts.what);
+    if (!dest.writableFinished) dest.destroy(failure);
+    source.destroy();
+    throw failure;
+  }
+}
+
 export class ContentStore {
   readonly blobsDir: string;
   readonly ingestDir: string;
@@ -242,7 +282,7 @@ export class ContentStore {
   async ingest(
     digest: string,
     source: Readable,
-    opts: { size?: number; onBytes?: (n: number) => void; what?: string; tee?: Writable } = {},
+    opts: VerifyOptions & { tee?: Writable } = {},
   ): Promise<void> {
     const target = this.path(digest);
     const tmp = path.join(this.ingestDir, `${digest.slice(7)}-${randomBytes(6).toString('hex')}`);
@@ -267,13 +307,7 @@ export class ContentStore {
       await this.track(digest);
       await this.statDirs();
     } catch (err) {
-      const failure = isBerthError(err)
-        ? err
-        : new BerthError(
-            Status.UNAVAILABLE,
-            `downloading ${opts.what ?? 'blob'} ${short(digest)}: ${errMessage(err)}`,
-            { cause: err },
-          );
+      const failure = downloadFailure(err, digest, opts.what);
       if (tee && !tee.writableFinished) tee.destroy(failure);
       source.destroy(); // when the file could not even open, nothing else ends the download
       await writer?.idle(); // a write still in flight must not land on a reused fd number

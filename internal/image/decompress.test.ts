@@ -20,6 +20,9 @@ describe('decompressStream', () => {
   it('passes an uncompressed stream through whole, however short', async () => {
     const data = Buffer.from('plain tar bytes');
     expect((await collect(await decompressStream(Readable.from([data]), 'x'))).equals(data)).toBe(true);
+    expect(sniffCompression(Buffer.from([0x1f, 0x8b, 8, 0]))).toBe('gzip');
+    expect(sniffCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]))).toBe('zstd');
+    expect(sniffCompression(Buffer.from('ustar'))).toBe('none');
     const tiny = Buffer.from('ab');
     expect(sniffCompression(tiny)).toBe('none');
     expect((await collect(await decompressStream(Readable.from([tiny]), 'x'))).equals(tiny)).toBe(true);

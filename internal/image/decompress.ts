@@ -1,6 +1,5 @@
-// Opens a stored layer blob as an uncompressed tar stream. The compression is sniffed from the
-// blob's first bytes (some registries label layers wrongly); zstd needs a Node whose zlib has it.
-import { createReadStream } from 'node:fs';
+// Turns a compressed layer stream into an uncompressed tar stream. The compression is sniffed from
+// the first bytes (some registries label layers wrongly); zstd needs a Node whose zlib has it.
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream';
 import * as zlib from 'node:zlib';
@@ -23,16 +22,9 @@ export function sniffCompression(head: Buffer): Compression {
 }
 
 /**
- * Opens `file` decompressed. Errors of the source or the decompressor surface on the returned
- * stream (it is destroyed with them), so a consumer sees a corrupt gzip as a stream error.
- */
-export function openDecompressed(file: string, what: string): Promise<Readable> {
-  return decompressStream(createReadStream(file, { highWaterMark: 1024 * 1024 }), what);
-}
-
-/**
  * `src` decompressed, the compression sniffed from its first bytes (read, then put back). Errors of
- * the source or the decompressor surface on the returned stream, as with openDecompressed.
+ * the source or the decompressor surface on the returned stream (it is destroyed with them), so a
+ * consumer sees a corrupt gzip as a stream error.
  */
 export async function decompressStream(
   src: Readable,

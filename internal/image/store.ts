@@ -1,6 +1,11 @@
 // The image store: pulls images (registry → content store → snapshotter), keeps one record per image
 // under <root>/images/<config hex>.json, answers lookups, removes images and frees what nobody uses.
 //
+// Layer blobs are kept only with image.discard_unpacked_layers = false: by default a layer streams
+// from the registry through its digest check into its staged snapshot and is not stored compressed
+// too; manifests and configs always are. Files of an image (readFile: /etc/passwd for a container's
+// user) are read from its unpacked layers (snapshot/merged-read.ts), never from blobs.
+//
 // Crash safety: blobs enter the content store only verified (content.ts); layers are applied by the
 // snapshotter, which drops half-applied ones at its init; the image record is written (atomically)
 // only after every layer is in place. So a kill -9 mid-pull leaves no record, and init() removes the
@@ -23,14 +28,14 @@ import { PassThrough, type Readable } from 'node:stream';
 import type { Config } from '../config/config';
 import { BerthError, Status, errMessage, failedPrecondition, isBerthError, short } from '../errors';
 import type { Logger } from '../log';
+import { readMergedFile } from '../snapshot/merged-read';
 import type { Snapshotter, StagedLayer } from '../snapshot/types';
 import { atomicWriteJson, cleanTempFiles, quarantine } from '../util/fs';
 import { KeyedMutex } from '../util/keyed-mutex';
 import { credentialKey, resolveCredentials } from './auth';
 import { DEFAULT_KEPT_BUDGET, KEPT_KEYS, readImageConfigFile } from './config-scan';
-import { ContentStore, digestMismatch } from './content';
-import { ZSTD_UNSUPPORTED, openDecompressed, zstdSupported } from './decompress';
-import { readFromLayers } from './layer-read';
+import { ContentStore, digestMismatch, streamVerified } from './content';
+import { ZSTD_UNSUPPORTED, zstdSupported } from './decompress';
 import {
   type Descriptor,
   type ImageManifest,
@@ -451,7 +456,9 @@ export class LocalImageStore implements ImageStore {
         );
     }
 
-    // 3. Layers: decide per layer what is needed (a present chain ID is neither downloaded nor applied).
+    // 3. Layers: decide per layer what is needed (a present chain ID is neither downloaded nor applied;
+    // its blob is fetched only when blobs are kept and none with its diff_id is stored).
+    const keepBlobs = !this.opts.config.image.discard_unpacked_layers;
     const layers: LayerRecord[] = [];
     const plan: { desc: Descriptor; needApply: boolean; blob: string; download: boolean }[] = [];
     for (let i = 0; i < manifest.layers.length; i++) {
@@ -461,6 +468,7 @@ export class LocalImageStore implements ImageStore {
       let blob = desc.digest;
       hold(blob); // before looking, so a failed pull's clean-up cannot remove it under us
       let download = !(await this.content.has(desc.digest));
+      if (download && !needApply && !keepBlobs) download = false;
       if (download && !needApply) {
         const alt = await this.storedBlobForDiff(diffIds[i] as string);
         if (alt) {
@@ -498,7 +506,7 @@ export class LocalImageStore implements ImageStore {
       const task = limiter.run(async (): Promise<StagedLayer | undefined> => {
         if (stop.signal.aborted || signal.aborted) throw firstErr ?? abortReason(signal);
         if (p.download && p.needApply)
-          return this.fetchAndStage(session, p.desc, layer, progress, name, budget, stop.signal);
+          return this.fetchAndStage(session, p.desc, layer, progress, name, budget, stop.signal, keepBlobs);
         if (p.download) {
           await this.fetchBlob(session, p.desc, progress, 'layer');
           return undefined;
@@ -572,9 +580,10 @@ export class LocalImageStore implements ImageStore {
   }
 
   /**
-   * Downloads a layer blob into the content store and unpacks it on the way into a staged snapshot
-   * dir (not committed). The stage reads the blob's bytes as they are verified; the compressed
-   * digest check ends the stream, so the staged layer is whole and verified when both are done.
+   * Downloads a layer blob and unpacks it on the way into a staged snapshot dir (not committed),
+   * storing the blob in the content store with `keepBlob`. The stage reads the blob's bytes as they
+   * are verified; the compressed digest check ends the stream, so the staged layer is whole and
+   * verified when both are done.
    */
   private async fetchAndStage(
     session: RegistrySession,
@@ -584,6 +593,7 @@ export class LocalImageStore implements ImageStore {
     name: string,
     budget: UnpackBudget,
     stop: AbortSignal,
+    keepBlob: boolean,
   ): Promise<StagedLayer> {
     const t = progress.begin(`layer ${desc.digest.slice(7, 19)}`, desc.size);
     try {
@@ -594,12 +604,15 @@ export class LocalImageStore implements ImageStore {
       branch.on('error', () => undefined);
       const unhook = destroyOnStop(body, stop);
       let first: unknown;
-      const ingest = this.content
-        .ingest(desc.digest, body, { size: desc.size, onBytes: t.add, what: 'layer', tee: branch })
-        .catch((err: unknown) => {
-          first ??= err;
-          throw err;
-        });
+      const opts = { size: desc.size, onBytes: t.add, what: 'layer' };
+      const ingest = (
+        keepBlob
+          ? this.content.ingest(desc.digest, body, { ...opts, tee: branch })
+          : streamVerified(desc.digest, body, branch, opts)
+      ).catch((err: unknown) => {
+        first ??= err;
+        throw err;
+      });
       const staged = this.stageFrom(branch, desc.size, layer, name, budget).catch((err: unknown) => {
         first ??= err;
         body.destroy(); // the blob is of no use without its layer: stop downloading it
@@ -816,14 +829,16 @@ export class LocalImageStore implements ImageStore {
   async readFile(image: ImageRecord, filePath: string): Promise<Buffer | undefined> {
     const key = `${image.id}|${filePath}`;
     if (this.readCache.has(key)) return this.readCache.get(key);
-    const data = await readFromLayers(
-      image.layers.length,
-      (i) => {
-        const l = image.layers[i] as LayerRecord;
-        return openDecompressed(this.content.path(l.storedDigest ?? l.digest), `layer ${l.digest}`);
-      },
-      filePath,
-    );
+    const dirs: string[] = [];
+    for (const l of image.layers) {
+      const dir = await this.opts.snapshotter.layerDir(l.chainId);
+      if (!dir)
+        throw failedPrecondition(
+          `layer ${short(l.digest)} of image ${short(image.id)} is not unpacked; pull the image again`,
+        );
+      dirs.push(dir);
+    }
+    const data = await readMergedFile(dirs, filePath);
     if (this.readCache.size >= READ_CACHE_MAX)
       this.readCache.delete(this.readCache.keys().next().value as string);
     this.readCache.set(key, data);

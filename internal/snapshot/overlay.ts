@@ -328,6 +328,11 @@ export class OverlaySnapshotter implements Snapshotter {
     return this.layers.has(chainId);
   }
 
+  async layerDir(chainId: string): Promise<string | undefined> {
+    await this.ready();
+    return this.layers.has(chainId) ? path.join(this.layersDir, chainHex(chainId), 'fs') : undefined;
+  }
+
   async applyLayer(
     chainId: string,
     parentChainId: string | undefined,

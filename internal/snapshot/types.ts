@@ -70,6 +70,11 @@ export interface Snapshotter {
   init(): Promise<void>;
   hasLayer(chainId: string): Promise<boolean>;
   /**
+   * The directory holding a published layer's own tree (what overlayfs stacks as a lower dir;
+   * whiteouts as char devices 0:0), or undefined when there is no such layer. Read-only.
+   */
+  layerDir(chainId: string): Promise<string | undefined>;
+  /**
    * Unpacks an uncompressed layer tar (OCI whiteouts become overlayfs whiteouts) as the layer
    * `chainId` on top of `parentChainId`. Idempotent: returns at once when the layer exists.
    * Rejects hostile tars (paths escaping the layer) with a SnapshotError; nothing is left behind.

@@ -454,7 +454,7 @@ describe('failures and concurrency', () => {
 });
 
 describe('sharing, removal, restart', () => {
-  it('shares layers, removes an image by one tag with all its tags, frees only what no other image uses', async () => {
+  it('shares layers, removes an image by one tag with all its tags, frees only what no other image uses (blobs kept)', async () => {
     const a = await pushImage(reg, 'share-a', 'v1', {
       layers: [busyboxLayer(), makeTarSync([{ path: 'a', content: 'A' }])],
     });
@@ -465,7 +465,7 @@ describe('sharing, removal, restart', () => {
       layers: [busyboxLayer(), makeTarSync([{ path: 'a', content: 'A' }])],
     });
     const root = await newRoot();
-    const { store, snap } = await openStore(root);
+    const { store, snap } = await openStore(root, (c) => (c.image.discard_unpacked_layers = false));
     const ra = await store.pull(a.reference);
     await store.pull(`${reg.host}/share-a:v2`);
     const rb = await store.pull(b.reference);
@@ -500,7 +500,7 @@ describe('sharing, removal, restart', () => {
     await store.remove(rb.id); // missing: no error
   });
 
-  it('a pull of an image whose layers exist downloads no layer and keeps a blob for readFile', async () => {
+  it('a pull of an image whose layers exist downloads no layer (blobs kept: it points at the stored blob)', async () => {
     // same layer tar, different compression → same chain, different blob
     const gz = await pushImage(reg, 'comp-gz', 'v1', { layers: [busyboxLayer()] });
     const raw = await pushImage(reg, 'comp-raw', 'v1', {
@@ -510,13 +510,58 @@ describe('sharing, removal, restart', () => {
     });
     const proxy = await startProxy(reg.url);
     try {
-      const { store } = await openStore(await newRoot());
+      const { store } = await openStore(await newRoot(), (c) => (c.image.discard_unpacked_layers = false));
       await store.pull(`${proxy.host}/comp-gz:v1`);
       const rec = await store.pull(`${proxy.host}/comp-raw:v1`);
       expect(proxy.count(new RegExp(raw.layers[0]!.digest))).toBe(0);
       expect(rec.layers[0]!.storedDigest).toBe(gz.layers[0]!.digest);
       await store.remove(`${proxy.host}/comp-gz:v1`);
       expect((await store.readFile(rec, '/etc/passwd'))?.toString()).toBe(PASSWD_BASE);
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('by default keeps no layer blob: layers stream into their snapshots, present ones are not fetched, files read from the layers', async () => {
+    const motd = makeTarSync([
+      { path: 'etc/', type: 'dir' },
+      { path: 'etc/motd', content: 'hi' },
+    ]);
+    const gz = await pushImage(reg, 'discard-gz', 'v1', { layers: [busyboxLayer(), motd] });
+    const raw = await pushImage(reg, 'discard-raw', 'v1', {
+      layers: [busyboxLayer()],
+      compression: 'none',
+      config: { Cmd: ['true'] },
+    });
+    // the top layer of discard-gz on other parents: same blob, another chain ID
+    const moved = await pushImage(reg, 'discard-moved', 'v1', { layers: [motd] });
+    expect(moved.layers[0]!.digest).toBe(gz.layers[1]!.digest);
+    const proxy = await startProxy(reg.url);
+    try {
+      const root = await newRoot();
+      const { store } = await openStore(root);
+      const rec = await store.pull(`${proxy.host}/discard-gz:v1`);
+      expect(proxy.count(/\/blobs\//)).toBe(3); // config + two layers
+      // only the manifest and the config are stored
+      expect((await store.content.list()).sort()).toEqual([gz.configDigest, gz.manifestDigest].sort());
+      expect(await fsp.readdir(join(root, 'content', 'ingest'))).toEqual([]);
+      expect((await store.readFile(rec, '/etc/passwd'))?.toString()).toBe(PASSWD_BASE);
+      expect((await store.readFile(rec, '/etc/motd'))?.toString()).toBe('hi');
+
+      // the same again, and another image on the same layer: no layer blob is fetched
+      await store.pull(`${proxy.host}/discard-gz:v1`);
+      const r2 = await store.pull(`${proxy.host}/discard-raw:v1`);
+      expect(proxy.count(/\/blobs\//)).toBe(4); // + discard-raw's config
+      expect(proxy.count(new RegExp(raw.layers[0]!.digest))).toBe(0);
+      expect(r2.layers[0]!.storedDigest).toBeUndefined();
+      await store.remove(`${proxy.host}/discard-gz:v1`);
+      expect((await store.readFile(r2, '/etc/passwd'))?.toString()).toBe(PASSWD_BASE);
+
+      // a blob seen before but not kept is downloaded again where its chain is new
+      const r3 = await store.pull(`${proxy.host}/discard-moved:v1`);
+      expect(proxy.count(new RegExp(gz.layers[1]!.digest))).toBe(2);
+      expect((await store.readFile(r3, '/etc/motd'))?.toString()).toBe('hi');
+      expect((await store.readFile(r3, '/etc/passwd'))?.toString()).toBeUndefined();
     } finally {
       await proxy.stop();
     }
@@ -606,7 +651,8 @@ describe('streamed and parallel unpack', () => {
     // the unpack started before the blob was in the content store: it streamed from the download
     expect(seen.every((s) => !s.blobStored)).toBe(true);
     expect(overlapped).toBe(true);
-    for (const l of img.layers) expect(await store.content.has(l.digest)).toBe(true);
+    // and no layer blob is kept (image.discard_unpacked_layers, the default)
+    for (const l of img.layers) expect(await store.content.has(l.digest)).toBe(false);
     expect(new Set(await snap.listLayers())).toEqual(new Set(chains));
     const metaOf = async (c: string): Promise<{ parent?: string }> =>
       JSON.parse(await fsp.readFile(join(root, 'snapshots/layers', c.slice(7), 'meta.json'), 'utf8')) as {
