@@ -72,6 +72,11 @@ export interface Config {
     restrict_oom_score_adj: 'auto' | boolean;
     /** ExecSync through berth-exec instead of `runc exec` for runc containers (README: ExecSync) */
     native_exec: boolean;
+    /**
+     * run pods without an infra (pause) container where none is needed (CRI-O's drop_infra_ctr):
+     * their IPC and UTS namespaces are pinned as files, as the network one always is
+     */
+    drop_infra_ctr: boolean;
   };
   streaming: {
     address: string;
@@ -123,6 +128,7 @@ export function defaultConfig(): Config {
       conmon_cgroup: 'pod',
       restrict_oom_score_adj: 'auto',
       native_exec: true,
+      drop_infra_ctr: true,
     },
     streaming: { address: '127.0.0.1', port: 0, tls_cert: '', tls_key: '', idle_timeout_seconds: 4 * 3600 },
     stats: { disk_usage_refresh_seconds: 10 },

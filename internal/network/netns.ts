@@ -38,6 +38,36 @@ export async function isNetnsPinned(p: string): Promise<boolean> {
   }
 }
 
+/**
+ * Creates `dir` for namespace pins and makes it a shared bind mount of itself (idempotent), so a
+ * pin that a later mount namespace copied is unmounted there too when it is unmounted here.
+ */
+export async function makePinDir(dir: string): Promise<void> {
+  await fsp.mkdir(dir, { recursive: true, mode: 0o711 });
+  if (await isMountPoint(dir)) return;
+  const r = await run(tool('mount'), ['--make-shared', '--bind', dir, dir]);
+  if (r.code !== 0) throw internalError(describeFailure(`mount --bind ${dir}`, r));
+}
+
+/** Unmounts (lazily) a namespace pin at `p` if it is one, then deletes the file. Idempotent. */
+export async function unpin(p: string): Promise<void> {
+  if (await isNetnsPinned(p)) {
+    const n = native();
+    try {
+      // lazy (MNT_DETACH), as `umount --lazy`: a syscall of microseconds, no process
+      n.umount2(p, n.mountConstants.MNT_DETACH | n.mountConstants.UMOUNT_NOFOLLOW);
+    } catch (err) {
+      // A concurrent remover may have won the race; only a pin still there is a failure.
+      if (await isNetnsPinned(p)) throw internalError(`umount ${p}: ${errMessage(err)}`);
+    }
+  }
+  try {
+    await fsp.unlink(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+}
+
 export class NetnsManager {
   readonly dir: string;
   private initDone: Promise<void> | undefined;
@@ -66,11 +96,8 @@ export class NetnsManager {
     return this.initDone;
   }
 
-  private async doInit(): Promise<void> {
-    await fsp.mkdir(this.dir, { recursive: true, mode: 0o711 });
-    if (await isMountPoint(this.dir)) return;
-    const r = await run(tool('mount'), ['--make-shared', '--bind', this.dir, this.dir]);
-    if (r.code !== 0) throw internalError(describeFailure(`mount --bind ${this.dir}`, r));
+  private doInit(): Promise<void> {
+    return makePinDir(this.dir);
   }
 
   /** Creates a new network namespace with lo up, pinned at pathFor(name); returns that path. */
@@ -119,21 +146,7 @@ export class NetnsManager {
   }
 
   private async removePath(p: string): Promise<void> {
-    if (await isNetnsPinned(p)) {
-      const n = native();
-      try {
-        // lazy (MNT_DETACH), as `umount --lazy`: a syscall of microseconds, no process
-        n.umount2(p, n.mountConstants.MNT_DETACH | n.mountConstants.UMOUNT_NOFOLLOW);
-      } catch (err) {
-        // A concurrent remover may have won the race; only a pin still there is a failure.
-        if (await isNetnsPinned(p)) throw internalError(`umount ${p}: ${errMessage(err)}`);
-      }
-    }
-    try {
-      await fsp.unlink(p);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    await unpin(p);
     this.logger?.debug('network namespace removed', { path: p });
   }
 

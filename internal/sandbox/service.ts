@@ -1,6 +1,8 @@
 // The pod sandbox state machine: run, stop, remove, recover. A sandbox is a pinned network
 // namespace with its CNI attachment, the pod files (hostname, hosts, resolv.conf, /dev/shm), and
-// an infra container from the pause image that holds the pod's IPC/UTS/PID namespaces.
+// either an infra container from the pause image that holds the pod's IPC/UTS/PID namespaces, or,
+// where no PID namespace is shared (runtime.drop_infra_ctr, as CRI-O does), IPC and UTS namespaces
+// pinned as files (ipc-uts.ts) and no process at all.
 //
 // Every step of RunPodSandbox is undone if a later one fails; the record is written (state
 // "creating") before the first side effect, so a crash midway is rolled back by recover().
@@ -35,17 +37,21 @@ import { resolveUser, userRequestFrom } from '../oci/user';
 import { seccompRequestOf } from '../oci/seccomp';
 import { loadLocalhostSeccomp } from '../oci/seccomp-file';
 import type { CapabilityArgs } from '../network/cni';
+import { isNetnsPinned } from '../network/netns';
 import { mountRootfs, releaseRootfs, rootfsOf } from '../container/rootfs';
 import { nowNs } from '../container/types';
 import type { ContainerEvent, ContainerEventType } from '../container/service';
 import { createPodFiles, removePodFiles, writeHosts } from './podfiles';
 import { makeTraversable, podIdMap, UsernsManager } from './userns';
+import { IpcUtsPins } from './ipc-uts';
 import type { IdMap } from '../snapshot/idmap';
 import { featuresFor, runtimeFor, type CoreDeps } from './deps';
 import {
   hostIpc,
   hostNetwork,
   isSandboxRecord,
+  needsInfra,
+  podReady,
   sandboxNameKey,
   type SandboxRecord,
   type SandboxState,
@@ -85,6 +91,7 @@ export class SandboxService {
   private readonly removals = new BackgroundQueue(REMOVAL_CONCURRENCY);
   private readonly log;
   private readonly userns: UsernsManager;
+  private readonly ipcUts: IpcUtsPins;
   /** emits 'event' with a ContainerEvent whose containerId is the sandbox id (GetContainerEvents) */
   readonly events = new EventEmitter();
 
@@ -97,6 +104,7 @@ export class SandboxService {
       (rec) => ({ ...rec, state: 'removing' }),
     );
     this.userns = new UsernsManager(path.join(deps.config.state, 'userns'), deps.netns, this.log);
+    this.ipcUts = new IpcUtsPins(path.join(deps.config.state, 'podns'));
   }
 
   setContainers(c: PodContainers): void {
@@ -159,8 +167,11 @@ export class SandboxService {
 
   /** The namespaces a container of this pod joins. */
   namespacePaths(rec: SandboxRecord): SandboxNamespacePaths {
-    if (rec.state !== 'ready' || rec.pid <= 0)
+    if (!podReady(rec))
       throw failedPrecondition(`pod sandbox ${short(rec.id)} is not ready (state ${rec.state})`);
+    // no infra container: the pins (no PID namespace: the pod shares none)
+    if (rec.dropInfra)
+      return { network: rec.netnsPath, ipc: rec.ipcUts?.ipc, uts: rec.ipcUts?.uts, user: rec.usernsPath };
     const ns = (t: string): string => `/proc/${rec.pid}/ns/${t}`;
     return {
       network: rec.netnsPath,
@@ -225,6 +236,7 @@ export class SandboxService {
         `pod sandbox name ${short(key)} is reserved for ${taken}: remove that sandbox before creating another with the same metadata`,
       );
     const id = randomBytes(32).toString('hex');
+    const dropInfra = !needsInfra(config, idmap !== undefined, this.deps.config.runtime.drop_infra_ctr);
     this.names.set(key, id);
     const rec: SandboxRecord = {
       version: 1,
@@ -251,25 +263,37 @@ export class SandboxService {
         // nothing below waits for another record write until the pod is ready.
         if (!hostNetwork(config)) rec.netnsPath = this.deps.netns.pathFor(id);
         if (idmap) rec.usernsPath = this.userns.pathFor(id);
+        if (dropInfra) {
+          rec.dropInfra = true;
+          // UTS goes with the network namespace, as for an infra container
+          rec.ipcUts = this.ipcUts.pathsFor(id, { ipc: !hostIpc(config), uts: !hostNetwork(config) });
+        }
         // rolled back after a crash; no fsync needed for that (RecordStore.put), "ready" is durable
         await this.persist(rec, { durable: false });
         ph.mark('record');
-        const pause = await this.pauseImage();
-        rec.pauseImageId = pause.id;
+        const pause = dropInfra ? undefined : await this.pauseImage();
+        rec.pauseImageId = pause?.id ?? '';
         ph.mark('pause-image');
         // Three chains run at once, joined only where one needs another's result:
         //   namespaces: the netns pin (with a user namespace, both pins; on the host network, the
-        //               user namespace's alone)
+        //               user namespace's alone), and without an infra container the IPC/UTS pins
         //   network:    namespaces -> CNI ADD -> /etc/hosts with the pod's IPs
         //   infra:      rootfs + pod files -> bundle -> namespaces -> runtime create -> start
+        //               (none without an infra container)
         // All of them have ended (either way) before a failure rolls back, so nothing is torn
         // down while still in flight.
         const namespaces = ph.span('netns', async (): Promise<void> => {
+          const ipcUts = rec.ipcUts ? this.ipcUts.create(rec.ipcUts, config.hostname) : undefined;
           // a host-network pod's user namespace is pinned without a network namespace
-          if (idmap) await this.userns.create(id, idmap, hostNetwork(config));
-          else if (!hostNetwork(config)) await this.deps.netns.create(id);
-          else return;
-          crashPoint('sandbox-run:netns-created');
+          const net = idmap
+            ? this.userns.create(id, idmap, hostNetwork(config))
+            : !hostNetwork(config)
+              ? this.deps.netns.create(id)
+              : undefined;
+          // both settle before either failure is thrown: a rollback never races a pin being made
+          const [a, b] = await Promise.allSettled([ipcUts, net]);
+          for (const r of [a, b]) if (r.status === 'rejected') throw r.reason;
+          if (ipcUts || net) crashPoint('sandbox-run:netns-created');
         });
         const podFiles = ph.span('pod-files', () =>
           createPodFiles({
@@ -296,7 +320,8 @@ export class SandboxService {
           await writeHosts(await podFiles, config.hostname, up.ips);
           return up.ips;
         };
-        const infra = async (): Promise<CreateResult> => {
+        const infra = async (): Promise<CreateResult | undefined> => {
+          if (!pause) return undefined;
           const rootfs = await ph.span('rootfs', () =>
             mountRootfs(this.deps.snapshotter, id, this.deps.images.chainIds(pause), rec.bundle, idmap),
           );
@@ -349,11 +374,11 @@ export class SandboxService {
         const [net, inf, ns, pf] = await Promise.allSettled([network(), infra(), namespaces, podFiles]);
         for (const r of [ns, pf, net, inf]) if (r.status === 'rejected') throw r.reason;
         const ips = (net as PromiseFulfilledResult<string[]>).value;
-        const created = (inf as PromiseFulfilledResult<CreateResult>).value;
+        const created = (inf as PromiseFulfilledResult<CreateResult | undefined>).value;
         ph.mark('network ∥ infra');
-        await this.setState(rec, 'ready', { pid: created.pid, ips, networkUp: !hostNetwork(config) });
+        await this.setState(rec, 'ready', { pid: created?.pid ?? 0, ips, networkUp: !hostNetwork(config) });
         ph.mark('record');
-        this.watchInfra(rec);
+        if (created) this.watchInfra(rec);
         // the sandbox's own events, container_id = sandbox id (as containerd sends them)
         this.emit('CONTAINER_CREATED_EVENT', rec);
         this.emit('CONTAINER_STARTED_EVENT', rec);
@@ -458,7 +483,7 @@ export class SandboxService {
     const runtime = this.deps.runtimes.get(rec.runtimeHandler);
     // "notready" is only recorded once the infra container is dead (stopped by us, or seen to
     // exit): no need to ask runc again (a process spawn) before removing it
-    if (runtime && rec.state !== 'notready') {
+    if (runtime && rec.state !== 'notready' && !rec.dropInfra) {
       try {
         const st = await runtime.state(rec.id);
         if (st && (st.status === 'running' || st.status === 'paused' || st.status === 'created'))
@@ -489,6 +514,16 @@ export class SandboxService {
         });
       }
       ph?.mark('netns');
+    }
+    // what the infra container's death would have released: the pod's IPC and UTS namespaces
+    if (rec.ipcUts) {
+      await this.ipcUts.remove(rec.ipcUts).catch((err: unknown) =>
+        this.log.warn('unpinning the IPC/UTS namespaces failed; will retry', {
+          id: rec.id,
+          error: errMessage(err),
+        }),
+      );
+      ph?.mark('ipc-uts');
     }
   }
 
@@ -566,12 +601,15 @@ export class SandboxService {
         this.log.warn(`sandbox teardown: ${what} failed; will retry`, { id: rec.id, error: errMessage(err) });
       }
     };
-    if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
-    ph?.mark('runtime-delete');
-    await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
-    ph?.mark('rootfs');
+    if (!rec.dropInfra) {
+      if (runtime) await step('runtime delete', () => runtime.delete(rec.id, true));
+      ph?.mark('runtime-delete');
+      await step('rootfs', () => releaseRootfs(this.deps.snapshotter, rec.id, rec.bundle));
+      ph?.mark('rootfs');
+    }
     await step('pod files', () => removePodFiles(rec.podDir));
     if (rec.usernsPath) await step('user namespace', () => this.userns.remove(rec.usernsPath!));
+    if (rec.ipcUts) await step('IPC/UTS namespaces', () => this.ipcUts.remove(rec.ipcUts!));
     ph?.mark('pod-files');
     await this.store.delete(rec.id);
     ph?.mark('record');
@@ -598,6 +636,17 @@ export class SandboxService {
         await this.rollback(rec);
         continue;
       }
+      if (rec.dropInfra) {
+        // no process to ask: the pod is ready while its pins are (a reboot, say, loses them)
+        const pinned =
+          (!rec.netnsPath || (await isNetnsPinned(rec.netnsPath))) &&
+          (!rec.ipcUts || (await this.ipcUts.intact(rec.ipcUts)));
+        if (rec.state === 'ready' && !pinned) {
+          this.log.warn("the pod's namespaces are gone; pod sandbox is not ready", { id: rec.id });
+          await this.setState(rec, 'notready');
+        }
+        continue;
+      }
       const spec = await readBundleSpec(rec.bundle).catch(() => undefined);
       if (spec) this.specs.set(rec.id, spec);
       const runtime = this.deps.runtimes.get(rec.runtimeHandler);
@@ -620,6 +669,7 @@ export class SandboxService {
    */
   async reconcile(): Promise<void> {
     await this.reconcileUserns();
+    await this.reconcileIpcUts();
     for (const c of await this.deps.network.listCached().catch(() => [])) {
       const rec = this.records.get(c.podId);
       if (rec && (rec.networkUp || rec.state === 'creating')) continue;
@@ -641,6 +691,22 @@ export class SandboxService {
           path: ns.path,
           error: errMessage(err),
         }),
+      );
+    }
+  }
+
+  /** Unpins IPC/UTS namespaces of pods that are gone or stopped (a failed unpin, a crash). */
+  private async reconcileIpcUts(): Promise<void> {
+    for (const [id, paths] of await this.ipcUts.list().catch(() => new Map<string, never>())) {
+      const rec = this.records.get(id);
+      if (rec && rec.state !== 'notready') continue;
+      if (this.removals.has(id)) continue; // its own cleanup unpins them
+      await this.locks.run(id, () =>
+        this.ipcUts
+          .remove(paths)
+          .catch((err: unknown) =>
+            this.log.warn('removing leftover IPC/UTS namespaces failed', { id, error: errMessage(err) }),
+          ),
       );
     }
   }

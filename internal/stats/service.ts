@@ -38,7 +38,7 @@ import type { Psi } from './io';
 import type { ContainerRecord } from '../container/types';
 import type { ContainerFilter } from '../container/service';
 import type { SandboxFilter } from '../sandbox/service';
-import type { SandboxRecord } from '../sandbox/types';
+import { podReady, type SandboxRecord } from '../sandbox/types';
 import type { Snapshotter, Usage } from '../snapshot/types';
 import type { Logger } from '../log';
 import type { OciSpec } from '../oci/spec-types';
@@ -157,8 +157,7 @@ export class StatsService {
   async podStats(idOrPrefix: string): Promise<PodSandboxStats> {
     const pod = this.deps.sandboxes.resolve(idOrPrefix);
     const mp = await this.fsMountpoint();
-    if (pod.state !== 'ready' || pod.pid <= 0)
-      return { attributes: podAttributes(pod), linux: { containers: [] } };
+    if (!podReady(pod)) return { attributes: podAttributes(pod), linux: { containers: [] } };
     const read = await this.readPod(pod, this.parentCounts(), false, new Slicer());
     return this.toPodStats(read, mp);
   }
@@ -166,7 +165,7 @@ export class StatsService {
   async listPodStats(f: PodStatsFilter = {}): Promise<PodSandboxStats[]> {
     const pods = this.deps.sandboxes
       .list({ id: f.id, labels: f.labels, state: 'SANDBOX_READY' })
-      .filter((p) => p.pid > 0);
+      .filter(podReady);
     const counts = this.parentCounts();
     const slicer = new Slicer();
     const [mp, reads] = await Promise.all([
@@ -178,7 +177,7 @@ export class StatsService {
   }
 
   async podMetrics(): Promise<PodSandboxMetrics[]> {
-    const pods = this.deps.sandboxes.list({ state: 'SANDBOX_READY' }).filter((p) => p.pid > 0);
+    const pods = this.deps.sandboxes.list({ state: 'SANDBOX_READY' }).filter(podReady);
     const counts = this.parentCounts();
     const slicer = new Slicer();
     const reads = await mapSliced(pods, (p) => this.readPod(p, counts, true, slicer), slicer);
@@ -250,13 +249,21 @@ export class StatsService {
     const [containers, podSample, net, infraCgroup] = await Promise.all([
       mapSliced(recs, (r) => this.readContainer(r, true, detail, slicer), slicer),
       own ? this.deps.reader.read(parent, { detail }) : Promise.resolve(undefined),
-      pod.netnsPath ? this.readNet(pod.pid) : Promise.resolve(undefined),
-      own ? Promise.resolve(undefined) : this.cgroupOf(pod, this.deps.sandboxes.spec(pod.id)),
+      // the network counters of the pod's netns, through any process in it: the infra container,
+      // or without one a running container of the pod (none running: no network stats)
+      pod.netnsPath && (pod.pid || recs[0]?.pid)
+        ? this.readNet(pod.pid || (recs[0]?.pid as number))
+        : Promise.resolve(undefined),
+      own || pod.dropInfra
+        ? Promise.resolve(undefined)
+        : this.cgroupOf(pod, this.deps.sandboxes.spec(pod.id)),
     ]);
     let sample = podSample;
     let cgroup: string | undefined = parent;
     if (!sample || (!sample.cpu && !sample.memory)) {
-      const infraPath = infraCgroup ?? (await this.cgroupOf(pod, this.deps.sandboxes.spec(pod.id)));
+      const infraPath =
+        infraCgroup ??
+        (pod.dropInfra ? undefined : await this.cgroupOf(pod, this.deps.sandboxes.spec(pod.id)));
       const infra = infraPath ? await this.deps.reader.read(infraPath, { detail }) : {};
       sample = sumSamples([infra, ...containers.map((c) => c.sample)]);
       cgroup = undefined;

@@ -33,8 +33,8 @@ export interface MountConstants {
 }
 
 /**
- * Every call but pinNetns and atomicWriteFile is synchronous and throws a NativeError on failure;
- * those two pass it to their callback.
+ * Every call but pinNetns, pinIpcUts and atomicWriteFile is synchronous and throws a NativeError
+ * on failure; those pass it to their callback.
  */
 export interface BerthNative {
   /** mknod(2): `mode` includes the type (fs.constants.S_IFCHR/S_IFBLK/S_IFIFO); umask applies. */
@@ -63,6 +63,17 @@ export interface BerthNative {
    * (an existing file), made on a thread of its own; callback(err) when done. See native/src/netns.c.
    */
   pinNetns(path: string, callback: (err?: NativeError) => void): void;
+  /**
+   * New IPC and/or UTS namespaces (a null path: that one is not made), the UTS one with `hostname`
+   * set, each pinned by a bind mount of its nsfs file on its path (an existing file); made on a
+   * thread of its own; callback(err) when done. See native/src/netns.c.
+   */
+  pinIpcUts(
+    ipcPath: string | null,
+    utsPath: string | null,
+    hostname: string | null,
+    callback: (err?: NativeError) => void,
+  ): void;
   /**
    * Asynchronous, one thread-pool job: `tmp` created (O_EXCL, `mode` less the umask), `data`
    * written and fsynced, renamed over `target`, the directory fsynced; `tmp` is removed when a step

@@ -16,6 +16,11 @@ let d: TestDaemon;
 let netw: LabNetwork;
 
 const podConfig = (): PodSandboxConfig => h.podConfig();
+/** kubelet's usual pod (pid CONTAINER): no infra container, its IPC/UTS namespaces pinned */
+const noInfraPod = (): PodSandboxConfig =>
+  h.podConfig({
+    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+  });
 const ctrConfig = (): ContainerConfig => h.ctrConfig('c', ['sleep', '3600']);
 
 /** Everything that would show a leak of this daemon (once its background cleanup is done). */
@@ -25,7 +30,13 @@ async function traces(): Promise<Record<string, unknown>> {
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
-    .filter((m) => m && (m.startsWith(d.root) || m.startsWith(d.state)) && m !== path.join(d.state, 'netns'));
+    .filter(
+      (m) =>
+        m &&
+        (m.startsWith(d.root) || m.startsWith(d.state)) &&
+        m !== path.join(d.state, 'netns') &&
+        m !== path.join(d.state, 'podns'),
+    );
   const dir = (p: string): string[] =>
     fs.existsSync(p) ? fs.readdirSync(p).filter((x) => !x.startsWith('.')) : [];
   const runc = execFileSync('runc', ['--root', path.join(d.state, 'runtime', 'runc'), 'list', '-q'], {
@@ -48,6 +59,7 @@ async function traces(): Promise<Record<string, unknown>> {
   return {
     mounts,
     netns: dir(path.join(d.state, 'netns')),
+    podns: dir(path.join(d.state, 'podns')),
     ips: netw.allocated(),
     snapshots: dir(path.join(d.root, 'snapshots', 'snapshots')),
     sandboxes: dir(path.join(d.root, 'sandboxes')),
@@ -80,6 +92,25 @@ test.each(['sandbox-run:netns-created', 'sandbox-run:cni-added', 'sandbox-run:in
     expect(res).toBeInstanceOf(Error);
     await d.exited();
     expect(d.proc.signalCode).toBe('SIGKILL');
+    await d.restart({});
+    expect((await call(d.clients.runtime, 'ListPodSandbox', {})).items).toEqual([]);
+    expect(await traces()).toEqual(clean);
+  },
+);
+
+test.each(['sandbox-run:netns-created', 'sandbox-run:cni-added'])(
+  'RunPodSandbox of a pod without an infra container killed at %s is rolled back on restart',
+  async (point) => {
+    const clean = await traces();
+    await d.restart({ BERTH_CRASH_AT: point });
+    const res = await call(d.clients.runtime, 'RunPodSandbox', { config: noInfraPod() }).catch(
+      (e: unknown) => e,
+    );
+    expect(res).toBeInstanceOf(Error);
+    await d.exited();
+    expect(d.proc.signalCode).toBe('SIGKILL');
+    // the IPC/UTS pins were made before the kill (so the check below can fail)
+    expect(fs.readdirSync(path.join(d.state, 'podns')).length).toBe(2);
     await d.restart({});
     expect((await call(d.clients.runtime, 'ListPodSandbox', {})).items).toEqual([]);
     expect(await traces()).toEqual(clean);
@@ -161,28 +192,34 @@ test('RemoveContainer: a removal whose cleanup is cut by kill -9 is finished on 
   await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId });
 });
 
-test('RemovePodSandbox killed during its background cleanup: the restart finishes it', async () => {
-  const clean = await traces();
-  const pod = podConfig();
-  const podId = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
-  await h.startCtr(podId, pod, ctrConfig());
-  await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
-  // the pod's and the container's rootfs, bundles, records and runc state exist (so the check
-  // below can fail)
-  expect(await traces()).not.toEqual(clean);
-  await d.restart({ BERTH_CRASH_AT: 'sandbox-remove:cleanup' });
-  // answered or not (the kill may beat the answer), the removal is durable from here on
-  await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
-  await d.exited();
-  expect(d.proc.signalCode).toBe('SIGKILL');
-  // the marked record is what the restart goes by
-  expect(fs.readdirSync(path.join(d.root, 'sandboxes'))).toContain(`${podId}.json.removing`);
-  await d.restart({});
-  expect((await call(d.clients.runtime, 'ListPodSandbox', {})).items).toEqual([]);
-  expect((await call(d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
-  expect(await traces()).toEqual(clean);
-  // the pod's name is free again
-  const again = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
-  await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: again });
-  await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: again });
-});
+test.each([
+  ['with', podConfig],
+  ['without', noInfraPod],
+])(
+  'RemovePodSandbox of a pod %s an infra container killed during its background cleanup: the restart finishes it',
+  async (_, makePod) => {
+    const clean = await traces();
+    const pod = makePod();
+    const podId = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
+    await h.startCtr(podId, pod, ctrConfig());
+    await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: podId });
+    // the pod's and the container's rootfs, bundles, records and runc state exist (so the check
+    // below can fail)
+    expect(await traces()).not.toEqual(clean);
+    await d.restart({ BERTH_CRASH_AT: 'sandbox-remove:cleanup' });
+    // answered or not (the kill may beat the answer), the removal is durable from here on
+    await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: podId }).catch(() => undefined);
+    await d.exited();
+    expect(d.proc.signalCode).toBe('SIGKILL');
+    // the marked record is what the restart goes by
+    expect(fs.readdirSync(path.join(d.root, 'sandboxes'))).toContain(`${podId}.json.removing`);
+    await d.restart({});
+    expect((await call(d.clients.runtime, 'ListPodSandbox', {})).items).toEqual([]);
+    expect((await call(d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
+    expect(await traces()).toEqual(clean);
+    // the pod's name is free again
+    const again = (await call(d.clients.runtime, 'RunPodSandbox', { config: pod })).pod_sandbox_id;
+    await call(d.clients.runtime, 'StopPodSandbox', { pod_sandbox_id: again });
+    await call(d.clients.runtime, 'RemovePodSandbox', { pod_sandbox_id: again });
+  },
+);
