@@ -189,7 +189,8 @@ test('the container reads the image volume, finds it read-only; --down leaves no
   await until('the image volume views are released', () => viewMounts().length === 0);
   const daemonMounts = async (): Promise<string[]> =>
     [...(await mountsUnder(h.d.state)), ...(await mountsUnder(h.d.root))].filter(
-      (m) => m !== path.join(h.d.state, 'netns'),
+      // the pin dirs' own self-binds stay (as `ip netns` leaves /run/netns); the pins must not
+      (m) => m !== path.join(h.d.state, 'netns') && m !== path.join(h.d.state, 'podns'),
     );
   await until('no daemon mounts are left', async () => (await daemonMounts()).length === 0);
   await until('no view snapshots are left', () =>
@@ -198,6 +199,8 @@ test('the container reads the image volume, finds it read-only; --down leaves no
   expect(await mountsUnder(podsDir)).toEqual([]);
   const netnsDir = path.join(h.d.state, 'netns');
   expect(fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : []).toEqual([]);
+  const podnsDir = path.join(h.d.state, 'podns');
+  expect(fs.existsSync(podnsDir) ? fs.readdirSync(podnsDir) : []).toEqual([]);
   expect(h.netw.allocated()).toEqual([]);
   expect(fs.existsSync(podsDir) ? fs.readdirSync(podsDir) : []).toEqual([]);
   expect(fs.existsSync(logRoot) ? fs.readdirSync(logRoot) : []).toEqual([]);

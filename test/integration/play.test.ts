@@ -102,11 +102,14 @@ async function expectNothingLeft(): Promise<void> {
   await h.d.settled();
   expect(await mountsUnder(podsDir)).toEqual([]);
   const daemonMounts = [...(await mountsUnder(h.d.state)), ...(await mountsUnder(h.d.root))].filter(
-    (m) => m !== path.join(h.d.state, 'netns'),
+    // the pin dirs' own self-binds stay (as `ip netns` leaves /run/netns); the pins must not
+    (m) => m !== path.join(h.d.state, 'netns') && m !== path.join(h.d.state, 'podns'),
   );
   expect(daemonMounts).toEqual([]);
   const netnsDir = path.join(h.d.state, 'netns');
   expect(fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : []).toEqual([]);
+  const podnsDir = path.join(h.d.state, 'podns');
+  expect(fs.existsSync(podnsDir) ? fs.readdirSync(podnsDir) : []).toEqual([]);
   expect(h.netw.allocated()).toEqual([]);
   expect(fs.existsSync(podsDir) ? fs.readdirSync(podsDir) : []).toEqual([]);
   expect(fs.existsSync(logRoot) ? fs.readdirSync(logRoot) : []).toEqual([]);
