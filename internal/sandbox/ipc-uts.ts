@@ -42,18 +42,21 @@ export class IpcUtsPins {
     return this.initDone;
   }
 
-  /** Makes and pins the namespaces `paths` names (the UTS one with `hostname`). */
+  /**
+   * Makes and pins the namespaces `paths` names, the UTS one with `hostname` (empty: the host's
+   * name stays, as in an infra container given none).
+   */
   async create(paths: IpcUtsPaths, hostname: string): Promise<void> {
     if (!paths.ipc && !paths.uts) return;
     await this.init();
     const files = [paths.ipc, paths.uts].filter((p): p is string => p !== undefined);
+    for (const p of files)
+      if (await isNetnsPinned(p)) throw internalError(`${p} is already a pinned namespace`);
     try {
       // the mount targets must exist; a plain file left by a crash before its mount is taken over
       for (const p of files) await (await fsp.open(p, 'a', 0o444)).close();
-      for (const p of files)
-        if (await isNetnsPinned(p)) throw internalError(`${p} is already a pinned namespace`);
       await new Promise<void>((resolve, reject) =>
-        native().pinIpcUts(paths.ipc ?? null, paths.uts ?? null, hostname, (err) =>
+        native().pinIpcUts(paths.ipc ?? null, paths.uts ?? null, hostname || null, (err) =>
           err ? reject(err) : resolve(),
         ),
       );
