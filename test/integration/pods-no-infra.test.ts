@@ -86,6 +86,37 @@ test('containers share the pinned IPC and UTS namespaces and the network; no inf
   expect(pins()).toEqual([]);
 });
 
+test('host network and host IPC pods pin only what they do not share with the host', async () => {
+  const hostUts = fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim();
+  const inode = (p: string): string => String(fs.statSync(p).ino);
+  const hostNs = (t: string): string => fs.readlinkSync(`/proc/self/ns/${t}`);
+  // host network: no netns, no UTS pin (UTS goes with the network), an IPC pin of its own
+  const hn = kubeletPod('hostnet');
+  hn.linux!.security_context!.namespace_options!.network = 'NODE';
+  const hnId = await h.runPod(hn);
+  expect(pins()).toEqual([`${hnId}.ipc`]);
+  const a = await h.startCtr(hnId, hn, h.ctrConfig('a', ['sh', '-c', 'sleep 3600']));
+  const ns = async (id: string, t: string): Promise<string> =>
+    (await h.exec(id, ['readlink', `/proc/self/ns/${t}`])).out.trim();
+  expect(await ns(a, 'uts')).toBe(hostNs('uts'));
+  expect(await ns(a, 'net')).toBe(hostNs('net'));
+  expect(await ns(a, 'ipc')).toBe(`ipc:[${inode(path.join(podDir(), `${hnId}.ipc`))}]`);
+  expect((await h.exec(a, ['hostname'])).out.trim()).toBe(hostUts);
+  await h.removePod(hnId);
+  // host IPC, and no hostname given: a UTS pin that keeps the host's name, no IPC pin
+  const hi = kubeletPod('hostipc');
+  hi.hostname = '';
+  hi.linux!.security_context!.namespace_options!.ipc = 'NODE';
+  const hiId = await h.runPod(hi);
+  expect(pins()).toEqual([`${hiId}.uts`]);
+  const b = await h.startCtr(hiId, hi, h.ctrConfig('b', ['sh', '-c', 'sleep 3600']));
+  expect(await ns(b, 'ipc')).toBe(hostNs('ipc'));
+  expect(await ns(b, 'uts')).not.toBe(hostNs('uts'));
+  expect((await h.exec(b, ['hostname'])).out.trim()).toBe(hostUts);
+  await h.removePod(hiId);
+  expect(pins()).toEqual([]);
+});
+
 test('a pod that shares its PID namespace keeps its infra container', async () => {
   const pod = kubeletPod('pidpod', 'POD');
   const podId = await h.runPod(pod);
