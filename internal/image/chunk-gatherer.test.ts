@@ -26,30 +26,3 @@ test('ChunkGatherer fills taken buffers in order, emits each when full and the r
   expect(out.length).toBe(3);
   expect(taken.length).toBe(3);
 });
-
-test('ChunkGatherer lends the free tail of its chunk to fill in place, and counts what was written', () => {
-  const taken: Buffer[] = [];
-  const out: Buffer[] = [];
-  const g = new ChunkGatherer(
-    () => {
-      const b = Buffer.alloc(8);
-      taken.push(b);
-      return b;
-    },
-    (c) => out.push(c),
-  );
-  g.add(Buffer.from('abc'));
-  const tail = g.space();
-  expect(tail.length).toBe(5);
-  expect(tail.buffer).toBe(taken[0]?.buffer);
-  tail.write('de');
-  g.commit(2);
-  expect(g.pending).toBe(5);
-  g.space().write('fgh');
-  g.commit(3); // full: out it goes, and the next space is a new chunk
-  expect(out.map((c) => c.toString())).toEqual(['abcdefgh']);
-  expect(out[0]).toBe(taken[0]);
-  expect(g.space().length).toBe(8);
-  expect(taken.length).toBe(2);
-  expect(() => g.commit(9)).toThrow(RangeError);
-});

@@ -29,23 +29,6 @@ export class ChunkGatherer {
     }
   }
 
-  /**
-   * The free tail of the current chunk (a new one taken when there is none), for a reader to fill
-   * in place (a socket reading straight into it); commit() then counts what it wrote.
-   */
-  space(): Buffer {
-    this.cur ??= this.take();
-    return this.cur.subarray(this.filled);
-  }
-
-  /** Counts `n` bytes written into the last space() as added, emitting the chunk once it is full. */
-  commit(n: number): void {
-    const cur = this.cur;
-    if (!cur || this.filled + n > cur.length) throw new RangeError('commit past the space given');
-    this.filled += n;
-    if (this.filled === cur.length) this.flush();
-  }
-
   /** Emits what the current chunk holds (a view of its first bytes when not full). */
   flush(): void {
     const cur = this.cur;

@@ -6,11 +6,6 @@
 // So big blob GETs come here (registry.ts getBlob: 4 MiB or more); manifests, tokens and small
 // blobs stay on node:http and its kept-alive connections.
 //
-// Once the head is read, a plain-TCP body framed by Content-Length or the connection's end is read
-// by the socket straight into the free tail of the current chunk (net `onread` with a buffer
-// function, called before each read), so its bytes are never copied in user space; a chunked body
-// (its framing is stripped) and a TLS socket read into the reused buffer and are copied.
-//
 // One request per connection (`Connection: close`), so no pooling or keep-alive state. The body is
 // a Readable of chunks of up to BODY_CHUNK bytes, framed by Content-Length, chunked transfer coding
 // or the connection's end; a connection that ends before its framing says fails the body. The
@@ -216,8 +211,6 @@ export function http1Get(url: URL, opts: Http1GetOptions): Promise<Http1Response
       },
     );
     const append = (b: Uint8Array, s: number, e: number): void => chunks.add(b, s, e);
-    /** the body's bytes go straight into the chunks (see the file comment) */
-    let direct = false;
     const finish = (): void => {
       finished = true;
       chunks.flush();
@@ -272,7 +265,6 @@ export function http1Get(url: URL, opts: Http1GetOptions): Promise<Http1Response
       framing = bodyFraming(parsed);
       if (framing.kind === 'length') left = framing.bytes;
       if (framing.kind === 'chunked') chunked = new ChunkedDecoder();
-      direct = !secure && framing.kind !== 'chunked';
       headBytes = [];
       body = new Readable({
         highWaterMark: BODY_CHUNK,
@@ -295,29 +287,6 @@ export function http1Get(url: URL, opts: Http1GetOptions): Promise<Http1Response
       else if (rest.length > 0) onBody(rest, 0, rest.length);
     };
 
-    /** `n` body bytes the socket read into the chunk's free tail */
-    const onDirect = (n: number): void => {
-      if (framing?.kind === 'length') {
-        const take = Math.min(left, n);
-        chunks.commit(take);
-        left -= take;
-        if (left === 0) finish();
-      } else {
-        chunks.commit(n);
-      }
-    };
-    const callback = (n: number, buf: Buffer): boolean => {
-      if (finished) return false;
-      try {
-        if (buf !== readBuf) onDirect(n);
-        else if (!body) onHead(buf, n);
-        else onBody(buf, 0, n);
-        if (!finished && chunks.pending > 0 && Date.now() - lastPush >= FLUSH_MS) chunks.flush();
-      } catch (err) {
-        fail(err as Error);
-      }
-      return true;
-    };
     const onread = {
       buffer: readBuf,
       callback: (n: number, buf: Buffer): boolean => {
@@ -342,12 +311,7 @@ export function http1Get(url: URL, opts: Http1GetOptions): Promise<Http1Response
           // a TLS socket reads into a static buffer too (node >= 15.6), though @types/node lacks it
           onread,
         } as tls.ConnectionOptions)
-      : net.connect({
-          host,
-          port,
-          // asked before each read: the reused buffer until the body reads straight into chunks
-          onread: { buffer: () => (direct && !finished ? chunks.space() : readBuf), callback },
-        });
+      : net.connect({ host, port, onread });
     socket.setNoDelay(true);
     socket.on('error', fail);
     socket.on('close', () => {
