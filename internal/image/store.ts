@@ -468,8 +468,9 @@ export class LocalImageStore implements ImageStore {
       let blob = desc.digest;
       hold(blob); // before looking, so a failed pull's clean-up cannot remove it under us
       let download = !(await this.content.has(desc.digest));
-      if (download && !needApply && !keepBlobs) download = false;
-      if (download && !needApply) {
+      if (download && !needApply && !keepBlobs) {
+        download = false; // the layer is there and its blob is not kept
+      } else if (download && !needApply) {
         const alt = await this.storedBlobForDiff(diffIds[i] as string);
         if (alt) {
           blob = alt;

@@ -178,7 +178,8 @@ export interface SandboxSpecInput {
 
 type SecurityContext = LinuxContainerSecurityContext__Output | LinuxSandboxSecurityContext__Output;
 
-function modeOf(
+/** A namespace's mode in CRI namespace options; absent is POD, the enum's zero value. */
+export function modeOf(
   ns: NamespaceOption__Output | null | undefined,
   key: 'network' | 'pid' | 'ipc',
 ): NamespaceMode__Output {

@@ -1,6 +1,7 @@
 // The persisted record of a pod sandbox. It is written before the first side effect of
 // RunPodSandbox (state "creating"), so a crash midway is rolled back at the next start.
 import type { PodSandboxConfig__Output } from '../../api/generated';
+import { modeOf } from '../oci/spec';
 import type { IpcUtsPaths } from './ipc-uts';
 import type { PodResources } from './resources';
 
@@ -76,7 +77,7 @@ export function podReady(rec: SandboxRecord): boolean {
  * and a pod with its own user namespace keeps one too (its namespaces must be made inside it).
  */
 export function needsInfra(cfg: PodSandboxConfig__Output, userns: boolean, dropInfra: boolean): boolean {
-  return !dropInfra || userns || (cfg.linux?.security_context?.namespace_options?.pid ?? 'POD') === 'POD';
+  return !dropInfra || userns || modeOf(cfg.linux?.security_context?.namespace_options, 'pid') === 'POD';
 }
 
 export function hostIpc(cfg: PodSandboxConfig__Output): boolean {

@@ -65,6 +65,17 @@ async function read(dirs: string[], p: string): Promise<string | undefined> {
   return (await readMergedFile(dirs, p))?.toString();
 }
 
+/** Each path reads `want` (undefined: no regular file) through readMergedFile and the overlay mount. */
+async function expectBoth(
+  dirs: string[],
+  cases: readonly (readonly [string, string | undefined])[],
+): Promise<void> {
+  for (const [p, want] of cases) {
+    expect(await read(dirs, p)).toBe(want);
+    expect(throughOverlay(dirs, p)).toBe(want);
+  }
+}
+
 const base: TarEntry[] = [
   { path: 'etc/', type: 'dir' },
   { path: 'etc/passwd', content: 'base-passwd' },
@@ -81,7 +92,7 @@ describe('readMergedFile', () => {
       { path: 'etc/', type: 'dir' },
       { path: 'etc/passwd', content: 'top-passwd' },
     ]);
-    const cases: [string, string | undefined][] = [
+    await expectBoth(dirs, [
       ['/etc/passwd', 'top-passwd'],
       ['etc/group', 'base-group'],
       ['/etc/sub/f', 'sub-f'],
@@ -89,11 +100,7 @@ describe('readMergedFile', () => {
       ['/etc', undefined],
       ['/', undefined],
       ['/etc/passwd/x', undefined],
-    ];
-    for (const [p, want] of cases) {
-      expect(await read(dirs, p)).toBe(want);
-      expect(throughOverlay(dirs, p)).toBe(want);
-    }
+    ]);
   });
 
   it('honours whiteouts of files and of parent directories', async () => {
@@ -102,14 +109,11 @@ describe('readMergedFile', () => {
       whiteout('etc/group'),
       whiteout('etc/sub'),
     ]);
-    for (const [p, want] of [
+    await expectBoth(dirs, [
       ['/etc/group', undefined],
       ['/etc/sub/f', undefined],
       ['/etc/passwd', 'base-passwd'],
-    ] as const) {
-      expect(await read(dirs, p)).toBe(want);
-      expect(throughOverlay(dirs, p)).toBe(want);
-    }
+    ]);
   });
 
   it('honours opaque directories, and a directory that replaces a lower file', async () => {
@@ -123,16 +127,13 @@ describe('readMergedFile', () => {
         { path: 'data/real/x', content: 'x' },
       ],
     );
-    for (const [p, want] of [
+    await expectBoth(dirs, [
       ['/etc/passwd', 'new'],
       ['/etc/group', undefined],
       ['/etc/sub/f', undefined],
       ['/data/real', undefined],
       ['/data/real/x', 'x'],
-    ] as const) {
-      expect(await read(dirs, p)).toBe(want);
-      expect(throughOverlay(dirs, p)).toBe(want);
-    }
+    ]);
   });
 
   it('a file above hides a directory below, and a whiteout in a middle layer ends the merge', async () => {
@@ -146,15 +147,12 @@ describe('readMergedFile', () => {
       ],
       [{ path: 'data', content: 'a file now' }],
     );
-    for (const [p, want] of [
+    await expectBoth(dirs, [
       ['/etc/sub/g', 'g'],
       ['/etc/sub/f', undefined],
       ['/data/real', undefined],
       ['/data', 'a file now'],
-    ] as const) {
-      expect(await read(dirs, p)).toBe(want);
-      expect(throughOverlay(dirs, p)).toBe(want);
-    }
+    ]);
   });
 
   it('follows symlinks in any component inside the image root only', async () => {

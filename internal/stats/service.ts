@@ -246,14 +246,13 @@ export class StatsService {
     // the default parent is shared by every pod without one (and by containers of pods no longer
     // ready): never a pod's own cgroup
     const own = parent !== this.defaultParent && parent !== '/' && (parents.get(parent) ?? 0) <= 1;
+    // the network counters of the pod's netns, through any process in it: the infra container, or
+    // without one a running container of the pod (none running: no network stats)
+    const netPid = pod.netnsPath ? pod.pid || recs[0]?.pid : undefined;
     const [containers, podSample, net, infraCgroup] = await Promise.all([
       mapSliced(recs, (r) => this.readContainer(r, true, detail, slicer), slicer),
       own ? this.deps.reader.read(parent, { detail }) : Promise.resolve(undefined),
-      // the network counters of the pod's netns, through any process in it: the infra container,
-      // or without one a running container of the pod (none running: no network stats)
-      pod.netnsPath && (pod.pid || recs[0]?.pid)
-        ? this.readNet(pod.pid || (recs[0]?.pid as number))
-        : Promise.resolve(undefined),
+      netPid ? this.readNet(netPid) : Promise.resolve(undefined),
       own || pod.dropInfra
         ? Promise.resolve(undefined)
         : this.cgroupOf(pod, this.deps.sandboxes.spec(pod.id)),

@@ -36,6 +36,18 @@ struct netns_req {
   const char *failed_path;
 };
 
+static bool bind_own_ns(struct netns_req *r, const char *type, const char *target) {
+  char self[64];
+  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/%s", (long)syscall(SYS_gettid), type);
+  if (mount(self, target, NULL, MS_BIND, NULL) < 0) {
+    r->err = errno;
+    r->failed = "mount";
+    r->failed_path = target;
+    return false;
+  }
+  return true;
+}
+
 static void *pin_thread(void *arg) {
   struct netns_req *r = arg;
   if (unshare(CLONE_NEWNET) < 0) {
@@ -59,25 +71,8 @@ static void *pin_thread(void *arg) {
     return NULL;
   }
   close(s);
-  char self[64];
-  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/net", (long)syscall(SYS_gettid));
-  if (mount(self, r->path, NULL, MS_BIND, NULL) < 0) {
-    r->err = errno;
-    r->failed = "mount";
-  }
+  bind_own_ns(r, "net", r->path);
   return NULL;
-}
-
-static bool bind_own_ns(struct netns_req *r, const char *type, const char *target) {
-  char self[64];
-  snprintf(self, sizeof self, "/proc/self/task/%ld/ns/%s", (long)syscall(SYS_gettid), type);
-  if (mount(self, target, NULL, MS_BIND, NULL) < 0) {
-    r->err = errno;
-    r->failed = "mount";
-    r->failed_path = target;
-    return false;
-  }
-  return true;
 }
 
 static void *pin_ipc_uts_thread(void *arg) {
@@ -118,15 +113,7 @@ static void pin_ipc_uts_execute(napi_env env, void *data) {
 }
 
 static void pin_execute(napi_env env, void *data) {
-  struct netns_req *r = data;
-  pthread_t t;
-  int e = pthread_create(&t, NULL, pin_thread, r);
-  if (e != 0) {
-    r->err = e;
-    r->failed = "pthread_create";
-    return;
-  }
-  pthread_join(t, NULL);
+  run_on_own_thread(data, pin_thread);
 }
 
 static void free_req(napi_env env, struct netns_req *r) {
