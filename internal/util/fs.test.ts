@@ -55,7 +55,7 @@ const withAddon = findNativeAddon() ? test : test.skip;
 withAddon('the addon writes a 1 MiB buffer whole, and reports errors by callback', async () => {
   const f = path.join(dir, 'direct');
   const done = new Promise<void>((resolve, reject) =>
-    native().atomicWriteFile(f, tempPathFor(f), Buffer.from('a'.repeat(1 << 20)), 0o600, (err) =>
+    native().atomicWriteFile(f, tempPathFor(f), Buffer.from('a'.repeat(1 << 20)), 0o600, true, (err) =>
       err ? reject(err) : resolve(),
     ),
   );
@@ -64,12 +64,15 @@ withAddon('the addon writes a 1 MiB buffer whole, and reports errors by callback
   const exists = path.join(dir, 'exists');
   fs.writeFileSync(exists, 'someone else');
   const err = await new Promise<unknown>((resolve) =>
-    native().atomicWriteFile(f, exists, Buffer.from('b'), 0o600, resolve),
+    native().atomicWriteFile(f, exists, Buffer.from('b'), 0o600, false, resolve),
   );
   // O_EXCL: a temp name already taken is an error, and that file is not removed
   expect(err).toMatchObject({ code: 'EEXIST', syscall: 'open', path: exists });
   expect(fs.readFileSync(exists, 'utf8')).toBe('someone else');
   expect(() =>
-    native().atomicWriteFile(f, exists, 'text' as unknown as Buffer, 0o600, () => undefined),
+    native().atomicWriteFile(f, exists, 'text' as unknown as Buffer, 0o600, true, () => undefined),
   ).toThrow(/must be a Buffer/);
+  expect(() =>
+    native().atomicWriteFile(f, exists, Buffer.from('b'), 0o600, 1 as unknown as boolean, () => undefined),
+  ).toThrow(/'durable' must be a boolean/);
 });

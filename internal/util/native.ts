@@ -76,14 +76,15 @@ export interface BerthNative {
   ): void;
   /**
    * Asynchronous, one thread-pool job: `tmp` created (O_EXCL, `mode` less the umask), `data`
-   * written and fsynced, renamed over `target`, the directory fsynced; `tmp` is removed when a step
-   * before the rename fails. See native/src/atomic-write.c.
+   * written and (when `durable`) fsynced, renamed over `target`, the directory fsynced (when
+   * `durable`); `tmp` is removed when a step before the rename fails. See native/src/atomic-write.c.
    */
   atomicWriteFile(
     target: string,
     tmp: string,
     data: Buffer,
     mode: number,
+    durable: boolean,
     callback: (err?: NativeError) => void,
   ): void;
 }

@@ -1,6 +1,7 @@
-// atomicWriteFile(target, tmp, data, mode, callback): Berth's crash-safe record write as one job on
-// libuv's thread pool: open `tmp` (O_EXCL), write `data`, fsync, close, rename over `target`, then
-// fsync the directory. The same steps through fs.promises are eight trips between the event loop
+// atomicWriteFile(target, tmp, data, mode, durable, callback): Berth's crash-safe record write as one
+// job on libuv's thread pool: open `tmp` (O_EXCL), write `data`, fsync, close, rename over `target`,
+// then fsync the directory. With `durable` false the two fsyncs are left out (a kill -9 still leaves
+// the old file or the new one; a power loss may not: replaceFile in internal/util/fs.ts). The same steps through fs.promises are eight trips between the event loop
 // and the pool, each waiting for a thread and then for the loop; here the loop only queues the job
 // and hears its end. A failure before the rename removes `tmp`; callback(err) carries a Node-style
 // error naming the step (syscall) and the path it failed on.
@@ -24,6 +25,7 @@ struct write_req {
   char *target;
   char *tmp;
   uint32_t mode;
+  bool durable;
   int err;
   const char *failed;
   const char *failed_path;  // target or tmp (both outlive the error's creation)
@@ -52,7 +54,7 @@ static int write_tmp(struct write_req *r, bool *created) {
     }
     off += (size_t)n;
   }
-  if (fsync(fd) != 0) {
+  if (r->durable && fsync(fd) != 0) {
     fail(r, "fsync", r->tmp);
     close(fd);
     return -1;
@@ -93,7 +95,7 @@ static void write_execute(napi_env env, void *data) {
     unlink(r->tmp);
     return;
   }
-  sync_dir(r);
+  if (r->durable) sync_dir(r);
 }
 
 static void free_req(napi_env env, struct write_req *r) {
@@ -112,8 +114,8 @@ static void write_complete(napi_env env, napi_status status, void *data) {
 }
 
 static napi_value atomic_write_file(napi_env env, napi_callback_info info) {
-  napi_value argv[5];
-  if (!get_args(env, info, 5, argv)) return NULL;
+  napi_value argv[6];
+  if (!get_args(env, info, 6, argv)) return NULL;
   struct write_req *r = calloc(1, sizeof *r);
   if (r == NULL) {
     throw_errno(env, ENOMEM, "atomicWriteFile", NULL);
@@ -130,8 +132,12 @@ static napi_value atomic_write_file(napi_env env, napi_callback_info info) {
   if (napi_get_buffer_info(env, argv[2], &bytes, &r->len) != napi_ok) goto fail;
   r->data = bytes;
   if (!get_uint32(env, argv[3], "mode", &r->mode)) goto fail;
+  if (napi_get_value_bool(env, argv[4], &r->durable) != napi_ok) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "argument 'durable' must be a boolean");
+    goto fail;
+  }
   if (napi_create_reference(env, argv[2], 1, &r->data_ref) != napi_ok) goto fail;
-  if (!queue_with_callback(env, argv[4], "berth-atomic-write", write_execute, write_complete, r, &r->callback,
+  if (!queue_with_callback(env, argv[5], "berth-atomic-write", write_execute, write_complete, r, &r->callback,
                            &r->work))
     goto fail;
   return NULL;

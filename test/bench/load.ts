@@ -23,7 +23,8 @@
 //   sleeper        again
 //   web-init       web with an init container (`sleep 1`, run to completion before the app starts)
 //   sleeper-init   sleeper with an init container
-// Every pod gets kubelet's labels and its own cgroup parent (/berthload-<pid>-<target>/pod<uid>, as
+// Every pod gets kubelet's namespace options (pid CONTAINER: no shared PID namespace, so Berth runs
+// it without an infra container, as CRI-O does), kubelet's labels and its own cgroup parent (/berthload-<pid>-<target>/pod<uid>, as
 // kubelet's cgroupfs driver gives each pod one; containerd 1.6's ListPodSandboxStats needs it), left
 // out only for a BENCH_ENDPOINT whose RuntimeConfig reports the systemd driver. The tree is removed
 // at the end.
@@ -502,7 +503,11 @@ function podConfig(t: Target, i: number, kind: Kind): PodSandboxConfig {
       'io.kubernetes.pod.uid': uid,
     },
     port_mappings: hostPort ? [{ protocol: 'TCP', container_port: 8080, host_port: hostPort }] : [],
-    linux: t.cgroupRoot ? { cgroup_parent: `${t.cgroupRoot}/pod${uid}` } : {},
+    linux: {
+      ...(t.cgroupRoot ? { cgroup_parent: `${t.cgroupRoot}/pod${uid}` } : {}),
+      // what kubelet sends for a pod without shareProcessNamespace or host namespaces
+      security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+    },
   };
 }
 

@@ -13,12 +13,15 @@
 // DNS config, a hostname, the lab CNI chain (loopback + bridge + portmap, no NAT); containers get
 // kubelet's labels too.
 //
-// For Berth it also prints where each RPC's time goes (its steps, from Status verbose `phases`).
+// For Berth it also prints where each RPC's time goes (its steps, from Status verbose `phases`),
+// and, measured between the targets' runs, the floor under CreateContainer + StartContainer:
+// runc create + start of a prepared busybox bundle, alone and with conmon in front (runtime-floor.ts).
 //
 // Run (needs root):
 //   npm run bench -- pods                         Berth and containerd (BENCH_TARGETS=berth to skip it)
 //   BENCH_PODS=N (50), BENCH_PARALLEL=N (10), BENCH_SETTLE_S=S (60: wait before the "settled" and
 //   "after" RSS)
+//   BENCH_FLOOR_RUNS=N (20; 0 skips the floor)
 //   BENCH_BERTH_HANDLER=crun: Berth's pods on that runtime handler (RunPodSandbox runtime_handler;
 //   containerd stays on runc)
 import * as fs from 'node:fs';
@@ -30,10 +33,12 @@ import { startHarness } from '../lab/harness';
 import { startLabContainerd } from '../lab/containerd-anchor';
 import { procStat, procStatusKb } from '../lab/proc';
 import { pctNearestRank as pct } from '../lab/percentiles';
+import { type FloorTimings, measureRuntimeFloor } from './runtime-floor';
 
 const PODS = Number(process.env.BENCH_PODS ?? 50);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
 const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 60);
+const FLOOR_RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 20);
 const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,containerd').split(',').filter(Boolean);
 const READS = 200;
 /** rounds the timed image reads are split into, alternating the targets' order */
@@ -339,7 +344,30 @@ async function phaseSummary(tg: Target): Promise<Result['phases']> {
   return st.info.phases ? (JSON.parse(st.info.phases) as Result['phases']) : undefined;
 }
 
-function render(results: Result[]): string {
+/** The floor lines: each way's p50s, and Berth's sequential CreateContainer + StartContainer above them. */
+function renderFloor(f: FloorTimings, results: Result[]): string[] {
+  const p = (xs: number[]): number => pct(xs, 50);
+  const runc = p(f.runcCreate) + p(f.runcStart);
+  const conmon = p(f.conmonCreate) + p(f.conmonStart);
+  const out = [
+    `floor under CreateContainer + StartContainer (busybox bundle of runc's default spec, ${f.runcCreate.length} runs each, p50 ms)`,
+    `  runc create + runc start             ${p(f.runcCreate).toFixed(1)} + ${p(f.runcStart).toFixed(1)} = ${runc.toFixed(1)}`,
+    `  conmon (runc create) + runc start    ${p(f.conmonCreate).toFixed(1)} + ${p(f.conmonStart).toFixed(1)} = ${conmon.toFixed(1)}` +
+      `   (conmon's own share: ${(p(f.conmonCreate) - p(f.runcCreate)).toFixed(1)})`,
+  ];
+  for (const r of results) {
+    const cs = p(r.seq.CreateContainer ?? []) + p(r.seq.StartContainer ?? []);
+    // containerd runs no conmon (its shim stands in): only the runc floor applies to it
+    const viaConmon = r.name === 'containerd' ? '' : `, conmon floor + ${(cs - conmon).toFixed(1)}`;
+    out.push(
+      `  ${r.name.padEnd(12)} CreateContainer + StartContainer ${cs.toFixed(1)}: ` +
+        `runc floor + ${(cs - runc).toFixed(1)}${viaConmon}`,
+    );
+  }
+  return out;
+}
+
+function render(results: Result[], floor?: FloorTimings): string {
   const out: string[] = [];
   const base = results.find((x) => x.name === 'containerd');
   const col = (s: string, w = 24): string => s.padStart(w);
@@ -369,6 +397,7 @@ function render(results: Result[]): string {
   };
   table(`sequential lifecycle, ${PODS} pods (ms)`, (r) => r.seq, RPCS);
   out.push(`  wall: ${results.map((r) => `${r.name} ${(r.seqWallMs / 1000).toFixed(1)} s`).join(', ')}`);
+  if (floor) out.push(...renderFloor(floor, results));
   table(`${PARALLEL}-way parallel lifecycle, ${PODS} pods (ms)`, (r) => r.par, RPCS);
   out.push(`  wall: ${results.map((r) => `${r.name} ${(r.parWallMs / 1000).toFixed(1)} s`).join(', ')}`);
   table(
@@ -408,7 +437,12 @@ async function main(): Promise<void> {
     for (const name of TARGETS)
       targets.push(name === 'containerd' ? await containerdTarget() : await berthTarget());
     const runs: Lifecycle[] = [];
-    for (const t of targets) runs.push(await lifecycles(t));
+    let floor: FloorTimings | undefined;
+    for (const [i, t] of targets.entries()) {
+      runs.push(await lifecycles(t));
+      // between the first target's runs and the next's, on the same quiet machine
+      if (i === 0 && FLOOR_RUNS > 0) floor = await measureRuntimeFloor(FLOOR_RUNS);
+    }
     const { reads, readsAfterS } = await imageReads(targets);
     const results: Result[] = [];
     for (const [i, t] of targets.entries()) {
@@ -416,7 +450,7 @@ async function main(): Promise<void> {
       const rss = await memory(t);
       results.push({ ...run, reads: reads[i]!, readsAfterS: readsAfterS[i]!, rss: { idle, ...rss } });
     }
-    process.stdout.write(`${render(results)}\n`);
+    process.stdout.write(`${render(results, floor)}\n`);
   } finally {
     for (const t of targets) await t.cleanup();
   }
