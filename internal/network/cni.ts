@@ -42,7 +42,7 @@ import {
   type PodRef,
 } from './cni-plugin';
 import { parseCniResult, podIPs, type CniResult } from './cni-result';
-import { isNetnsPinned } from './netns';
+import { isNsPinned } from './netns';
 import { metrics, secondsSince } from '../metrics/metrics';
 
 export type { BandwidthArgs, CapabilityArgs, DnsArgs, IpRange, PodRef, PortMapping } from './cni-plugin';
@@ -435,7 +435,7 @@ export class CniManager {
   ): Promise<CniPluginError[]> {
     const p = netnsHint ?? rec.netns;
     // A namespace that is gone is passed as empty: plugins then release what lives outside it.
-    const netns = p && (await isNetnsPinned(p)) ? p : '';
+    const netns = p && (await isNsPinned(p)) ? p : '';
     // Before 0.4.0 DEL got no prevResult.
     const prev = compareVersions(rec.config.cniVersion, '0.4.0') >= 0 ? prevResult : undefined;
     const failures: CniPluginError[] = [];
@@ -552,8 +552,7 @@ export class CniManager {
       if (!rec || rec.state !== 'added') throw notFound(`pod sandbox ${short(podId)} has no network set up`);
       if (compareVersions(rec.config.cniVersion, '0.4.0') < 0 || rec.config.disableCheck) return;
       const netns = netnsPath ?? rec.netns;
-      if (!(await isNetnsPinned(netns)))
-        throw failedPrecondition(`network namespace ${short(netns)} is gone`);
+      if (!(await isNsPinned(netns))) throw failedPrecondition(`network namespace ${short(netns)} is gone`);
       for (const plugin of rec.config.plugins) await this.run('CHECK', rec, plugin, netns, rec.result);
     });
   }

@@ -28,8 +28,8 @@ export interface PinnedNetns {
   pinned: boolean;
 }
 
-/** True when `p` is a mounted namespace file (a pin), false when missing or a plain file. */
-export async function isNetnsPinned(p: string): Promise<boolean> {
+/** True when `p` is a mounted namespace file (a pin, of any kind), false when missing or a plain file. */
+export async function isNsPinned(p: string): Promise<boolean> {
   try {
     const st = await fsp.statfs(p);
     return st.type === NSFS_MAGIC;
@@ -51,14 +51,14 @@ export async function makePinDir(dir: string): Promise<void> {
 
 /** Unmounts (lazily) a namespace pin at `p` if it is one, then deletes the file. Idempotent. */
 export async function unpin(p: string): Promise<void> {
-  if (await isNetnsPinned(p)) {
+  if (await isNsPinned(p)) {
     const n = native();
     try {
       // lazy (MNT_DETACH), as `umount --lazy`: a syscall of microseconds, no process
       n.umount2(p, n.mountConstants.MNT_DETACH | n.mountConstants.UMOUNT_NOFOLLOW);
     } catch (err) {
       // A concurrent remover may have won the race; only a pin still there is a failure.
-      if (await isNetnsPinned(p)) throw internalError(`umount ${p}: ${errMessage(err)}`);
+      if (await isNsPinned(p)) throw internalError(`umount ${p}: ${errMessage(err)}`);
     }
   }
   try {
@@ -119,7 +119,7 @@ export class NetnsManager {
       await (await fsp.open(p, 'wx', 0o444)).close();
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      if (await isNetnsPinned(p)) throw alreadyExists(`network namespace ${short(name)} already exists`);
+      if (await isNsPinned(p)) throw alreadyExists(`network namespace ${short(name)} already exists`);
       // A plain file: the leftover of a crash between open and mount. Take it over.
     }
     try {
@@ -163,7 +163,7 @@ export class NetnsManager {
     for (const name of names.sort()) {
       if (!NAME_RE.test(name)) continue;
       const p = path.join(this.dir, name);
-      out.push({ name, path: p, pinned: await isNetnsPinned(p) });
+      out.push({ name, path: p, pinned: await isNsPinned(p) });
     }
     return out;
   }

@@ -7,7 +7,7 @@
 import { promises as fsp } from 'node:fs';
 import * as path from 'node:path';
 import { errMessage, internalError, invalidArgument, short } from '../errors';
-import { isNetnsPinned, makePinDir, unpin } from '../network/netns';
+import { isNsPinned, makePinDir, unpin } from '../network/netns';
 import { native } from '../util/native';
 
 const ID_RE = /^[a-f0-9]{64}$/;
@@ -50,8 +50,7 @@ export class IpcUtsPins {
     if (!paths.ipc && !paths.uts) return;
     await this.init();
     const files = [paths.ipc, paths.uts].filter((p): p is string => p !== undefined);
-    for (const p of files)
-      if (await isNetnsPinned(p)) throw internalError(`${p} is already a pinned namespace`);
+    for (const p of files) if (await isNsPinned(p)) throw internalError(`${p} is already a pinned namespace`);
     try {
       // the mount targets must exist; a plain file left by a crash before its mount is taken over
       for (const p of files) await (await fsp.open(p, 'a', 0o444)).close();
@@ -99,7 +98,7 @@ export class IpcUtsPins {
 
   /** True when every pin `paths` names is still a mounted namespace file. */
   async intact(paths: IpcUtsPaths): Promise<boolean> {
-    for (const p of [paths.ipc, paths.uts]) if (p !== undefined && !(await isNetnsPinned(p))) return false;
+    for (const p of [paths.ipc, paths.uts]) if (p !== undefined && !(await isNsPinned(p))) return false;
     return true;
   }
 }

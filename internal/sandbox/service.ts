@@ -37,7 +37,7 @@ import { resolveUser, userRequestFrom } from '../oci/user';
 import { seccompRequestOf } from '../oci/seccomp';
 import { loadLocalhostSeccomp } from '../oci/seccomp-file';
 import type { CapabilityArgs } from '../network/cni';
-import { isNetnsPinned } from '../network/netns';
+import { isNsPinned } from '../network/netns';
 import { mountRootfs, releaseRootfs, rootfsOf } from '../container/rootfs';
 import { nowNs } from '../container/types';
 import type { ContainerEvent, ContainerEventType } from '../container/service';
@@ -639,7 +639,7 @@ export class SandboxService {
       if (rec.dropInfra) {
         // no process to ask: the pod is ready while its pins are (a reboot, say, loses them)
         const pinned =
-          (!rec.netnsPath || (await isNetnsPinned(rec.netnsPath))) &&
+          (!rec.netnsPath || (await isNsPinned(rec.netnsPath))) &&
           (!rec.ipcUts || (await this.ipcUts.intact(rec.ipcUts)));
         if (rec.state === 'ready' && !pinned) {
           this.log.warn("the pod's namespaces are gone; pod sandbox is not ready", { id: rec.id });

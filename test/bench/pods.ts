@@ -39,6 +39,8 @@ const PODS = Number(process.env.BENCH_PODS ?? 50);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
 const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 60);
 const FLOOR_RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 20);
+/** Berth's pods' runtime handler ('' = the default) */
+const HANDLER = process.env.BENCH_BERTH_HANDLER ?? '';
 const TARGETS = (process.env.BENCH_TARGETS ?? 'berth,containerd').split(',').filter(Boolean);
 const READS = 200;
 /** rounds the timed image reads are split into, alternating the targets' order */
@@ -151,7 +153,7 @@ async function berthTarget(): Promise<Target> {
     daemonPid: h.d.proc.pid!,
     monitors: () => conmonPids(state),
     cgroupRoot: `/berthpods-${process.pid}-berth`,
-    handler: process.env.BENCH_BERTH_HANDLER ?? '',
+    handler: HANDLER,
     cleanup: () => h.cleanup(),
   };
 }
@@ -355,13 +357,16 @@ function renderFloor(f: FloorTimings, results: Result[]): string[] {
     `  conmon (runc create) + runc start    ${p(f.conmonCreate).toFixed(1)} + ${p(f.conmonStart).toFixed(1)} = ${conmon.toFixed(1)}` +
       `   (conmon's own share: ${(p(f.conmonCreate) - p(f.runcCreate)).toFixed(1)})`,
   ];
+  const above = (ms: number, floor: number): string =>
+    `${ms >= floor ? '+' : '-'} ${Math.abs(ms - floor).toFixed(1)}`;
   for (const r of results) {
     const cs = p(r.seq.CreateContainer ?? []) + p(r.seq.StartContainer ?? []);
     // containerd runs no conmon (its shim stands in): only the runc floor applies to it
-    const viaConmon = r.name === 'containerd' ? '' : `, conmon floor + ${(cs - conmon).toFixed(1)}`;
+    const viaConmon = r.name === 'containerd' ? '' : `, conmon floor ${above(cs, conmon)}`;
+    const handler = r.name === 'berth' && HANDLER ? ` (handler ${HANDLER})` : '';
     out.push(
-      `  ${r.name.padEnd(12)} CreateContainer + StartContainer ${cs.toFixed(1)}: ` +
-        `runc floor + ${(cs - runc).toFixed(1)}${viaConmon}`,
+      `  ${r.name.padEnd(12)} CreateContainer + StartContainer${handler} ${cs.toFixed(1)}: ` +
+        `runc floor ${above(cs, runc)}${viaConmon}`,
     );
   }
   return out;
