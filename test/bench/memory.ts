@@ -35,7 +35,10 @@ async function layer(i: number, sizeMb: number): Promise<Buffer> {
 }
 
 async function podCycle(h: Harness): Promise<void> {
-  const pod = h.podConfig();
+  // kubelet's namespace options for a pod without shareProcessNamespace (no infra container)
+  const pod = h.podConfig({
+    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+  });
   const podId = await h.runPod(pod);
   const id = await h.startCtr(
     podId,
