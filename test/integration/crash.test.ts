@@ -10,6 +10,7 @@ import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import type { TestDaemon } from '../lab/berthd';
 import type { LabNetwork } from '../lab/cni';
 import { startHarness, type Harness } from '../lab/harness';
+import { daemonMounts } from '../lab/leaks';
 
 let h: Harness;
 let d: TestDaemon;
@@ -26,17 +27,7 @@ const ctrConfig = (): ContainerConfig => h.ctrConfig('c', ['sleep', '3600']);
 /** Everything that would show a leak of this daemon (once its background cleanup is done). */
 async function traces(): Promise<Record<string, unknown>> {
   if (d.proc.exitCode === null && d.proc.signalCode === null) await d.settled();
-  const mounts = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4])
-    .filter(
-      (m) =>
-        m &&
-        (m.startsWith(d.root) || m.startsWith(d.state)) &&
-        m !== path.join(d.state, 'netns') &&
-        m !== path.join(d.state, 'podns'),
-    );
+  const mounts = await daemonMounts(d);
   const dir = (p: string): string[] =>
     fs.existsSync(p) ? fs.readdirSync(p).filter((x) => !x.startsWith('.')) : [];
   const runc = execFileSync('runc', ['--root', path.join(d.state, 'runtime', 'runc'), 'list', '-q'], {

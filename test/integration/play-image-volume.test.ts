@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { call } from '../../api/client';
 import { berthctl } from '../lab/berthd';
 import { startHarness, type Harness } from '../lab/harness';
+import { daemonMounts, pinsIn } from '../lab/leaks';
 import { pushImage } from '../lab/images';
 import { makeTarSync } from '../lab/tar';
 import { mountsUnder, unmount } from '../../internal/util/mount';
@@ -187,20 +188,13 @@ test('the container reads the image volume, finds it read-only; --down leaves no
   expect((await call(h.d.clients.runtime, 'ListContainers', {})).containers).toEqual([]);
   // the views go with the container's background cleanup
   await until('the image volume views are released', () => viewMounts().length === 0);
-  const daemonMounts = async (): Promise<string[]> =>
-    [...(await mountsUnder(h.d.state)), ...(await mountsUnder(h.d.root))].filter(
-      // the pin dirs' own self-binds stay (as `ip netns` leaves /run/netns); the pins must not
-      (m) => m !== path.join(h.d.state, 'netns') && m !== path.join(h.d.state, 'podns'),
-    );
-  await until('no daemon mounts are left', async () => (await daemonMounts()).length === 0);
+  await until('no daemon mounts are left', async () => (await daemonMounts(h.d)).length === 0);
   await until('no view snapshots are left', () =>
     fs.readdirSync(path.join(h.d.root, 'snapshots', 'snapshots')).every((k) => !/\.iv\d+$/.test(k)),
   );
   expect(await mountsUnder(podsDir)).toEqual([]);
-  const netnsDir = path.join(h.d.state, 'netns');
-  expect(fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : []).toEqual([]);
-  const podnsDir = path.join(h.d.state, 'podns');
-  expect(fs.existsSync(podnsDir) ? fs.readdirSync(podnsDir) : []).toEqual([]);
+  expect(pinsIn(h.d.state, 'netns')).toEqual([]);
+  expect(pinsIn(h.d.state, 'podns')).toEqual([]);
   expect(h.netw.allocated()).toEqual([]);
   expect(fs.existsSync(podsDir) ? fs.readdirSync(podsDir) : []).toEqual([]);
   expect(fs.existsSync(logRoot) ? fs.readdirSync(logRoot) : []).toEqual([]);

@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { call } from '../../api/client';
 import { BERTHCTL, berthctl, REPO_ROOT } from '../lab/berthd';
 import { startHarness, type Harness } from '../lab/harness';
+import { daemonMounts, pinsIn } from '../lab/leaks';
 import { mountsUnder } from '../../internal/util/mount';
 
 jest.setTimeout(180_000);
@@ -101,15 +102,9 @@ async function expectNothingLeft(): Promise<void> {
   // RemovePodSandbox answered; its cleanup (the infra container, the pod's own mounts) runs after
   await h.d.settled();
   expect(await mountsUnder(podsDir)).toEqual([]);
-  const daemonMounts = [...(await mountsUnder(h.d.state)), ...(await mountsUnder(h.d.root))].filter(
-    // the pin dirs' own self-binds stay (as `ip netns` leaves /run/netns); the pins must not
-    (m) => m !== path.join(h.d.state, 'netns') && m !== path.join(h.d.state, 'podns'),
-  );
-  expect(daemonMounts).toEqual([]);
-  const netnsDir = path.join(h.d.state, 'netns');
-  expect(fs.existsSync(netnsDir) ? fs.readdirSync(netnsDir) : []).toEqual([]);
-  const podnsDir = path.join(h.d.state, 'podns');
-  expect(fs.existsSync(podnsDir) ? fs.readdirSync(podnsDir) : []).toEqual([]);
+  expect(await daemonMounts(h.d)).toEqual([]);
+  expect(pinsIn(h.d.state, 'netns')).toEqual([]);
+  expect(pinsIn(h.d.state, 'podns')).toEqual([]);
   expect(h.netw.allocated()).toEqual([]);
   expect(fs.existsSync(podsDir) ? fs.readdirSync(podsDir) : []).toEqual([]);
   expect(fs.existsSync(logRoot) ? fs.readdirSync(logRoot) : []).toEqual([]);
