@@ -1,5 +1,5 @@
 import { silentLogger } from '../log';
-import { exposedGc, ReliefPolicy, startMemoryRelief } from './memory-relief';
+import { defaultRelieve, exposedGc, ReliefPolicy, startMemoryRelief } from './memory-relief';
 
 test('ReliefPolicy: due once grown above the floor and at rest', () => {
   const p = new ReliefPolicy(100, 10);
@@ -105,4 +105,38 @@ test('startMemoryRelief takes its floor at start, so a daemon busy from the star
 
 test('exposedGc gives a working gc() with the last-resort flavour', () => {
   expect(() => exposedGc()({ type: 'major', execution: 'sync', flavor: 'last-resort' })).not.toThrow();
+});
+
+test('startMemoryRelief awaits an async relief and starts no other while it runs', async () => {
+  const s = { rss: 1000, calls: 0, overlap: false, running: false };
+  const r = startMemoryRelief(silentLogger(), {
+    intervalMs: 5,
+    growthKb: 100,
+    busy: () => 0,
+    rssKb: () => s.rss,
+    relieve: async () => {
+      if (s.running) s.overlap = true;
+      s.running = true;
+      s.calls++;
+      await wait(40); // eight intervals
+      s.rss = 1300; // could not get back: retried later, never alongside
+      s.running = false;
+    },
+  });
+  await wait(20);
+  s.rss = 1300;
+  await wait(200);
+  r.stop();
+  expect(s.calls).toBeGreaterThanOrEqual(2);
+  expect(s.overlap).toBe(false);
+});
+
+test('defaultRelieve runs the collection as a task of its own and trims once it is over', async () => {
+  let trimmed = false;
+  const p = defaultRelieve(() => (trimmed = true));
+  // the collection is not run inside this call (a collection called from a JS stack left the
+  // unpack pool's dead chunk buffers allocated); malloc_trim waits for it
+  expect(trimmed).toBe(false);
+  await p;
+  expect(trimmed).toBe(true);
 });

@@ -2,7 +2,8 @@
 // a time; a ~200 MB 5-layer pull; an image whose config is ~10 MB: 100 000 Env entries), and
 // settled a minute later. Berth's goal: settled within 1.2x of idle.
 // Run: npm run bench -- memory   (needs root). Extra node flags for berthd: BERTHD_NODE_ARGS;
-// the environment (e.g. MALLOC_ARENA_MAX, BERTH_MEMORY_RELIEF=off) is passed on to berthd.
+// the environment (e.g. MALLOC_ARENA_MAX, BERTH_MEMORY_RELIEF=off) is passed on to berthd. Under
+// BERTHD_WRAPPER (e.g. heaptrack) the figures are the wrapper's process, not berthd's.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { call } from '../../api/client';

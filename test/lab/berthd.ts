@@ -101,9 +101,23 @@ export async function startBerthd(
       ...berthdNodeFlags(),
       ...(process.env.BERTHD_NODE_ARGS ?? '').split(' ').filter(Boolean),
     ];
-    const p = spawn(
+    // BERTHD_WRAPPER: a command line to run node under, e.g. `heaptrack -o FILE` (the daemon's
+    // pid is then the wrapper's).
+    const wrapper = (process.env.BERTHD_WRAPPER ?? '').split(' ').filter(Boolean);
+    const argv = [
       process.execPath,
-      [...nodeArgs, BERTHD, '--config', configPath, '--root', root, '--state', state],
+      ...nodeArgs,
+      BERTHD,
+      '--config',
+      configPath,
+      '--root',
+      root,
+      '--state',
+      state,
+    ];
+    const p = spawn(
+      wrapper[0] ?? argv[0],
+      [...wrapper.slice(1), ...(wrapper.length ? argv : argv.slice(1))],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, ...env },
