@@ -18,6 +18,7 @@
 //   BENCH_TARGETS=berth,containerd   which daemons (containerd needs /usr/bin/containerd);
 //                                    berth-main: Berth unpacking on its main thread (unpack_workers 0)
 //   BENCH_PULL_RUNS=N (3)            pulls per target and image
+//   BENCH_BERTH_CONFIG='{"image":{"unpack_workers":2}}'   berthd config merged over the bench's
 //   BERTHD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR"   profile berthd (test/lab/berthd.ts)
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -105,9 +106,13 @@ interface Daemon {
 
 async function startTarget(target: string, reg: LabRegistry): Promise<Daemon> {
   if (target === 'berth' || target === 'berth-main') {
+    const extra = JSON.parse(process.env.BENCH_BERTH_CONFIG ?? '{}') as Record<string, unknown>;
     const d = await startBerthd({
       log_level: 'warn',
-      ...(target === 'berth-main' ? { image: { unpack_workers: 0 } } : {}),
+      ...extra,
+      ...(target === 'berth-main'
+        ? { image: { ...(extra.image as object | undefined), unpack_workers: 0 } }
+        : {}),
     });
     return { pid: d.proc.pid!, clients: d.clients, cleanup: () => d.cleanup() };
   }
