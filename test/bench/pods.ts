@@ -4,7 +4,8 @@
 // up throughout); then ImageStatus and ListImages of all targets, timed in rounds that alternate
 // them (once each daemon is quiet: Berth's background cleanup of the removed pods does not count
 // as read latency; 3000 untimed calls first, so the code of both ends is past V8's warm-up); then
-// 50 running pods per target for memory: the daemon's RSS idle, with the pods (2 s after the last
+// 50 running pods per target for memory: the daemon's RSS idle (2 s after a warm-up pod's lifecycle,
+// and BENCH_IDLE_SETTLE_S later), with the pods (2 s after the last
 // one started, and again a minute later, once the start burst has settled), and a minute after
 // removing them (plus the per-pod monitors: conmon for Berth, containerd-shim-runc-v2 for
 // containerd).
@@ -19,6 +20,8 @@
 //
 // Run (needs root):
 //   npm run bench -- pods                         Berth and containerd (BENCH_TARGETS=berth to skip it)
+//   BENCH_IDLE_SETTLE_S=S (30: the idle RSS is read 2 s after the warm-up pod and again S s later,
+//   once a daemon that returns memory after bursts has had the time to; 0 skips the second read)
 //   BENCH_PODS=N (50), BENCH_PARALLEL=N (10), BENCH_SETTLE_S=S (60: wait before the "settled" and
 //   "after" RSS)
 //   BENCH_FLOOR_RUNS=N (20; 0 skips the floor)
@@ -38,6 +41,7 @@ import { type FloorTimings, measureRuntimeFloor } from './runtime-floor';
 const PODS = Number(process.env.BENCH_PODS ?? 50);
 const PARALLEL = Number(process.env.BENCH_PARALLEL ?? 10);
 const SETTLE_S = Number(process.env.BENCH_SETTLE_S ?? 60);
+const IDLE_SETTLE_S = Number(process.env.BENCH_IDLE_SETTLE_S ?? 30);
 const FLOOR_RUNS = Number(process.env.BENCH_FLOOR_RUNS ?? 20);
 /** Berth's pods' runtime handler ('' = the default) */
 const HANDLER = process.env.BENCH_BERTH_HANDLER ?? '';
@@ -83,7 +87,10 @@ interface Result {
   /** seconds waited for the daemon to go quiet before the image reads */
   readsAfterS: number;
   rss: {
+    /** 2 s after the warm-up pod */
     idle: number;
+    /** IDLE_SETTLE_S later (unless 0) */
+    idleSettled?: number;
     withPods: number;
     withPodsSettled: number;
     after: number;
@@ -235,6 +242,7 @@ async function lifecycle(tg: Target, t: Timings): Promise<void> {
 /** The lifecycle part of a target's run: pause pulled, idle RSS, sequential and parallel runs. */
 type Lifecycle = Pick<Result, 'name' | 'seq' | 'seqWallMs' | 'par' | 'parWallMs' | 'phases'> & {
   idle: number;
+  idleSettled?: number;
 };
 
 async function lifecycles(tg: Target): Promise<Lifecycle> {
@@ -244,6 +252,11 @@ async function lifecycles(tg: Target): Promise<Lifecycle> {
   await lifecycle(tg, warm);
   await sleep(2000);
   const idle = procStatusKb(tg.daemonPid);
+  let idleSettled: number | undefined;
+  if (IDLE_SETTLE_S > 0) {
+    await sleep(IDLE_SETTLE_S * 1000);
+    idleSettled = procStatusKb(tg.daemonPid);
+  }
 
   const seq: Timings = {};
   let t0 = performance.now();
@@ -263,7 +276,7 @@ async function lifecycles(tg: Target): Promise<Lifecycle> {
     }),
   );
   const parWallMs = performance.now() - t0;
-  return { name: tg.name, seq, seqWallMs, par, parWallMs, phases, idle };
+  return { name: tg.name, seq, seqWallMs, par, parWallMs, phases, idle, idleSettled };
 }
 
 /**
@@ -304,7 +317,7 @@ async function imageReads(tgs: Target[]): Promise<{ reads: Timings[]; readsAfter
 }
 
 /** 50 running pods: the daemon's RSS 2 s and SETTLE_S after they started, and after removing them. */
-async function memory(tg: Target): Promise<Omit<Result['rss'], 'idle'>> {
+async function memory(tg: Target): Promise<Omit<Result['rss'], 'idle' | 'idleSettled'>> {
   const running: string[] = [];
   const r = tg.clients.runtime;
   for (let i = 0; i < PODS; i++) {
@@ -422,11 +435,16 @@ function render(results: Result[], floor?: FloorTimings): string {
           .join(', ')}`,
       );
   }
-  out.push(`daemon RSS (MiB): idle / with pods (2 s after, ${SETTLE_S} s after) / after removing them`);
+  const idleHead = IDLE_SETTLE_S > 0 ? `idle (2 s, ${IDLE_SETTLE_S + 2} s after a warm-up pod)` : 'idle';
+  out.push(
+    `daemon RSS (MiB): ${idleHead} / with pods (2 s after, ${SETTLE_S} s after) / after removing them`,
+  );
   for (const r of results) {
     const mb = (kb: number): string => (kb / 1024).toFixed(0);
+    const idle =
+      r.rss.idleSettled !== undefined ? `${mb(r.rss.idle)}, ${mb(r.rss.idleSettled)}` : mb(r.rss.idle);
     out.push(
-      `  ${r.name.padEnd(12)} ${mb(r.rss.idle)} / ${mb(r.rss.withPods)}, ${mb(r.rss.withPodsSettled)} / ` +
+      `  ${r.name.padEnd(12)} ${idle} / ${mb(r.rss.withPods)}, ${mb(r.rss.withPodsSettled)} / ` +
         `${mb(r.rss.after)}` +
         `   (${PODS} running pods: ${r.rss.monitors} monitors, ${mb(r.rss.monitorsKb)} MiB RSS in all)`,
     );
@@ -451,9 +469,14 @@ async function main(): Promise<void> {
     const { reads, readsAfterS } = await imageReads(targets);
     const results: Result[] = [];
     for (const [i, t] of targets.entries()) {
-      const { idle, ...run } = runs[i]!;
+      const { idle, idleSettled, ...run } = runs[i]!;
       const rss = await memory(t);
-      results.push({ ...run, reads: reads[i]!, readsAfterS: readsAfterS[i]!, rss: { idle, ...rss } });
+      results.push({
+        ...run,
+        reads: reads[i]!,
+        readsAfterS: readsAfterS[i]!,
+        rss: { idle, idleSettled, ...rss },
+      });
     }
     process.stdout.write(`${render(results, floor)}\n`);
   } finally {
