@@ -22,7 +22,7 @@ import type { Logger } from '../log';
 import { checkIdMap, sameIdMap, type IdMap, type IdRange } from '../snapshot/idmap';
 import { native } from '../util/native';
 import { describeFailure, run, SYSTEM_PATH, tool } from '../util/run';
-import { isNsPinned, type NetnsManager } from '../network/netns';
+import { isNsPinned, unpin, type NetnsManager } from '../network/netns';
 import { isMountPoint } from '../util/mount';
 
 type NsOptions = { userns_options?: { mode: string; uids: RangeIn[]; gids: RangeIn[] } | null } | null;
@@ -245,17 +245,7 @@ export class UsernsManager {
   async remove(nameOrPath: string): Promise<void> {
     const p = nameOrPath.includes('/') ? path.resolve(nameOrPath) : this.pathFor(nameOrPath);
     if (path.dirname(p) !== this.dir) throw invalidArgument(`${short(nameOrPath)} is not in ${this.dir}`);
-    if (await isNsPinned(p)) {
-      const n = native();
-      try {
-        n.umount2(p, n.mountConstants.MNT_DETACH | n.mountConstants.UMOUNT_NOFOLLOW);
-      } catch (err) {
-        if (await isNsPinned(p)) throw err;
-      }
-    }
-    await fsp.unlink(p).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT') throw err;
-    });
+    await unpin(p);
   }
 
   /** Names of the pins present (for leak checks and reconcile). */

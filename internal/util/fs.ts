@@ -58,11 +58,21 @@ const asBuffer = (data: string | Uint8Array): Buffer =>
       ? data
       : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
+/** The addon's one-job write when it is there, else the fs.promises steps; `durable`: the fsyncs. */
+async function writeReplacing(
+  target: string,
+  data: string | Uint8Array,
+  mode: number,
+  durable: boolean,
+): Promise<void> {
+  const write = writerOf();
+  if (write) await write(target, tempPathFor(target), asBuffer(data), mode, durable);
+  else await atomicWriteSteps(target, data, mode, durable);
+}
+
 /** Writes `target` crash-safely (see the top of this file). `mode` is less the umask, as open(2). */
 export async function atomicWrite(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const write = writerOf();
-  if (write) await write(target, tempPathFor(target), asBuffer(data), mode, true);
-  else await atomicWriteSteps(target, data, mode);
+  await writeReplacing(target, data, mode, true);
 }
 
 /**
@@ -103,9 +113,7 @@ export async function atomicWriteJson(target: string, value: unknown): Promise<v
  * then is harmless (see RecordStore.put).
  */
 export async function replaceFile(target: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const write = writerOf();
-  if (write) await write(target, tempPathFor(target), asBuffer(data), mode, false);
-  else await atomicWriteSteps(target, data, mode, false);
+  await writeReplacing(target, data, mode, false);
 }
 
 /** Reads and parses a JSON file; undefined when it does not exist. Parse errors are thrown. */

@@ -1,10 +1,11 @@
 // atomicWriteFile(target, tmp, data, mode, durable, callback): Berth's crash-safe record write as one
 // job on libuv's thread pool: open `tmp` (O_EXCL), write `data`, fsync, close, rename over `target`,
 // then fsync the directory. With `durable` false the two fsyncs are left out (a kill -9 still leaves
-// the old file or the new one; a power loss may not: replaceFile in internal/util/fs.ts). The same steps through fs.promises are eight trips between the event loop
-// and the pool, each waiting for a thread and then for the loop; here the loop only queues the job
-// and hears its end. A failure before the rename removes `tmp`; callback(err) carries a Node-style
-// error naming the step (syscall) and the path it failed on.
+// the old file or the new one; a power loss may not: replaceFile in internal/util/fs.ts). The same
+// steps through fs.promises are eight trips between the event loop and the pool, each waiting for a
+// thread and then for the loop; here the loop only queues the job and hears its end. A failure
+// before the rename removes `tmp`; callback(err) carries a Node-style error naming the step
+// (syscall) and the path it failed on.
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>

@@ -24,8 +24,8 @@
 //   web-init       web with an init container (`sleep 1`, run to completion before the app starts)
 //   sleeper-init   sleeper with an init container
 // Every pod gets kubelet's namespace options (pid CONTAINER: no shared PID namespace, so Berth runs
-// it without an infra container, as CRI-O does), kubelet's labels and its own cgroup parent (/berthload-<pid>-<target>/pod<uid>, as
-// kubelet's cgroupfs driver gives each pod one; containerd 1.6's ListPodSandboxStats needs it), left
+// it without an infra container, as CRI-O does), kubelet's labels and its own cgroup parent
+// (/berthload-<pid>-<target>/pod<uid>, as kubelet's cgroupfs driver gives each pod one; containerd 1.6's ListPodSandboxStats needs it), left
 // out only for a BENCH_ENDPOINT whose RuntimeConfig reports the systemd driver. The tree is removed
 // at the end.
 //
@@ -85,7 +85,7 @@ import * as grpc from '@grpc/grpc-js';
 import { call, connect, type CriClients } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import { removeCgroupTree, shimPidsFor, startContainerd } from '../lab/containerd';
-import { startHarness } from '../lab/harness';
+import { KUBELET_NAMESPACES, startHarness } from '../lab/harness';
 import { busyboxLayer, pushImage, pushPause } from '../lab/images';
 import { procStat, procStatusKb, TICKS } from '../lab/proc';
 import { startRegistry, type LabRegistry } from '../lab/registry';
@@ -505,8 +505,7 @@ function podConfig(t: Target, i: number, kind: Kind): PodSandboxConfig {
     port_mappings: hostPort ? [{ protocol: 'TCP', container_port: 8080, host_port: hostPort }] : [],
     linux: {
       ...(t.cgroupRoot ? { cgroup_parent: `${t.cgroupRoot}/pod${uid}` } : {}),
-      // what kubelet sends for a pod without shareProcessNamespace or host namespaces
-      security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+      security_context: { namespace_options: KUBELET_NAMESPACES },
     },
   };
 }

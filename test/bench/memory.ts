@@ -7,7 +7,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import { call } from '../../api/client';
-import { startHarness, type Harness } from '../lab/harness';
+import { KUBELET_NAMESPACES, startHarness, type Harness } from '../lab/harness';
 import { busyboxLayer, pushImage } from '../lab/images';
 import { procStatusKb } from '../lab/proc';
 import { makeTar, type TarEntry } from '../lab/tar';
@@ -38,7 +38,7 @@ async function layer(i: number, sizeMb: number): Promise<Buffer> {
 async function podCycle(h: Harness): Promise<void> {
   // kubelet's namespace options for a pod without shareProcessNamespace (no infra container)
   const pod = h.podConfig({
-    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    linux: { security_context: { namespace_options: KUBELET_NAMESPACES } },
   });
   const podId = await h.runPod(pod);
   const id = await h.startCtr(

@@ -32,7 +32,7 @@ import * as path from 'node:path';
 import { call, type CriClients } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import { removeCgroupTree } from '../lab/containerd';
-import { startHarness } from '../lab/harness';
+import { KUBELET_NAMESPACES, startHarness } from '../lab/harness';
 import { startLabContainerd } from '../lab/containerd-anchor';
 import { procStat, procStatusKb } from '../lab/proc';
 import { pctNearestRank as pct } from '../lab/percentiles';
@@ -207,7 +207,7 @@ function configs(t: Target): { pod: PodSandboxConfig; ctr: ContainerConfig } {
     },
     linux: {
       cgroup_parent: `${t.cgroupRoot}/pod${uid}`,
-      security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+      security_context: { namespace_options: KUBELET_NAMESPACES },
     },
   };
   const ctr: ContainerConfig = {

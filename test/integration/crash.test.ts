@@ -9,7 +9,7 @@ import { call } from '../../api/client';
 import type { ContainerConfig, PodSandboxConfig } from '../../api/generated';
 import type { TestDaemon } from '../lab/berthd';
 import type { LabNetwork } from '../lab/cni';
-import { startHarness, type Harness } from '../lab/harness';
+import { KUBELET_NAMESPACES, startHarness, type Harness } from '../lab/harness';
 import { daemonMounts } from '../lab/leaks';
 
 let h: Harness;
@@ -20,7 +20,7 @@ const podConfig = (): PodSandboxConfig => h.podConfig();
 /** kubelet's usual pod (pid CONTAINER): no infra container, its IPC/UTS namespaces pinned */
 const noInfraPod = (): PodSandboxConfig =>
   h.podConfig({
-    linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+    linux: { security_context: { namespace_options: KUBELET_NAMESPACES } },
   });
 const ctrConfig = (): ContainerConfig => h.ctrConfig('c', ['sleep', '3600']);
 

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { status as Status } from '@grpc/grpc-js';
 import { call } from '../../api/client';
 import type { PodSandboxConfig } from '../../api/generated';
-import { startHarness, type Harness } from '../lab/harness';
+import { KUBELET_NAMESPACES, startHarness, type Harness } from '../lab/harness';
 import { unmount } from '../../internal/util/mount';
 
 let h: Harness;
@@ -29,7 +29,7 @@ const kubeletPod = (name: string, pid: 'CONTAINER' | 'POD' = 'CONTAINER'): PodSa
     metadata: { name, namespace: 'noinfra', uid: `uid-${name}`, attempt: 0 },
     linux: {
       cgroup_parent: '',
-      security_context: { namespace_options: { network: 'POD', pid, ipc: 'POD' } },
+      security_context: { namespace_options: { ...KUBELET_NAMESPACES, pid } },
     },
   });
 
@@ -164,7 +164,7 @@ test('with runtime.drop_infra_ctr false every pod has its infra container', asyn
   });
   try {
     const pod = h2.podConfig({
-      linux: { security_context: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } } },
+      linux: { security_context: { namespace_options: KUBELET_NAMESPACES } },
     });
     const podId = await h2.runPod(pod);
     const info = JSON.parse(

@@ -11,6 +11,12 @@ import { startRegistry, type LabRegistry } from './registry';
 import { busyboxLayer, pushImage, pushPause } from './images';
 import { makeLabNetwork, type LabNetwork } from './cni';
 
+/**
+ * The namespace options kubelet sends for a pod without shareProcessNamespace or host namespaces
+ * (pid CONTAINER: Berth runs such a pod without an infra container).
+ */
+export const KUBELET_NAMESPACES = { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } as const;
+
 export interface Harness {
   reg: LabRegistry;
   d: TestDaemon;
